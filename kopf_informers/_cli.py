@@ -1,0 +1,76 @@
+"""The ``kopf-informers`` command line: ``apiserver`` serves the embedded Kubernetes API server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from .errors import InvalidArgumentError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kopf-informers", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    api = commands.add_parser(
+        "apiserver",
+        help="serve the embedded Kubernetes API server (a test double: no containers run)",
+        description="Serve the embedded Kubernetes API server until SIGTERM or SIGINT. The "
+        "server URL is the first line of stdout once it is ready.",
+    )
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    api.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
+    api.add_argument("--kubeconfig", default=None,
+                     help="write a kubeconfig for this server here (default: a temporary file)")
+    api.add_argument("--history", type=int, default=10_000,
+                     help="watch events kept per resource for resumption (older: 410 Gone)")
+    api.add_argument("--bookmark-interval", type=float, default=1.0,
+                     help="seconds between watch BOOKMARK events")
+    api.add_argument("--no-simulation", action="store_true",
+                     help="do not simulate Deployment/ReplicaSet/StatefulSet status")
+    api.add_argument("--allow-remote", action="store_true",
+                     help="allow a non-loopback --host (the server has no authentication)")
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from .testing import EmbeddedApiServer
+
+    server = EmbeddedApiServer(
+        host=args.host, port=args.port, kubeconfig=args.kubeconfig, history=args.history,
+        bookmark_interval=args.bookmark_interval, simulate_workloads=not args.no_simulation,
+        allow_remote=args.allow_remote,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await server.astart()
+    try:
+        print(server.url, flush=True)
+        print(f"kubeconfig: {server.kubeconfig}\n"
+              f"try: kubectl --kubeconfig {server.kubeconfig} get namespaces",
+              file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await server.astop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "apiserver":
+            asyncio.run(_serve(args))
+    except InvalidArgumentError as e:
+        print(f"kopf-informers: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"kopf-informers: cannot serve: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""The cluster-side controllers of the embedded API server.
+
+A real cluster runs controllers beside the API server; an operator's tests notice when they are
+missing. These react to store events and write back through ``ApiCore``, asynchronously, as the
+real ones do:
+
+- **CRDs**: serve a CRD's resources the moment it is stored (synchronously, so discovery is
+  current when the create returns), then set ``NamesAccepted``/``Established``; on deletion,
+  delete every custom object and then release the CRD.
+- **Namespaces**: a deleted namespace becomes ``Terminating``, its contents are deleted, and it
+  goes once nothing is left in it.
+- **Garbage collector**: background cascade (dependents whose owners are all gone are deleted;
+  dangling owner references are removed), foreground deletion (``foregroundDeletion`` finalizer,
+  waiting for dependents with ``blockOwnerDeletion``), and orphaning (``orphan`` finalizer).
+- **Workload simulation** (there are no nodes and no containers here): the status of Deployments,
+  ReplicaSets and StatefulSets follows their spec after a short delay, like kwok does. This is a
+  simulation, clearly not a scheduler: nothing runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from typing import Any
+
+from ._core import CRDS, NAMESPACES, ApiCore, has_finalizers, now_rfc3339
+from ._defaults import CRD_FINALIZER
+from ._resources import resources_from_crd
+from ._store import Event, Obj, ResourceKey, owner_uids
+
+SIMULATED: frozenset[ResourceKey] = frozenset({
+    ("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"),
+})
+
+
+class Controllers:
+    """Runs the cluster's controllers on the server's loop, one job at a time."""
+
+    def __init__(
+        self, core: ApiCore, *, simulate_workloads: bool = True, simulation_delay: float = 0.05,
+    ) -> None:
+        self.core = core
+        self.simulate_workloads = simulate_workloads
+        self.simulation_delay = simulation_delay
+        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        core.store.listeners.append(self._on_event)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        if self._jobs:
+            self._wakeup.set()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._jobs:
+                job = self._jobs.popleft()
+                job()
+                await asyncio.sleep(0)  # let requests interleave, as real controllers would
+
+    def _enqueue(self, job: Callable[[], None]) -> None:
+        self._jobs.append(job)
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    # -- event routing --------------------------------------------------------------------------
+
+    def _on_event(self, key: ResourceKey, event: Event) -> None:
+        obj, meta = event.obj, event.obj["metadata"]
+        if key == CRDS:
+            self._crd_event(event)
+        if event.type == "DELETED":
+            uid = meta["uid"]
+            self._enqueue(lambda: self._owner_gone(uid))
+            for owner in owner_uids(obj):
+                self._enqueue(lambda owner=owner: self._owner_deleting(owner))
+            self._content_gone(key, meta.get("namespace"))
+            return
+        if meta.get("deletionTimestamp"):
+            self._deleting(key, obj)
+        old_owners = set(owner_uids(event.old)) if event.old is not None else set()
+        for owner in set(owner_uids(obj)) - old_owners:
+            self._enqueue(lambda owner=owner: self._verify_owner(owner))
+        if self.simulate_workloads and key in SIMULATED and _needs_status(key, obj):
+            ns, name = meta.get("namespace", ""), meta["name"]
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.simulation_delay, self._enqueue,
+                             lambda: self._simulate(key, ns, name))
+
+    def _deleting(self, key: ResourceKey, obj: Obj) -> None:
+        meta = obj["metadata"]
+        finalizers = meta.get("finalizers") or ()
+        if "foregroundDeletion" in finalizers or "orphan" in finalizers:
+            uid = meta["uid"]
+            self._enqueue(lambda: self._owner_deleting(uid))
+        if key == NAMESPACES:
+            name = meta["name"]
+            self._enqueue(lambda: self._namespace_terminating(name))
+        if key == CRDS and CRD_FINALIZER in finalizers:
+            name = meta["name"]
+            self._enqueue(lambda: self._crd_terminating(name))
+
+    def _content_gone(self, key: ResourceKey, namespace: str | None) -> None:
+        """An object went: a terminating namespace or CRD may now be empty."""
+        store = self.core.store
+        if namespace:
+            ns = store.resource(NAMESPACES).get("", namespace)
+            if ns is not None and ns["metadata"].get("deletionTimestamp"):
+                self._enqueue(lambda: self._namespace_terminating(namespace))
+        crd_name = f"{key[1]}.{key[0]}"
+        crd = store.resource(CRDS).get("", crd_name)
+        if crd is not None and crd["metadata"].get("deletionTimestamp"):
+            self._enqueue(lambda: self._crd_terminating(crd_name))
+
+    # -- CRDs -----------------------------------------------------------------------------------
+
+    def _crd_event(self, event: Event) -> None:
+        name = event.obj["metadata"]["name"]
+        registry = self.core.registry
+        if event.type == "DELETED":
+            infos = registry.versions_of(*_crd_key(event.obj))
+            registry.remove_crd(name)
+            for info in infos:
+                for watcher in list(self.core.store.resource(info.key).watchers):
+                    watcher.close()
+            return
+        registry.set_crd(name, resources_from_crd(event.obj))
+        if not _is_established(event.obj):
+            self._enqueue(lambda: self._crd_establish(name))
+
+    def _crd_establish(self, name: str) -> None:
+        crd = self.core.store.resource(CRDS).get("", name)
+        if crd is None or _is_established(crd):
+            return
+
+        def mutate(obj: Obj) -> None:
+            spec = obj["spec"]
+            status = obj.setdefault("status", {})
+            now = now_rfc3339()
+            status["conditions"] = [
+                _condition("NamesAccepted", "True", "NoConflicts", "no conflicts found", now),
+                _condition("Established", "True", "InitialNamesAccepted",
+                           "the initial names have been accepted", now),
+            ]
+            status["acceptedNames"] = spec.get("names", {})
+            status["storedVersions"] = [
+                v["name"] for v in spec.get("versions", []) if v.get("storage")
+            ]
+
+        self.core.internal_update(CRDS, crd, mutate, subresource="status")
+
+    def _crd_terminating(self, name: str) -> None:
+        store = self.core.store
+        crd = store.resource(CRDS).get("", name)
+        if crd is None:
+            return
+        key = _crd_key(crd)
+        remaining = store.resource(key).items()
+        for obj in remaining:
+            if not obj["metadata"].get("deletionTimestamp"):
+                self.core.internal_delete(key, obj)
+        if store.resource(key).count == 0:
+            self.core.internal_update(CRDS, crd, _drop_finalizer(CRD_FINALIZER))
+
+    # -- namespaces -----------------------------------------------------------------------------
+
+    def _namespace_terminating(self, name: str) -> None:
+        core = self.core
+        ns = core.store.resource(NAMESPACES).get("", name)
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return
+        for key, rs in list(core.store.resources.items()):
+            info = core.registry.storage_info(*key)
+            if info is None or not info.namespaced:
+                continue
+            for obj in rs.items(name):
+                if not obj["metadata"].get("deletionTimestamp"):
+                    core.internal_delete(key, obj)
+        if not any(name in rs.namespaces for rs in core.store.resources.values()):
+            core.internal_update(NAMESPACES, ns, _finalize_namespace)
+
+    # -- garbage collection ---------------------------------------------------------------------
+
+    def _verify_owner(self, uid: str) -> None:
+        """A new owner reference: if that owner does not exist, treat it as deleted."""
+        if self.core.store.lookup_uid(uid) is None:
+            self._owner_gone(uid)
+
+    def _owner_gone(self, uid: str) -> None:
+        store = self.core.store
+        if store.lookup_uid(uid) is not None:
+            return
+        for key, dependent in list(store.iter_dependents(uid)):
+            refs = dependent["metadata"].get("ownerReferences") or []
+            alive = [r for r in refs if r.get("uid") != uid and store.lookup_uid(r.get("uid", ""))]
+            if alive:
+                self.core.internal_update(key, dependent, _drop_owner(uid))
+            elif not dependent["metadata"].get("deletionTimestamp"):
+                self.core.internal_delete(key, dependent)
+
+    def _owner_deleting(self, uid: str) -> None:
+        core = self.core
+        owner = core.store.lookup_uid(uid)
+        if owner is None or not owner["metadata"].get("deletionTimestamp"):
+            return
+        owner_key = core.store.uids[uid][0]
+        finalizers = owner["metadata"].get("finalizers") or ()
+        dependents = list(core.store.iter_dependents(uid))
+        if "orphan" in finalizers:
+            for key, dependent in dependents:
+                core.internal_update(key, dependent, _drop_owner(uid))
+            core.internal_update(owner_key, owner, _drop_finalizer("orphan"))
+        elif "foregroundDeletion" in finalizers:
+            blocking = 0
+            for key, dependent in dependents:
+                if _blocks(dependent, uid):
+                    blocking += 1
+                if not dependent["metadata"].get("deletionTimestamp"):
+                    core.internal_delete(key, dependent, policy="Foreground")
+            if blocking == 0:
+                core.internal_update(owner_key, owner, _drop_finalizer("foregroundDeletion"))
+
+    # -- workload simulation --------------------------------------------------------------------
+
+    def _simulate(self, key: ResourceKey, namespace: str, name: str) -> None:
+        obj = self.core.store.resource(key).get(namespace, name)
+        if obj is None or not _needs_status(key, obj):
+            return
+
+        def mutate(new: Obj) -> None:
+            new["status"] = _simulated_status(key, new)
+
+        self.core.internal_update(key, obj, mutate, subresource="status")
+
+
+def _crd_key(crd: Obj) -> ResourceKey:
+    spec = crd.get("spec", {})
+    return (spec.get("group", ""), spec.get("names", {}).get("plural", ""))
+
+
+def _is_established(crd: Obj) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or ()
+    accepted = (crd.get("status") or {}).get("acceptedNames")
+    return accepted == crd.get("spec", {}).get("names") and any(
+        c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+    )
+
+
+def _condition(type_: str, status: str, reason: str, message: str, now: str) -> dict[str, str]:
+    return {"type": type_, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": now}
+
+
+def _drop_finalizer(finalizer: str) -> Callable[[Obj], None]:
+    def mutate(obj: Obj) -> None:
+        meta = obj["metadata"]
+        meta["finalizers"] = [f for f in meta.get("finalizers") or () if f != finalizer]
+        if not meta["finalizers"]:
+            del meta["finalizers"]
+    return mutate
+
+
+def _drop_owner(uid: str) -> Callable[[Obj], None]:
+    def mutate(obj: Obj) -> None:
+        meta = obj["metadata"]
+        meta["ownerReferences"] = [
+            r for r in meta.get("ownerReferences") or () if r.get("uid") != uid
+        ]
+        if not meta["ownerReferences"]:
+            del meta["ownerReferences"]
+    return mutate
+
+
+def _finalize_namespace(obj: Obj) -> None:
+    spec = obj.setdefault("spec", {})
+    spec["finalizers"] = [f for f in spec.get("finalizers") or () if f != "kubernetes"]
+    if not spec["finalizers"]:
+        del spec["finalizers"]
+
+
+def _blocks(dependent: Obj, uid: str) -> bool:
+    return any(
+        r.get("uid") == uid and r.get("blockOwnerDeletion")
+        for r in dependent["metadata"].get("ownerReferences") or ()
+    )
+
+
+def _needs_status(key: ResourceKey, obj: Obj) -> bool:
+    if obj["metadata"].get("deletionTimestamp"):
+        return False
+    return _comparable(obj.get("status") or {}) != _comparable(_simulated_status(key, obj))
+
+
+def _comparable(status: dict[str, Any]) -> dict[str, Any]:
+    conditions = [
+        {k: v for k, v in c.items() if not k.endswith("Time")}
+        for c in status.get("conditions") or ()
+    ]
+    return {**status, "conditions": conditions}
+
+
+def _simulated_status(key: ResourceKey, obj: Obj) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    replicas = spec.get("replicas", 1)
+    replicas = replicas if isinstance(replicas, int) else 1
+    generation = obj["metadata"].get("generation", 1)
+    status: dict[str, Any] = {"observedGeneration": generation, "replicas": replicas}
+    counts = {"readyReplicas": replicas, "availableReplicas": replicas}
+    if key == ("apps", "deployments"):
+        counts["updatedReplicas"] = replicas
+    elif key == ("apps", "replicasets"):
+        counts["fullyLabeledReplicas"] = replicas
+    else:
+        counts["currentReplicas"] = replicas
+        counts["updatedReplicas"] = replicas
+    status.update({k: v for k, v in counts.items() if v})  # zeros are omitted, as real ones
+    if key == ("apps", "deployments"):
+        status["conditions"] = _deployment_conditions(obj)
+    return status
+
+
+def _deployment_conditions(obj: Obj) -> list[dict[str, str]]:
+    name = obj["metadata"]["name"]
+    now = now_rfc3339()
+    existing = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or ()}
+    wanted = [
+        ("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
+        ("Progressing", "True", "NewReplicaSetAvailable",
+         f'ReplicaSet "{name}" has successfully progressed.'),
+    ]
+    result = []
+    for type_, status, reason, message in wanted:
+        old = existing.get(type_, {})
+        since = old.get("lastTransitionTime", now) if old.get("status") == status else now
+        result.append({"type": type_, "status": status, "lastUpdateTime": now,
+                       "lastTransitionTime": since, "reason": reason, "message": message})
+    return result
+
+
+__all__ = ["Controllers", "has_finalizers"]

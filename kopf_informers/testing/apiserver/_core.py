@@ -1,0 +1,824 @@
+"""The API semantics of the embedded server: what each verb does to the store, without HTTP.
+
+``ApiCore`` implements create, get, list, watch subscriptions, update, patch, delete and
+deletecollection for any served resource: metadata stamping (uid, resourceVersion,
+creationTimestamp, generation, generateName), namespaces, optimistic concurrency, the status and
+scale subresources, finalizers and deletionTimestamp, validation against CRD schemas, and
+consistent paginated lists. The HTTP layer (``_http``) only parses requests and renders results;
+controllers (``_controllers``) react to store events as the real cluster's controllers would.
+
+Every method runs synchronously on the server's loop, so each verb is atomic with respect to the
+others and to watchers, as an etcd transaction is.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import datetime
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from ...selectors import FieldSelector, LabelSelector, object_fields
+from . import _patching, _validation
+from ._defaults import CRD_FINALIZER, apply_builtin_defaults
+from ._registry import Registry
+from ._resources import ResourceInfo
+from ._status import (
+    ApiStatusError,
+    already_exists,
+    bad_request,
+    conflict,
+    gone,
+    not_found,
+    qualified_resource,
+)
+from ._store import Event, Obj, ResourceKey, Store, Watcher
+
+NAMESPACES: ResourceKey = ("", "namespaces")
+CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
+SNAPSHOTS_KEPT = 64  # paginated list snapshots kept for continue tokens
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deepcopy(obj: Any) -> Any:
+    """A deep copy of JSON data; a JSON round trip through orjson beats copy.deepcopy."""
+    return orjson.loads(orjson.dumps(obj))
+
+
+def present(info: ResourceInfo, obj: Obj) -> Obj:
+    """The object as seen through one served version (no conversion: as with strategy None)."""
+    if obj.get("apiVersion") == info.api_version:
+        return obj
+    return {**obj, "apiVersion": info.api_version}
+
+
+class Selection:
+    """What a list or watch selects: a namespace and label and field selectors."""
+
+    def __init__(
+        self, info: ResourceInfo, namespace: str | None,
+        label_selector: str | None, field_selector: str | None,
+    ) -> None:
+        self.info = info
+        self.namespace = namespace
+        try:
+            self.labels = LabelSelector.parse(label_selector or "")
+            self.fields = FieldSelector.parse(field_selector or "")
+        except ValueError as e:
+            raise bad_request(str(e)) from e
+        supported = {"metadata.name", "metadata.namespace", *info.field_selectors}
+        unsupported = sorted(set(self.fields.keys) - supported)
+        if unsupported:
+            raise bad_request(
+                f'field label not supported: {unsupported[0]}'
+            )
+        self._extra_fields = tuple(k for k in self.fields.keys if not k.startswith("metadata."))
+        self.everything = self.labels.is_empty and self.fields.is_empty
+
+    def matches(self, obj: Obj) -> bool:
+        meta = obj["metadata"]
+        if self.namespace is not None and meta.get("namespace", "") != self.namespace:
+            return False
+        if self.everything:
+            return True
+        if not self.labels.matches(meta.get("labels") or {}):
+            return False
+        return self.fields.is_empty or self.fields.matches(
+            object_fields(obj, self._extra_fields)
+        )
+
+
+class ApiCore:
+    """The verbs of the Kubernetes API over one store and one registry of served resources."""
+
+    def __init__(self, *, store: Store, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+        self._snapshots: collections.OrderedDict[tuple[ResourceKey, int], list[Obj]] = (
+            collections.OrderedDict()
+        )
+        self.write_hooks: list[Callable[[ResourceInfo, Obj, Obj | None], None]] = []
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def storage_info(self, key: ResourceKey) -> ResourceInfo:
+        info = self.registry.storage_info(*key)
+        if info is None:
+            raise ApiStatusError(404, "the server could not find the requested resource")
+        return info
+
+    def _check_namespace(self, info: ResourceInfo, namespace: str | None, creating: bool) -> None:
+        if not info.namespaced:
+            return
+        if not namespace:
+            raise bad_request("the namespace of the object is required")
+        ns = self.store.resource(NAMESPACES).get("", namespace)
+        if ns is None:
+            raise not_found("", "namespaces", namespace)
+        if creating and ns["metadata"].get("deletionTimestamp"):
+            raise ApiStatusError(
+                403,
+                f"{info.plural} is forbidden: unable to create new content in namespace "
+                f"{namespace} because it is being terminated",
+                reason="Forbidden", kind=info.plural, group=info.group or None,
+                causes=[{
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }],
+            )
+
+    def get(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
+        obj = self.store.resource(info.key).get(namespace or "", name)
+        if obj is None:
+            raise not_found(info.group, info.plural, name)
+        return obj
+
+    def find(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj | None:
+        return self.store.resource(info.key).get(namespace or "", name)
+
+    # -- create ---------------------------------------------------------------------------------
+
+    def create(
+        self, info: ResourceInfo, namespace: str | None, body: Any, *,
+        dry_run: bool = False, field_validation: str = "Strict",
+        warnings: list[str] | None = None,
+    ) -> Obj:
+        obj = self._check_body(info, body)
+        meta = obj.setdefault("metadata", {})
+        self._check_namespace(info, namespace, creating=True)
+        self._check_body_namespace(info, namespace, meta)
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise self._invalid(info, "", [_validation.Cause(
+                    "FieldValueRequired", "Required value: name or generateName is required",
+                    "metadata.name",
+                )])
+            meta["name"] = prefix + "".join(random.choices(_NAME_CHARS, k=5))
+        name = meta["name"]
+        for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(field, None)
+        if info.namespaced:
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        if info.has_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if info.status:
+            obj.pop("status", None)
+        obj = self._prepare(info, obj, None, field_validation, warnings)
+        rs = self.store.resource(info.key)
+        if rs.get(namespace or "", name) is not None:
+            raise already_exists(info.group, info.plural, name)
+        if dry_run:
+            return obj
+        meta = obj["metadata"]
+        meta["resourceVersion"] = str(self.store.next_rv())
+        self.store.put(info.key, obj, None)
+        return obj
+
+    def _check_body(self, info: ResourceInfo, body: Any) -> Obj:
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be a JSON object")
+        kind, api_version = body.get("kind"), body.get("apiVersion")
+        if kind not in (None, "", info.kind) or api_version not in (None, "", info.api_version):
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({info.api_version})"
+                if api_version not in (None, "", info.api_version) else
+                f"the kind in the data ({kind}) does not match the expected kind ({info.kind})"
+            )
+        if not isinstance(body.get("metadata", {}), dict):
+            raise bad_request("metadata must be an object")
+        obj: Obj = deepcopy(body)
+        obj["apiVersion"] = info.api_version
+        obj["kind"] = info.kind
+        return obj
+
+    @staticmethod
+    def _check_body_namespace(info: ResourceInfo, namespace: str | None, meta: Obj) -> None:
+        body_ns = meta.get("namespace")
+        if info.namespaced and body_ns and body_ns != namespace:
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+
+    def _invalid(
+        self, info: ResourceInfo, name: str, causes: list[_validation.Cause],
+    ) -> ApiStatusError:
+        kind = f"{info.kind}.{info.group}" if info.group else info.kind
+        return ApiStatusError(
+            422, _validation.invalid_message(kind, name, causes),
+            name=name, group=info.group or None, kind=info.kind,
+            causes=[c.to_json() for c in causes],
+        )
+
+    def _prepare(
+        self, info: ResourceInfo, obj: Obj, old: Obj | None,
+        field_validation: str, warnings: list[str] | None,
+    ) -> Obj:
+        """Default, prune and validate an object about to be stored (a private copy)."""
+        meta = obj["metadata"]
+        name = meta.get("name", "")
+        causes = _validation.validate_metadata(
+            obj, namespaced=info.namespaced, label_names=info.key in _LABEL_NAMED,
+            path_segment_names=info.group == "rbac.authorization.k8s.io",
+        )
+        if info.schema is not None:
+            obj = _validation.apply_defaults(obj, info.schema)
+            obj, pruned = _validation.prune(obj, info.schema)
+            if pruned and field_validation == "Strict":
+                raise bad_request(
+                    f"strict decoding error: {', '.join(f'unknown field \"{p}\"' for p in pruned)}"
+                )
+            if pruned and field_validation == "Warn" and warnings is not None:
+                warnings.extend(f'unknown field "{p}"' for p in pruned)
+            causes.extend(_validation.validate_custom_object(obj, info.schema))
+        else:
+            apply_builtin_defaults(info.key, obj, creating=old is None)
+        if info.key == CRDS:
+            causes.extend(_validation.validate_crd(obj))
+        if causes:
+            raise self._invalid(info, name, causes)
+        return obj
+
+    # -- list -----------------------------------------------------------------------------------
+
+    def list(
+        self, info: ResourceInfo, selection: Selection, *,
+        limit: int | None = None, continue_token: str | None = None,
+        resource_version: str | None = None, resource_version_match: str | None = None,
+    ) -> tuple[list[Obj], int, str | None, int | None]:
+        """A page of matching objects: (items, list RV, continue token, remaining count)."""
+        start_after: tuple[str, str] | None = None
+        if continue_token:
+            snapshot_rv, start_after = _decode_continue(continue_token)
+            items = self._snapshot(info.key, snapshot_rv, for_continue=True)
+        else:
+            snapshot_rv = self._list_rv(info, resource_version, resource_version_match, limit)
+            if snapshot_rv != self.store.rv:
+                items = self._snapshot(info.key, snapshot_rv, for_continue=False)
+            elif limit:
+                items = self.store.resource(info.key).items()  # all: it may become a snapshot
+            else:
+                items = self.store.resource(info.key).items(selection.namespace)
+        position = 0 if start_after is None else _bisect_after(items, start_after)
+        return self._page(items, position, selection, limit, snapshot_rv, info.key)
+
+    def _list_rv(
+        self, info: ResourceInfo, rv: str | None, match: str | None, limit: int | None,
+    ) -> int:
+        if match not in (None, "", "Exact", "NotOlderThan"):
+            raise bad_request(f"resourceVersionMatch: Unsupported value: {match!r}")
+        if not rv or rv == "0":
+            if match == "Exact":
+                raise bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch "
+                                  '"exact" is forbidden for resourceVersion "0"')
+            return self.store.rv
+        try:
+            wanted = int(rv)
+        except ValueError:
+            raise bad_request(f'invalid resource version: "{rv}"') from None
+        if wanted > self.store.rv:
+            raise ApiStatusError(
+                504, f"Too large resource version: {wanted}, current: {self.store.rv}",
+                reason="Timeout",
+            )
+        exact = match == "Exact" or (not match and limit)
+        return wanted if exact else self.store.rv
+
+    def _snapshot(self, key: ResourceKey, rv: int, *, for_continue: bool) -> list[Obj]:
+        """All objects of a resource as they were at ``rv``, sorted by (namespace, name)."""
+        cached = self._snapshots.get((key, rv))
+        if cached is not None:
+            self._snapshots.move_to_end((key, rv))
+            return cached
+        rs = self.store.resource(key)
+        events = rs.events_since(rv)
+        if events is None:
+            raise gone(
+                "The provided continue parameter is too old to display a consistent list "
+                "result. You can start a new list without the continue parameter."
+                if for_continue else f"too old resource version: {rv} ({rs.compacted_rv})"
+            )
+        state = {k: rs.namespaces[k[0]][k[1]] for k in rs.keys()}
+        for event in reversed(events):
+            meta = event.obj["metadata"]
+            k = (meta.get("namespace", ""), meta["name"])
+            if event.type == "ADDED":
+                state.pop(k, None)
+            elif event.old is not None:
+                state[k] = event.old
+        items = [state[k] for k in sorted(state)]
+        self._remember(key, rv, items)
+        return items
+
+    def forget_snapshots(self) -> None:
+        """Drop every list snapshot: continue tokens of older lists then get 410 Expired."""
+        self._snapshots.clear()
+
+    def _remember(self, key: ResourceKey, rv: int, items: list[Obj]) -> None:
+        self._snapshots[(key, rv)] = items
+        while len(self._snapshots) > SNAPSHOTS_KEPT:
+            self._snapshots.popitem(last=False)
+
+    def _page(
+        self, items: list[Obj], position: int, selection: Selection, limit: int | None,
+        rv: int, key: ResourceKey,
+    ) -> tuple[list[Obj], int, str | None, int | None]:
+        if limit is None or limit <= 0:
+            if position == 0 and selection.everything and selection.namespace is None:
+                return list(items), rv, None, None
+            return [o for o in items[position:] if selection.matches(o)], rv, None, None
+        page: list[Obj] = []
+        index = position
+        total = len(items)
+        while index < total and len(page) < limit:
+            obj = items[index]
+            index += 1
+            if selection.matches(obj):
+                page.append(obj)
+        unfiltered = selection.everything and selection.namespace is None
+        more = index < total if unfiltered else _any_match(items, index, selection)
+        if not more or not page:
+            return page, rv, None, None
+        last = page[-1]["metadata"]
+        if (key, rv) not in self._snapshots:
+            self._remember(key, rv, list(items))
+        token = _encode_continue(rv, (last.get("namespace", ""), last["name"]))
+        remaining = total - index if unfiltered else None
+        return page, rv, token, remaining
+
+    # -- watch ----------------------------------------------------------------------------------
+
+    def subscribe(
+        self, info: ResourceInfo, selection: Selection, resource_version: str | None,
+        *, send_initial_events: bool | None = None,
+    ) -> tuple[Watcher, list[Event], bool]:
+        """A watcher plus the events to replay first; False if the RV is too old (410)."""
+        rs = self.store.resource(info.key)
+        initial: list[Event]
+        rv = resource_version or ""
+        if send_initial_events or (send_initial_events is None and rv in ("", "0")):
+            initial = [
+                Event(int(o["metadata"]["resourceVersion"]), "ADDED", o, None)
+                for o in rs.items(selection.namespace) if selection.matches(o)
+            ]
+        else:
+            try:
+                since = int(rv) if rv else self.store.rv
+            except ValueError:
+                raise bad_request(f'invalid resource version: "{rv}"') from None
+            replay = rs.events_since(since)
+            if replay is None:
+                watcher = Watcher(rs)
+                return watcher, [], False
+            initial = replay
+        watcher = Watcher(rs)
+        rs.watchers.add(watcher)
+        return watcher, initial, True
+
+    # -- update and patch -----------------------------------------------------------------------
+
+    def update(
+        self, info: ResourceInfo, namespace: str | None, name: str, body: Any, *,
+        subresource: str | None = None, dry_run: bool = False,
+        field_validation: str = "Strict", warnings: list[str] | None = None,
+    ) -> Obj:
+        current = self.get(info, namespace, name)
+        new = self._check_body(info, body)
+        meta = new.setdefault("metadata", {})
+        if meta.get("name", name) != name:
+            raise bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        self._check_body_namespace(info, namespace, meta)
+        if not meta.get("resourceVersion"):
+            meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return self.replace(
+            info, current, new, subresource=subresource, dry_run=dry_run,
+            field_validation=field_validation, warnings=warnings,
+        )
+
+    def replace(
+        self, info: ResourceInfo, current: Obj, new: Obj, *,
+        subresource: str | None = None, dry_run: bool = False,
+        field_validation: str = "Strict", warnings: list[str] | None = None,
+    ) -> Obj:
+        """Store ``new`` (a private copy) in place of ``current``, with the real rules."""
+        cur_meta = current["metadata"]
+        name = cur_meta["name"]
+        new_meta = new.get("metadata")
+        if not isinstance(new_meta, dict):
+            raise bad_request("metadata must be an object")
+        if str(new_meta.get("resourceVersion", "")) != cur_meta["resourceVersion"]:
+            raise conflict(
+                info.group, info.plural, name,
+                "the object has been modified; please apply your changes to the latest "
+                "version and try again",
+            )
+        if subresource == "status":
+            status = new.get("status")
+            new = {k: v for k, v in current.items() if k != "status"}
+            if status is not None:
+                new["status"] = status
+            new["metadata"] = dict(cur_meta)
+        else:
+            if info.status:
+                new.pop("status", None)
+                if "status" in current:
+                    new["status"] = current["status"]
+            new_meta = new["metadata"]
+            for field in ("name", "namespace", "uid", "creationTimestamp", "generation",
+                          "deletionTimestamp", "deletionGracePeriodSeconds"):
+                if field in cur_meta:
+                    new_meta[field] = cur_meta[field]
+                else:
+                    new_meta.pop(field, None)
+        new["apiVersion"], new["kind"] = info.api_version, info.kind
+        new = self._prepare(info, deepcopy(new), current, field_validation, warnings)
+        self._check_finalizers(info, current, new)
+        if info.has_generation and _spec_changed(current, new):
+            new["metadata"]["generation"] = int(cur_meta.get("generation", 1)) + 1
+        if new == current:
+            return current  # a no-op write: no new resourceVersion and no event, as etcd
+        if dry_run:
+            return new
+        new["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        if new["metadata"].get("deletionTimestamp") and not has_finalizers(info.key, new):
+            self.store.remove(info.key, new)
+        else:
+            self.store.put(info.key, new, current)
+        return new
+
+    def _check_finalizers(self, info: ResourceInfo, current: Obj, new: Obj) -> None:
+        if not current["metadata"].get("deletionTimestamp"):
+            return
+        old = set(current["metadata"].get("finalizers") or ())
+        added = [f for f in new["metadata"].get("finalizers") or () if f not in old]
+        if added:
+            raise self._invalid(info, current["metadata"]["name"], [_validation.Cause(
+                "FieldValueForbidden",
+                f"Forbidden: no new finalizers can be added if the object is being deleted, "
+                f"found new finalizers []string{{{', '.join(repr(f) for f in added)}}}",
+                "metadata.finalizers",
+            )])
+
+    def patch(
+        self, info: ResourceInfo, namespace: str | None, name: str, content_type: str,
+        raw: bytes, *, subresource: str | None = None, manager: str | None = None,
+        dry_run: bool = False, field_validation: str = "Strict",
+        warnings: list[str] | None = None,
+    ) -> tuple[Obj, bool]:
+        """Apply a patch; returns the new object and whether it was created (by apply)."""
+        try:
+            if content_type == "application/apply-patch+yaml":
+                return self._apply(
+                    info, namespace, name, raw, subresource=subresource,
+                    manager=manager, dry_run=dry_run, field_validation=field_validation,
+                    warnings=warnings,
+                )
+            current = self.get(info, namespace, name)
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as e:
+                raise bad_request(f"error decoding patch: {e}") from e
+            new = self._patched(info, current, content_type, body, subresource)
+        except _patching.PatchError as e:
+            raise ApiStatusError(e.status, e.message, reason=e.reason) from e
+        new.setdefault("metadata", {})
+        new["metadata"].setdefault("resourceVersion", current["metadata"]["resourceVersion"])
+        result = self.replace(
+            info, current, new, subresource=subresource, dry_run=dry_run,
+            field_validation=field_validation, warnings=warnings,
+        )
+        return result, False
+
+    def _patched(
+        self, info: ResourceInfo, current: Obj, content_type: str, body: Any,
+        subresource: str | None,
+    ) -> Obj:
+        base = current
+        if content_type == "application/merge-patch+json":
+            new = _patching.merge_patch(base, body)
+        elif content_type == "application/json-patch+json":
+            new = _patching.json_patch(base, body)
+        elif content_type == "application/strategic-merge-patch+json":
+            if info.custom:
+                raise ApiStatusError(
+                    415, "the body of the request was in an unknown format - accepted media "
+                    "types include: application/json-patch+json, application/merge-patch+json, "
+                    "application/apply-patch+yaml",
+                )
+            if not isinstance(body, dict):
+                raise bad_request("strategic merge patch must be a JSON object")
+            new = _patching.strategic_merge_patch(base, body, info.kind, info.group)
+        else:
+            raise ApiStatusError(
+                415, f"the body of the request was in an unknown format - accepted media types "
+                f"include: application/json-patch+json, application/merge-patch+json, "
+                f"application/apply-patch+yaml (got {content_type!r})",
+            )
+        if not isinstance(new, dict):
+            raise ApiStatusError(422, "the patch produced something other than an object")
+        return new
+
+    def _apply(
+        self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *,
+        subresource: str | None, manager: str | None, dry_run: bool,
+        field_validation: str, warnings: list[str] | None,
+    ) -> tuple[Obj, bool]:
+        if not manager:
+            raise ApiStatusError(
+                422, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                "is required for apply patch",
+            )
+        applied = _patching.decode_apply_body(raw)
+        current = self.find(info, namespace, name)
+        meta = applied.get("metadata") if isinstance(applied, dict) else None
+        if isinstance(meta, dict) and meta.get("name", name) != name:
+            raise bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        new = _patching.apply_patch(
+            current, applied, manager=manager, kind=info.kind, group=info.group,
+            now=now_rfc3339(),
+        )
+        if current is None:
+            new.setdefault("metadata", {})["name"] = name
+            return self.create(
+                info, namespace, new, dry_run=dry_run, field_validation=field_validation,
+                warnings=warnings,
+            ), True
+        new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return self.replace(
+            info, current, new, subresource=subresource, dry_run=dry_run,
+            field_validation=field_validation, warnings=warnings,
+        ), False
+
+    # -- scale ----------------------------------------------------------------------------------
+
+    def scale_of(self, info: ResourceInfo, obj: Obj) -> Obj:
+        assert info.scale is not None
+        meta = obj["metadata"]
+        spec_replicas = _get_path(obj, info.scale.spec_replicas_path)
+        status_replicas = _get_path(obj, info.scale.status_replicas_path)
+        selector: str | None
+        if info.scale.label_selector_path:
+            value = _get_path(obj, info.scale.label_selector_path)
+            selector = value if isinstance(value, str) else None
+        else:
+            match = (obj.get("spec") or {}).get("selector")
+            selector = str(LabelSelector.from_dict(match)) if isinstance(match, dict) else None
+        status: Obj = {"replicas": status_replicas or 0}
+        if selector:
+            status["selector"] = selector
+        return {
+            "kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                              "creationTimestamp") if k in meta},
+            "spec": {"replicas": spec_replicas or 0}, "status": status,
+        }
+
+    def update_scale(
+        self, info: ResourceInfo, namespace: str | None, name: str, scale: Any, *,
+        dry_run: bool = False,
+    ) -> Obj:
+        assert info.scale is not None
+        current = self.get(info, namespace, name)
+        if not isinstance(scale, dict):
+            raise bad_request("the body of the request must be a Scale object")
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise ApiStatusError(
+                422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
+                f"{orjson.dumps(replicas).decode()}: must be greater than or equal to 0",
+            )
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        new = deepcopy(current)
+        _set_path(new, info.scale.spec_replicas_path, replicas)
+        if rv:
+            new["metadata"]["resourceVersion"] = rv
+        return self.replace(info, current, new, dry_run=dry_run)
+
+    def patch_scale(
+        self, info: ResourceInfo, namespace: str | None, name: str, content_type: str,
+        raw: bytes, *, dry_run: bool = False,
+    ) -> Obj:
+        current = self.get(info, namespace, name)
+        scale = self.scale_of(info, current)
+        try:
+            body = orjson.loads(raw)
+            if content_type == "application/json-patch+json":
+                patched = _patching.json_patch(scale, body)
+            elif content_type == "application/strategic-merge-patch+json":
+                patched = _patching.strategic_merge_patch(scale, body, "Scale", "autoscaling")
+            else:
+                patched = _patching.merge_patch(scale, body)
+        except orjson.JSONDecodeError as e:
+            raise bad_request(f"error decoding patch: {e}") from e
+        except _patching.PatchError as e:
+            raise ApiStatusError(e.status, e.message, reason=e.reason) from e
+        return self.update_scale(info, namespace, name, patched, dry_run=dry_run)
+
+    # -- delete ---------------------------------------------------------------------------------
+
+    def delete(
+        self, info: ResourceInfo, namespace: str | None, name: str, options: Mapping[str, Any],
+        *, dry_run: bool = False,
+    ) -> tuple[Obj, bool]:
+        """Delete or start deleting; returns the object and whether it is gone now."""
+        current = self.get(info, namespace, name)
+        meta = current["metadata"]
+        preconditions = options.get("preconditions") or {}
+        if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
+            raise conflict(
+                info.group, info.plural, name,
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                f"UID in object meta: {meta.get('uid')}",
+            )
+        if preconditions.get("resourceVersion") and \
+                preconditions["resourceVersion"] != meta.get("resourceVersion"):
+            raise conflict(
+                info.group, info.plural, name,
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
+                f"{meta.get('resourceVersion')}",
+            )
+        policy = propagation_policy(options)
+        finalizers = list(meta.get("finalizers") or ())
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        elif policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        pending = bool(finalizers) or info.key == NAMESPACES
+        if meta.get("deletionTimestamp"):
+            if finalizers == list(meta.get("finalizers") or ()):
+                return current, False
+        if dry_run:
+            return current, not pending
+        new = deepcopy(current)
+        new_meta = new["metadata"]
+        new_meta["resourceVersion"] = str(self.store.next_rv())
+        if not pending:
+            self.store.remove(info.key, new)
+            return new, True
+        if finalizers:
+            new_meta["finalizers"] = finalizers
+        if not meta.get("deletionTimestamp"):
+            new_meta["deletionTimestamp"] = now_rfc3339()
+            new_meta["deletionGracePeriodSeconds"] = 0
+            if info.has_generation:
+                new_meta["generation"] = int(meta.get("generation", 1)) + 1
+        if info.key == NAMESPACES:
+            new.setdefault("status", {})["phase"] = "Terminating"
+        self.store.put(info.key, new, current)
+        return new, False
+
+    def delete_collection(
+        self, info: ResourceInfo, selection: Selection, options: Mapping[str, Any],
+        *, dry_run: bool = False,
+    ) -> list[Obj]:
+        result = []
+        for obj in list(self.store.resource(info.key).items(selection.namespace)):
+            if selection.matches(obj):
+                meta = obj["metadata"]
+                try:
+                    deleted, _ = self.delete(
+                        info, meta.get("namespace"), meta["name"], options, dry_run=dry_run,
+                    )
+                except ApiStatusError as e:
+                    if e.code != 404:
+                        raise
+                else:
+                    result.append(deleted)
+        return result
+
+    # -- internal writes (controllers) ----------------------------------------------------------
+
+    def internal_update(
+        self, key: ResourceKey, current: Obj, mutate: Callable[[Obj], None],
+        *, subresource: str | None = None,
+    ) -> Obj | None:
+        """Change an object as a controller would; None if it is gone meanwhile."""
+        info = self.storage_info(key)
+        meta = current["metadata"]
+        latest = self.find(info, meta.get("namespace"), meta["name"])
+        if latest is None or latest["metadata"].get("uid") != meta.get("uid"):
+            return None
+        new = deepcopy(latest)
+        mutate(new)
+        try:
+            return self.replace(info, latest, new, subresource=subresource,
+                                field_validation="Ignore")
+        except ApiStatusError:
+            return None
+
+    def internal_delete(self, key: ResourceKey, obj: Obj, policy: str = "Background") -> None:
+        info = self.storage_info(key)
+        meta = obj["metadata"]
+        try:
+            self.delete(info, meta.get("namespace"), meta["name"], {
+                "propagationPolicy": policy, "preconditions": {"uid": meta["uid"]},
+            })
+        except ApiStatusError:
+            pass
+
+
+_LABEL_NAMED = {("", "namespaces"), ("", "services")}
+
+
+def has_finalizers(key: ResourceKey, obj: Obj) -> bool:
+    """Whether anything still holds the object back from removal."""
+    if obj["metadata"].get("finalizers"):
+        return True
+    return key == NAMESPACES and bool((obj.get("spec") or {}).get("finalizers"))
+
+
+def propagation_policy(options: Mapping[str, Any]) -> str:
+    policy = options.get("propagationPolicy")
+    if policy in ("Foreground", "Background", "Orphan"):
+        return str(policy)
+    if policy:
+        raise bad_request(
+            f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+            '"Foreground", "Background", "Orphan"'
+        )
+    if options.get("orphanDependents") is True:
+        return "Orphan"
+    return "Background"
+
+
+def _spec_changed(old: Obj, new: Obj) -> bool:
+    skip = ("metadata", "status", "apiVersion", "kind")
+    keys = (set(old) | set(new)).difference(skip)
+    return any(old.get(k) != new.get(k) for k in keys)
+
+
+def _any_match(items: list[Obj], index: int, selection: Selection) -> bool:
+    return any(selection.matches(o) for o in items[index:])
+
+
+def _bisect_after(items: list[Obj], key: tuple[str, str]) -> int:
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        meta = items[mid]["metadata"]
+        if (meta.get("namespace", ""), meta["name"]) <= key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _encode_continue(rv: int, key: tuple[str, str]) -> str:
+    raw = orjson.dumps({"v": "embedded/1", "rv": rv, "start": list(key)})
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
+    except (ValueError, KeyError, IndexError, TypeError, orjson.JSONDecodeError):
+        raise bad_request(f"continue key is not valid: {token!r}") from None
+
+
+def _get_path(obj: Obj, path: str) -> Any:
+    value: Any = obj
+    for part in path.strip(".").split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _set_path(obj: Obj, path: str, value: Any) -> None:
+    parts = path.strip(".").split(".")
+    target = obj
+    for part in parts[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = target[part] = {}
+        target = nxt
+    target[parts[-1]] = value
+
+
+__all__ = ["ApiCore", "Selection", "deepcopy", "now_rfc3339", "present", "qualified_resource"]

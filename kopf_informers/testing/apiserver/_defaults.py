@@ -1,0 +1,149 @@
+"""Defaults the real API server fills into built-in objects, the few that clients rely on.
+
+Only what operators and clients commonly read back: a Namespace's phase and finalizer, a Pod's
+phase, a Deployment's replicas and strategy, a Service's type and cluster IP. Custom resources
+are defaulted from their CRD's schema instead (``_validation.apply_defaults``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+Obj = dict[str, Any]
+CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+_cluster_ips = (str(ipaddress.IPv4Address("10.96.0.10") + i) for i in itertools.count())
+
+
+def _spec(obj: Obj) -> Obj:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    return spec
+
+
+def _namespace(obj: Obj, creating: bool) -> None:
+    if creating:
+        _spec(obj).setdefault("finalizers", ["kubernetes"])
+        obj["status"] = {"phase": "Active"}
+
+
+def _pod_spec(spec: Obj) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    for container in spec.get("containers") or ():
+        if isinstance(container, dict):
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("terminationMessagePolicy", "File")
+            tag = str(container.get("image", "")).rpartition(":")[2]
+            policy = "Always" if tag in ("", "latest") else "IfNotPresent"
+            container.setdefault("imagePullPolicy", policy)
+            for port in container.get("ports") or ():
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
+def _pod(obj: Obj, creating: bool) -> None:
+    _pod_spec(_spec(obj))
+    if creating:
+        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+def _template_spec(obj: Obj) -> None:
+    template = _spec(obj).get("template")
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        _pod_spec(template["spec"])
+
+
+def _deployment(obj: Obj, creating: bool) -> None:
+    spec = _spec(obj)
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+    if isinstance(strategy, dict) and strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy.setdefault("type", "RollingUpdate")
+        strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
+    _template_spec(obj)
+
+
+def _replicated(obj: Obj, creating: bool) -> None:
+    _spec(obj).setdefault("replicas", 1)
+    _template_spec(obj)
+
+
+def _daemonset(obj: Obj, creating: bool) -> None:
+    _template_spec(obj)
+
+
+def _statefulset(obj: Obj, creating: bool) -> None:
+    spec = _spec(obj)
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+    _template_spec(obj)
+
+
+def _job(obj: Obj, creating: bool) -> None:
+    spec = _spec(obj)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completions", 1)
+    spec.setdefault("parallelism", 1)
+    _template_spec(obj)
+
+
+def _service(obj: Obj, creating: bool) -> None:
+    spec = _spec(obj)
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if spec["type"] != "ExternalName" and creating and "clusterIP" not in spec:
+        spec["clusterIP"] = next(_cluster_ips)
+    if "clusterIP" in spec:
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+    for port in spec.get("ports") or ():
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            if "port" in port:
+                port.setdefault("targetPort", port["port"])
+    if creating:
+        obj["status"] = {"loadBalancer": {}}
+
+
+def _secret(obj: Obj, creating: bool) -> None:
+    obj.setdefault("type", "Opaque")
+
+
+def _crd(obj: Obj, creating: bool) -> None:
+    _spec(obj).setdefault("conversion", {"strategy": "None"})
+    if creating:  # the real server's CRD finalizer controller adds it right after creation
+        finalizers = obj["metadata"].setdefault("finalizers", [])
+        if CRD_FINALIZER not in finalizers:
+            finalizers.append(CRD_FINALIZER)
+
+
+DEFAULTERS: dict[tuple[str, str], Callable[[Obj, bool], None]] = {
+    ("", "namespaces"): _namespace,
+    ("", "pods"): _pod,
+    ("", "services"): _service,
+    ("", "secrets"): _secret,
+    ("apps", "deployments"): _deployment,
+    ("apps", "replicasets"): _replicated,
+    ("apps", "daemonsets"): _daemonset,
+    ("apps", "statefulsets"): _statefulset,
+    ("batch", "jobs"): _job,
+    ("apiextensions.k8s.io", "customresourcedefinitions"): _crd,
+}
+
+
+def apply_builtin_defaults(key: tuple[str, str], obj: Obj, *, creating: bool) -> None:
+    """Fill the real server's defaults into ``obj`` (a private copy) in place."""
+    defaulter = DEFAULTERS.get(key)
+    if defaulter is not None:
+        defaulter(obj, creating)

@@ -1,0 +1,312 @@
+"""The small OpenAPI v3 surface that ``kubectl apply`` and friends need from the embedded server.
+
+kubectl 1.32 reads ``GET /openapi/v3`` (the index made by :func:`openapi_v3_index`) and then,
+per group-version, ``GET /openapi/v3/apis/<group>/<version>?hash=…`` (a document made by
+:func:`openapi_v3_document`). It uses that document for three things:
+
+* **Choosing validation.** kubectl looks for the PATCH operation tagged with the object's
+  group-version-kind and checks that it takes a ``fieldValidation`` query parameter. If it does,
+  kubectl skips client-side schema validation and sends ``fieldValidation=Strict``: the server
+  validates. So kubectl 1.32 never checks manifests against the schemas here. Its client-side
+  validation reads OpenAPI v2 only, and it falls back to that only when the parameter is missing.
+* **Computing the apply patch.** For a PATCH operation that accepts
+  ``application/strategic-merge-patch+json``, kubectl builds the strategic merge patch from the
+  schemas in this document. These schemas carry no patch merge keys, and the permissive ones for
+  built-ins carry no properties either, so a patch built from them would be wrong or fail.
+  The PATCH operations here therefore do not list that media type. kubectl then asks
+  ``/openapi/v2`` (the server should answer 404) and falls back to its compiled-in types: a
+  strategic merge patch for built-ins, and a JSON merge patch for custom resources, which is what
+  it sends to a real cluster too.
+* **``kubectl explain``.** It reads ``components.schemas``. Custom resources get their CRD schema;
+  built-ins get a permissive object schema, so explain shows little for them.
+
+The index carries a hash of each document. kubectl caches documents by their URL, so the hash
+changes whenever a document changes: when a CRD adds, changes or drops a version. Like
+kube-apiserver, the hash is the upper-case hex SHA-512 of the document's JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ._resources import ResourceInfo
+
+_META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+_OBJECT_META = f"{_META}.ObjectMeta"
+_LIST_META = f"{_META}.ListMeta"
+_PATCH = f"{_META}.Patch"
+_DELETE_OPTIONS = f"{_META}.DeleteOptions"
+_STATUS = f"{_META}.Status"
+
+# No strategic-merge-patch here, on purpose: see the module docstring.
+_PATCH_MEDIA_TYPES = (
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+)
+_RESPONSE_MEDIA_TYPES = ("application/json", "application/yaml")
+
+_SHARED_SCHEMAS: Mapping[str, Mapping[str, Any]] = {
+    _OBJECT_META: {
+        "description": "Standard object metadata.",
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "generateName": {"type": "string"},
+            "namespace": {"type": "string"},
+            "uid": {"type": "string"},
+            "resourceVersion": {"type": "string"},
+            "generation": {"type": "integer", "format": "int64"},
+            "creationTimestamp": {"type": "string", "format": "date-time"},
+            "deletionTimestamp": {"type": "string", "format": "date-time"},
+            "deletionGracePeriodSeconds": {"type": "integer", "format": "int64"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "finalizers": {"type": "array", "items": {"type": "string"}},
+            "ownerReferences": {"type": "array", "items": {"type": "object"}},
+            "managedFields": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    _LIST_META: {
+        "description": "Standard list metadata.",
+        "type": "object",
+        "properties": {
+            "resourceVersion": {"type": "string"},
+            "continue": {"type": "string"},
+            "remainingItemCount": {"type": "integer", "format": "int64"},
+        },
+    },
+    _PATCH: {"description": "The body of a PATCH request.", "type": "object"},
+    _DELETE_OPTIONS: {"description": "Options for a deletion.", "type": "object"},
+    _STATUS: {"description": "The outcome of an operation.", "type": "object"},
+}
+
+
+def group_version_path(group: str, version: str) -> str:
+    """The index key and URL tail of a group-version: ``api/v1`` or ``apis/<group>/<version>``."""
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def document_hash(document: Mapping[str, Any]) -> str:
+    """The cache-busting hash of a document, as kube-apiserver makes it: upper-case SHA-512 hex."""
+    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha512(encoded.encode("utf-8")).hexdigest().upper()
+
+
+def openapi_v3_index(resources: Iterable[ResourceInfo]) -> dict[str, Any]:
+    """The ``GET /openapi/v3`` answer: one entry per served group-version, with its hash."""
+    resources = list(resources)
+    group_versions = sorted({(resource.group, resource.version) for resource in resources})
+    paths = {}
+    for group, version in group_versions:
+        document = openapi_v3_document(group, version, resources)
+        tail = group_version_path(group, version)
+        url = f"/openapi/v3/{tail}?hash={document_hash(document)}"
+        paths[tail] = {"serverRelativeURL": url}
+    return {"paths": paths}
+
+
+def openapi_v3_document(
+    group: str,
+    version: str,
+    resources: Iterable[ResourceInfo],
+) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of one group-version, made from the resources served in it.
+
+    Resources of other group-versions are ignored, so the whole served set can be passed. A
+    group-version with no resources gives a document with no paths. The server should answer
+    404 for it instead.
+    """
+    selected = sorted(
+        (r for r in resources if r.group == group and r.version == version),
+        key=lambda r: r.plural,
+    )
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {name: _plain(schema) for name, schema in _SHARED_SCHEMAS.items()}
+    for resource in selected:
+        paths.update(_resource_paths(resource))
+        schemas[schema_name(resource)] = _object_schema(resource)
+        schemas[schema_name(resource, list_kind=True)] = _list_schema(resource)
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "unversioned"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+def schema_name(resource: ResourceInfo, *, list_kind: bool = False) -> str:
+    """The component name kube-apiserver gives a kind's schema.
+
+    Built-ins: ``io.k8s.api.<package>.<version>.<Kind>``, e.g. ``io.k8s.api.core.v1.ConfigMap``.
+    Custom resources: the group reversed, e.g. ``io.k8s.samplecontroller.v1alpha1.Foo``.
+    """
+    kind = resource.list_kind if list_kind else resource.kind
+    if resource.custom:
+        reversed_group = ".".join(reversed(resource.group.split(".")))
+        return f"{reversed_group}.{resource.version}.{kind}"
+    if resource.group == "apiextensions.k8s.io":
+        prefix = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions"
+        return f"{prefix}.{resource.version}.{kind}"
+    package = resource.group.split(".")[0] if resource.group else "core"
+    return f"io.k8s.api.{package}.{resource.version}.{kind}"
+
+
+def _gvk(resource: ResourceInfo, *, list_kind: bool = False) -> dict[str, str]:
+    kind = resource.list_kind if list_kind else resource.kind
+    return {"group": resource.group, "version": resource.version, "kind": kind}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object_schema(resource: ResourceInfo) -> dict[str, Any]:
+    """The kind's schema: the CRD's own for custom resources, a permissive one for built-ins."""
+    schema: dict[str, Any]
+    if resource.schema is not None:
+        schema = _plain(resource.schema)
+    else:
+        schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema.setdefault("type", "object")
+    properties = schema.setdefault("properties", {})
+    properties["apiVersion"] = {"type": "string", "description": "The versioned schema."}
+    properties["kind"] = {"type": "string", "description": "The kind of the object."}
+    properties["metadata"] = {"allOf": [_ref(_OBJECT_META)], "default": {}}
+    schema.setdefault("description", f"{resource.kind} ({resource.api_version}).")
+    schema["x-kubernetes-group-version-kind"] = [_gvk(resource)]
+    return schema
+
+
+def _list_schema(resource: ResourceInfo) -> dict[str, Any]:
+    return {
+        "description": f"A list of {resource.kind} objects.",
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"allOf": [_ref(_LIST_META)], "default": {}},
+            "items": {"type": "array", "items": _ref(schema_name(resource))},
+        },
+        "x-kubernetes-group-version-kind": [_gvk(resource, list_kind=True)],
+    }
+
+
+def _resource_paths(resource: ResourceInfo) -> dict[str, Any]:
+    """The collection and item paths of a resource, with one operation per supported verb."""
+    root = f"/{group_version_path(resource.group, resource.version)}"
+    scope = f"{root}/namespaces/{{namespace}}" if resource.namespaced else root
+    collection_path = f"{scope}/{resource.plural}"
+    item_path = f"{collection_path}/{{name}}"
+    scope_params = [_path_param("namespace", "object name and auth scope, such as for teams")]
+    scope_params = scope_params if resource.namespaced else []
+    name_param = _path_param("name", f"name of the {resource.kind}")
+
+    verbs = set(resource.verbs)
+    collection: dict[str, Any] = {"parameters": scope_params}
+    item: dict[str, Any] = {"parameters": [name_param, *scope_params]}
+    if "list" in verbs:
+        collection["get"] = _operation(resource, "list", _ref(schema_name(resource, list_kind=True)))
+    if "create" in verbs:
+        collection["post"] = _operation(resource, "post", _ref(schema_name(resource)))
+    if "deletecollection" in verbs:
+        collection["delete"] = _operation(resource, "deletecollection", _ref(_STATUS))
+    if "get" in verbs:
+        item["get"] = _operation(resource, "get", _ref(schema_name(resource)))
+    if "update" in verbs:
+        item["put"] = _operation(resource, "put", _ref(schema_name(resource)))
+    if "patch" in verbs:
+        item["patch"] = _operation(resource, "patch", _ref(schema_name(resource)))
+    if "delete" in verbs:
+        item["delete"] = _operation(resource, "delete", _ref(_STATUS))
+    return {collection_path: collection, item_path: item}
+
+
+_WRITE_PARAMS: Mapping[str, tuple[str, ...]] = {
+    "post": ("dryRun", "fieldManager", "fieldValidation"),
+    "put": ("dryRun", "fieldManager", "fieldValidation"),
+    "patch": ("dryRun", "fieldManager", "fieldValidation", "force"),
+    "delete": ("dryRun", "gracePeriodSeconds", "propagationPolicy"),
+    "deletecollection": ("dryRun", "labelSelector", "fieldSelector", "propagationPolicy"),
+    "list": ("labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch"),
+    "get": (),
+}
+_BOOLEAN_PARAMS = frozenset({"force", "watch"})
+_INTEGER_PARAMS = frozenset({"gracePeriodSeconds", "limit"})
+_OPERATION_VERBS: Mapping[str, str] = {
+    "list": "list", "post": "create", "deletecollection": "deleteCollection", "get": "read",
+    "put": "replace", "patch": "patch", "delete": "delete",
+}
+
+
+def _operation(resource: ResourceInfo, action: str, response: Mapping[str, Any]) -> dict[str, Any]:
+    media = {media_type: {"schema": dict(response)} for media_type in _RESPONSE_MEDIA_TYPES}
+    operation: dict[str, Any] = {
+        "tags": [_tag(resource)],
+        "description": f"{action} {resource.kind}",
+        "operationId": _operation_id(resource, action),
+        "parameters": [_query_param(name) for name in _WRITE_PARAMS[action]],
+        "responses": {
+            "200": {"description": "OK", "content": media},
+            "401": {"description": "Unauthorized"},
+        },
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": _gvk(resource),
+    }
+    if action == "patch":
+        content = {media_type: {"schema": _ref(_PATCH)} for media_type in _PATCH_MEDIA_TYPES}
+        operation["requestBody"] = {"content": content, "required": True}
+    elif action in ("post", "put"):
+        content = {"*/*": {"schema": _ref(schema_name(resource))}}
+        operation["requestBody"] = {"content": content, "required": True}
+    elif action in ("delete", "deletecollection"):
+        operation["requestBody"] = {"content": {"*/*": {"schema": _ref(_DELETE_OPTIONS)}}}
+    if action in ("post", "put", "patch"):
+        operation["responses"]["201"] = {"description": "Created", "content": media}
+    return operation
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    schema = {"type": "string", "uniqueItems": True}
+    return {"name": name, "in": "path", "description": description, "required": True,
+            "schema": schema}
+
+
+def _query_param(name: str) -> dict[str, Any]:
+    kind = "boolean" if name in _BOOLEAN_PARAMS else "integer" if name in _INTEGER_PARAMS else None
+    schema = {"type": kind or "string", "uniqueItems": True}
+    return {"name": name, "in": "query", "schema": schema}
+
+
+def _camel_group(resource: ResourceInfo) -> str:
+    if not resource.group:
+        return "core"
+    group = resource.group if resource.custom else resource.group.removesuffix(".k8s.io")
+    words = group.replace("-", ".").split(".")
+    return words[0] + "".join(word.capitalize() for word in words[1:])
+
+
+def _tag(resource: ResourceInfo) -> str:
+    return f"{_camel_group(resource)}_{resource.version}"
+
+
+def _operation_id(resource: ResourceInfo, action: str) -> str:
+    group = _camel_group(resource)
+    scope = "Namespaced" if resource.namespaced else ""
+    prefix = f"{_OPERATION_VERBS[action]}{group[0].upper()}{group[1:]}"
+    return f"{prefix}{resource.version.capitalize()}{scope}{resource.kind}"
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy as plain JSON types, so that documents can be hashed, encoded and mutated."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)  # e.g. a date that YAML parsed from an unquoted default

@@ -1,0 +1,305 @@
+"""``EmbeddedApiServer``: the in-process Kubernetes API server for tests and demos.
+
+Use it as an async context manager on the current event loop, or with ``start()``/``stop()``
+from synchronous code, where it runs on a background thread with a loop of its own (needed
+whenever the test itself blocks: the official client, ``kubectl`` in a subprocess, Kopf's
+``KopfRunner``). Either way it listens on loopback only, writes a kubeconfig that kubectl, Kopf
+and the official client accept, and exposes ``faults`` and ``journal`` for tests.
+
+It is a test double, honestly named: it stores and serves the Kubernetes API; it runs no
+containers, schedules nothing and enforces no RBAC. Workload status is simulated (see
+``_controllers``) unless turned off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import yaml
+from aiohttp import web, web_protocol
+
+from ...errors import InvalidArgumentError
+from ._builtins import BUILTIN_RESOURCES, DEFAULT_NAMESPACES
+from ._controllers import Controllers
+from ._core import NAMESPACES, ApiCore
+from ._faults import Faults, Journal
+from ._http import HttpApi
+from ._registry import Registry
+from ._store import DEFAULT_HISTORY, Store
+
+T = TypeVar("T")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EmbeddedApiServer:
+    """A faithful, in-process Kubernetes API server (a test double: no containers run).
+
+    Args:
+        host: the address to listen on; loopback only unless ``allow_remote`` is set.
+        port: the port; 0 picks a free one.
+        kubeconfig: where to write a kubeconfig for this server; a temporary file if None.
+        history: watch events kept per resource; resuming from older ones gets 410 Gone.
+        bookmark_interval: seconds between BOOKMARK events on watches that allow them.
+        watch_timeout: the server-side limit of watches that set no ``timeoutSeconds``.
+        simulate_workloads: let Deployment/ReplicaSet/StatefulSet status follow their spec.
+        simulation_delay: seconds before a simulated status catches up with a new spec.
+    """
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, kubeconfig: str | Path | None = None,
+        history: int = DEFAULT_HISTORY, bookmark_interval: float = 1.0,
+        watch_timeout: float | None = None, simulate_workloads: bool = True,
+        simulation_delay: float = 0.05, allow_remote: bool = False,
+    ) -> None:
+        if not allow_remote and not _is_loopback(host):
+            raise InvalidArgumentError(
+                f"host {host!r} is not a loopback address; pass allow_remote=True to listen on it"
+            )
+        if history < 1:
+            raise InvalidArgumentError(f"history must be at least 1 event, got {history}")
+        if bookmark_interval <= 0:
+            raise InvalidArgumentError(f"bookmark_interval must be positive, got {bookmark_interval}")
+        self.host = host
+        self.port = port
+        self.bookmark_interval = bookmark_interval
+        self.watch_timeout = watch_timeout
+        self._kubeconfig_path = Path(kubeconfig) if kubeconfig is not None else None
+        self._own_kubeconfig = kubeconfig is None
+        self.store = Store(history=history)
+        self.core = ApiCore(store=self.store, registry=Registry(BUILTIN_RESOURCES))
+        self.controllers = Controllers(
+            self.core, simulate_workloads=simulate_workloads, simulation_delay=simulation_delay,
+        )
+        self.journal = Journal()
+        self.faults = Faults(self)
+        self.http = HttpApi(self)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._listeners: list[asyncio.Server] = []
+        self._connections: weakref.WeakSet[web_protocol.RequestHandler[Any]] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+        self._thread_stop: asyncio.Event | None = None
+        self._bootstrap()
+
+    def _bootstrap(self) -> None:
+        info = self.core.storage_info(NAMESPACES)
+        for name in DEFAULT_NAMESPACES:
+            self.core.create(info, None, {"metadata": {"name": name}})
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        if self._kubeconfig_path is None:
+            raise RuntimeError("the embedded API server is not started: it has no kubeconfig yet")
+        return self._kubeconfig_path
+
+    def _write_kubeconfig(self) -> None:
+        if self._kubeconfig_path is None:
+            fd, path = tempfile.mkstemp(prefix="embedded-apiserver-", suffix=".kubeconfig")
+            os.close(fd)
+            self._kubeconfig_path = Path(path)
+        config = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "embedded", "cluster": {"server": self.url}}],
+            "users": [{"name": "embedded", "user": {"token": "embedded-apiserver-token"}}],
+            "contexts": [{"name": "embedded", "context": {
+                "cluster": "embedded", "user": "embedded", "namespace": "default"}}],
+            "current-context": "embedded",
+        }
+        self._kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+        self._kubeconfig_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    # -- on the current loop --------------------------------------------------------------------
+
+    async def __aenter__(self) -> EmbeddedApiServer:
+        await self.astart()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.astop()
+
+    async def astart(self) -> None:
+        """Start serving on the running loop."""
+        if self._runner is not None:
+            raise RuntimeError("the embedded API server is already running")
+        self._loop = asyncio.get_running_loop()
+        self.controllers.start()
+        self._runner = web.AppRunner(self.http.make_app(), handle_signals=False,
+                                     handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        sock = self._bind()
+        self.port = sock.getsockname()[1]
+        await self._serve(sock)
+        self._write_kubeconfig()
+
+    async def astop(self) -> None:
+        """Stop serving: end every watch and connection; the state is dropped with the object."""
+        if self._runner is None:
+            return
+        self.stop_listening()
+        await self.controllers.stop()
+        await self._runner.cleanup()
+        self._runner = None
+        if self._own_kubeconfig and self._kubeconfig_path is not None:
+            self._kubeconfig_path.unlink(missing_ok=True)
+
+    # -- on a background thread -----------------------------------------------------------------
+
+    def start(self) -> EmbeddedApiServer:
+        """Start serving on a background thread with its own loop; returns once it listens."""
+        if self._thread is not None:
+            raise RuntimeError("the embedded API server is already running")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            self._thread_stop = asyncio.Event()
+            try:
+                await self.astart()
+            except BaseException as e:
+                failure.append(e)
+                ready.set()
+                raise
+            ready.set()
+            try:
+                await self._thread_stop.wait()
+            finally:
+                await self.astop()
+
+        def run() -> None:
+            try:
+                asyncio.run(main())
+            except BaseException:  # reported through `failure` when it happens at startup
+                if not failure:
+                    raise
+
+        self._thread = threading.Thread(target=run, name="embedded-apiserver", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop the background thread started by :meth:`start`."""
+        thread, loop, stop = self._thread, self._loop, self._thread_stop
+        if thread is None or loop is None or stop is None:
+            return
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        self._thread = None
+
+    def __enter__(self) -> EmbeddedApiServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- cross-thread calls ---------------------------------------------------------------------
+
+    def call_soon(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the server's loop and return its result, from any thread."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return fn()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
+
+    def loop_later(self, delay: float, fn: Callable[[], object]) -> None:
+        assert self._loop is not None
+        self._loop.call_later(delay, fn)
+
+    # -- listening and connections --------------------------------------------------------------
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(512)
+        sock.setblocking(False)
+        return sock
+
+    async def _serve(self, sock: socket.socket) -> None:
+        assert self._runner is not None and self._runner.server is not None
+        handler_factory = self._runner.server
+
+        def factory() -> web_protocol.RequestHandler[Any]:
+            protocol = handler_factory()
+            self._connections.add(protocol)
+            return protocol
+
+        listener = await asyncio.get_running_loop().create_server(factory, sock=sock)
+        self._listeners.append(listener)
+
+    def stop_listening(self) -> None:
+        """Refuse new connections and close every open one (on the server's loop)."""
+        for listener in self._listeners:
+            listener.close()
+        self._listeners.clear()
+        self.end_watches(abrupt=True)
+        for protocol in list(self._connections):
+            protocol.force_close()
+            if protocol.transport is not None:
+                protocol.transport.close()
+
+    def start_listening(self) -> None:
+        """Listen again on the same port (on the server's loop)."""
+        if self._listeners or self._runner is None:
+            return
+        sock = self._bind()  # bound and listening now: connections queue until served
+        asyncio.get_running_loop().create_task(self._serve(sock))
+
+    def end_watches(self, *, abrupt: bool = False) -> int:
+        """End every open watch: cleanly (the stream ends) or abruptly (the connection closes)."""
+        watches = list(self.http.active_watches.items())
+        for watcher, request in watches:
+            watcher.close()
+            if abrupt and request.transport is not None:
+                request.transport.close()
+        return len(watches)
+
+    def expire_history(self) -> None:
+        self.store.compact_all()
+        self.core.forget_snapshots()

@@ -1,0 +1,126 @@
+"""Kubernetes ``Status`` objects, and the exception the server raises to answer with one.
+
+Every error the embedded API server returns is a ``Status`` shaped as kube-apiserver shapes it:
+``kind``, ``apiVersion``, ``metadata``, ``status: Failure``, ``message``, ``reason``, ``details``
+(``name``, ``group``, ``kind``, ``causes``) and ``code``. Clients (Kopf, kubectl, the official
+client) decide what to do from ``code`` and ``reason``, so both must be right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REASONS: Mapping[int, str] = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    409: "Conflict",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
+def status_body(
+    code: int,
+    message: str,
+    *,
+    reason: str | None = None,
+    name: str | None = None,
+    group: str | None = None,
+    kind: str | None = None,
+    causes: Iterable[Mapping[str, Any]] = (),
+    retry_after: int | None = None,
+) -> dict[str, Any]:
+    """A ``Status`` object as the real server sends it (``details`` only when there are any)."""
+    details: dict[str, Any] = {}
+    if name is not None:
+        details["name"] = name
+    if group is not None:
+        details["group"] = group
+    if kind is not None:
+        details["kind"] = kind
+    causes = list(causes)
+    if causes:
+        details["causes"] = causes
+    if retry_after is not None:
+        details["retryAfterSeconds"] = retry_after
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason or REASONS.get(code, "Unknown"),
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return body
+
+
+class ApiStatusError(Exception):
+    """Raised inside the server to answer the current request with a ``Status``."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        reason: str | None = None,
+        name: str | None = None,
+        group: str | None = None,
+        kind: str | None = None,
+        causes: Iterable[Mapping[str, Any]] = (),
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+        self.body = status_body(
+            code, message, reason=reason, name=name, group=group, kind=kind,
+            causes=causes, retry_after=retry_after,
+        )
+
+
+def qualified_resource(group: str, plural: str) -> str:
+    """``deployments.apps`` or ``configmaps``: how the real server names a resource in messages."""
+    return f"{plural}.{group}" if group else plural
+
+
+def not_found(group: str, plural: str, name: str) -> ApiStatusError:
+    return ApiStatusError(
+        404, f'{qualified_resource(group, plural)} "{name}" not found',
+        name=name, group=group or None, kind=plural,
+    )
+
+
+def already_exists(group: str, plural: str, name: str) -> ApiStatusError:
+    return ApiStatusError(
+        409, f'{qualified_resource(group, plural)} "{name}" already exists',
+        reason="AlreadyExists", name=name, group=group or None, kind=plural,
+    )
+
+
+def conflict(group: str, plural: str, name: str, detail: str) -> ApiStatusError:
+    return ApiStatusError(
+        409,
+        f'Operation cannot be fulfilled on {qualified_resource(group, plural)} "{name}": {detail}',
+        reason="Conflict", name=name, group=group or None, kind=plural,
+    )
+
+
+def bad_request(message: str) -> ApiStatusError:
+    return ApiStatusError(400, message)
+
+
+def gone(message: str) -> ApiStatusError:
+    return ApiStatusError(410, message, reason="Expired")

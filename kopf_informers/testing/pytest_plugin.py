@@ -1,0 +1,91 @@
+"""The pytest plugin of kopf-informers (registered through the ``pytest11`` entry point).
+
+Markers:
+  ``kubectl``  the test drives kubectl; skipped with a reason when kubectl is not on PATH.
+  ``kind``     the test needs a kind cluster; skipped with a reason when kind or docker is missing.
+
+Fixtures:
+  ``embedded_apiserver``  a fresh :class:`EmbeddedApiServer` on a background thread.
+  ``kubectl``             runs kubectl against that server (isolated discovery cache).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .apiserver import EmbeddedApiServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "kubectl: drives kubectl; skipped when kubectl is not installed")
+    config.addinivalue_line(
+        "markers", "kind: needs a kind cluster; skipped when kind or docker is missing")
+
+
+def _docker_works() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("kubectl") and shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (on PATH): this test drives kubectl")
+    if item.get_closest_marker("kind"):
+        if shutil.which("kind") is None:
+            pytest.skip("kind is not installed: this test needs a kind cluster")
+        if not _docker_works():
+            pytest.skip("no Docker engine answers `docker info`: kind cannot run here")
+
+
+@pytest.fixture
+def embedded_apiserver(tmp_path: Path) -> Iterator[EmbeddedApiServer]:
+    """A fresh embedded API server on a background thread, with its kubeconfig in tmp_path."""
+    server = EmbeddedApiServer(kubeconfig=tmp_path / "kubeconfig", bookmark_interval=0.5)
+    with server:
+        yield server
+
+
+class Kubectl:
+    """Runs kubectl against one server, with a discovery cache of its own."""
+
+    def __init__(self, kubeconfig: Path, cache_dir: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.cache_dir = cache_dir
+
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        command = ["kubectl", f"--kubeconfig={self.kubeconfig}",
+                   f"--cache-dir={self.cache_dir}", *args]
+        result = subprocess.run(command, input=input, capture_output=True, text=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(command)} failed ({result.returncode}):\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str) -> Any:
+        import json
+
+        return json.loads(self(*args, "-o", "json").stdout)
+
+
+@pytest.fixture
+def kubectl(embedded_apiserver: EmbeddedApiServer, tmp_path: Path) -> Kubectl:
+    """kubectl against the ``embedded_apiserver``; skips the test when kubectl is missing."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (on PATH): this test drives kubectl")
+    return Kubectl(embedded_apiserver.kubeconfig, tmp_path / "kubectl-cache")
