@@ -107,6 +107,8 @@ _SINGLE_VALUE_OPERATORS: Final = frozenset(
 )
 _NO_VALUE_OPERATORS: Final = frozenset({Operator.EXISTS, Operator.DOES_NOT_EXIST})
 _FIELD_OPERATORS: Final = frozenset({Operator.EQUALS, Operator.NOT_EQUALS})
+# All but the integer comparisons, which are rare and match in a separate, slower loop.
+_LABEL_CHECK_OPERATORS: Final = _ALL_OPERATORS - {Operator.GREATER_THAN, Operator.LESS_THAN}
 _LABEL_SYMBOLS: Final = {
     Operator.EQUALS: "=",
     Operator.NOT_EQUALS: "!=",
@@ -445,8 +447,6 @@ class LabelSelector:
         return self._hash
 
 
-_LABEL_CHECK_OPERATORS: Final = frozenset(Operator) - {Operator.GREATER_THAN, Operator.LESS_THAN}
-
 
 @functools.lru_cache(maxsize=1024)
 def _parse_label_text(text: str) -> LabelSelector:
@@ -501,30 +501,23 @@ def _escape_field_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
+_FIELD_ESCAPE_RE: Final = re.compile(r"\\(.?)|[,=]", re.DOTALL)
+
+
 def _unescape_field_value(value: str) -> str:
-    if not any(c in value for c in "\\,="):
-        return value
-    chars: list[str] = []
-    escaping = False
-    for c in value:
-        if escaping:
-            if c not in "\\,=":
-                sequence = "\\" + c
-                raise _Problem(f"invalid escape sequence {_quote(sequence)} in value "
-                               f"{_quote(value)}")
-            chars.append(c)
-            escaping = False
-        elif c == "\\":
-            escaping = True
-        elif c in ",=":
-            escaped = "\\" + c
-            raise _Problem(f"unescaped {_quote(c)} in value {_quote(value)}; "
-                           f"escape it as {_quote(escaped)}")
-        else:
-            chars.append(c)
-    if escaping:
-        raise _Problem(f"value {_quote(value)} ends with an unfinished escape sequence")
-    return "".join(chars)
+    def unescape(match: re.Match[str]) -> str:
+        escaped = match.group(1)
+        if escaped is None:
+            raise _Problem(f"unescaped {_quote(match.group())} in value {_quote(value)}; "
+                           f"escape it with a backslash")
+        if not escaped:
+            raise _Problem(f"value {_quote(value)} ends with an unfinished escape sequence")
+        if escaped not in "\\,=":
+            raise _Problem(f"invalid escape sequence {_quote(match.group())} in value "
+                           f"{_quote(value)}")
+        return escaped
+
+    return _FIELD_ESCAPE_RE.sub(unescape, value)
 
 
 def _split_field_terms(text: str) -> list[str]:

@@ -110,7 +110,9 @@ def test_requirements_are_sorted_named_tuples() -> None:
     pytest.param(f"a={'v' * 64}", "must be no more than 63 characters", id="long-value"),
     pytest.param("a=b'c", "value \"b'c\" of key \"a\"", id="quote-in-value"),
 ])
-def test_invalid_label_selectors_are_rejected_with_the_problem_named(text: str, problem: str) -> None:
+def test_invalid_label_selectors_are_rejected_with_the_problem_named(
+    text: str, problem: str,
+) -> None:
     with pytest.raises(SelectorError) as excinfo:
         LabelSelector.parse(text)
     message = str(excinfo.value)
@@ -368,11 +370,14 @@ def test_field_selector_escapes_values_in_its_canonical_form() -> None:
     pytest.param("a!b=c", 'field key "a!b"', id="bang-in-key"),
     pytest.param(r"a=b\x", r'invalid escape sequence "\x" in value "b\x"', id="bad-escape"),
     pytest.param("a=b\\", r'value "b\" ends with an unfinished escape', id="trailing-backslash"),
-    pytest.param("a=b=c", r'unescaped "=" in value "b=c"; escape it as "\="', id="bare-equals"),
+    pytest.param("a=b=c", 'unescaped "=" in value "b=c"; escape it with a backslash',
+                 id="bare-equals"),
     pytest.param("a===b", r'unescaped "=" in value "=b"', id="triple-equals"),
     pytest.param("a!==b", r'unescaped "=" in value "=b"', id="not-double-equals"),
 ])
-def test_invalid_field_selectors_are_rejected_with_the_problem_named(text: str, problem: str) -> None:
+def test_invalid_field_selectors_are_rejected_with_the_problem_named(
+    text: str, problem: str,
+) -> None:
     with pytest.raises(SelectorError) as excinfo:
         FieldSelector.parse(text)
     message = str(excinfo.value)

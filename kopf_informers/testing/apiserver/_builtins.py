@@ -1,9 +1,9 @@
 """The built-in resources the embedded API server serves, as a real Kubernetes 1.32 describes them.
 
-This module is data only. Discovery (``/api/v1``, ``/apis/<group>/<version>``), routing, metadata
-stamping (``has_generation``), field selectors, the OpenAPI surface (``_openapi``) and the
-``kubectl get`` tables (``_tables``) all read these :class:`ResourceInfo` records, so what is written
-here is what clients see:
+This module is data only. Discovery (``/api/v1``, ``/apis/<group>/<version>``), routing,
+metadata stamping (``has_generation``), field selectors, the OpenAPI surface (``_openapi``) and
+the ``kubectl get`` tables (``_tables``) all read these :class:`ResourceInfo` records, so what is
+written here is what clients see:
 
 * ``verbs``, ``short_names`` and ``categories`` are copied from kube-apiserver 1.32 discovery.
   Every resource here lists ``list``, ``watch`` and ``patch``, which Kopf requires to serve it.
@@ -15,9 +15,9 @@ here is what clients see:
   configurations the real server bumps the generation on a change of ``webhooks``, because they have
   no ``spec``.
 * ``field_selectors`` are the field labels the real server accepts besides ``metadata.name`` and
-  ``metadata.namespace``, spelled the way clients send them. ``events.k8s.io`` events accept the
-  ``regarding.*`` spellings; ``source`` there stands for ``deprecatedSource.component``, falling back
-  to ``reportingController``.
+  ``metadata.namespace``, spelled the way clients send them. ``events.k8s.io`` events accept
+  the ``regarding.*`` spellings; ``source`` there stands for ``deprecatedSource.component``,
+  falling back to ``reportingController``.
 
 Custom resources do not come from here: :func:`resources_from_crd` makes them from CRD objects.
 """

@@ -242,12 +242,11 @@ class ApiCore:
         if info.schema is not None:
             obj = _validation.apply_defaults(obj, info.schema)
             obj, pruned = _validation.prune(obj, info.schema)
-            if pruned and field_validation == "Strict":
-                raise bad_request(
-                    f"strict decoding error: {', '.join(f'unknown field \"{p}\"' for p in pruned)}"
-                )
-            if pruned and field_validation == "Warn" and warnings is not None:
-                warnings.extend(f'unknown field "{p}"' for p in pruned)
+            unknown = [f'unknown field "{p}"' for p in pruned]
+            if unknown and field_validation == "Strict":
+                raise bad_request(f"strict decoding error: {', '.join(unknown)}")
+            if unknown and field_validation == "Warn" and warnings is not None:
+                warnings.extend(unknown)
             causes.extend(_validation.validate_custom_object(obj, info.schema))
         else:
             apply_builtin_defaults(info.key, obj, creating=old is None)

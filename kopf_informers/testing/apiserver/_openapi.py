@@ -210,7 +210,8 @@ def _resource_paths(resource: ResourceInfo) -> dict[str, Any]:
     collection: dict[str, Any] = {"parameters": scope_params}
     item: dict[str, Any] = {"parameters": [name_param, *scope_params]}
     if "list" in verbs:
-        collection["get"] = _operation(resource, "list", _ref(schema_name(resource, list_kind=True)))
+        list_schema = _ref(schema_name(resource, list_kind=True))
+        collection["get"] = _operation(resource, "list", list_schema)
     if "create" in verbs:
         collection["post"] = _operation(resource, "post", _ref(schema_name(resource)))
     if "deletecollection" in verbs:

@@ -19,11 +19,15 @@ A well-formed patch that does not apply (an operation on a missing path, content
 contradicts ``$retainKeys``) is a ``PatchError`` with status 422 and reason ``Invalid``.
 
 Strategic merge patch and server-side apply need to know, per list field, whether the list is
-merged by a key, merged as a set of values, or replaced whole. That knowledge is the table of
-``_KIND_LISTS`` below, keyed by field paths relative to the kind's root, with list items
-transparent in the paths (``spec.containers.env`` is the ``env`` of every container). It copies
-the ``patchMergeKey``/``patchStrategy`` tags of the Kubernetes API types; lists it does not name
-are atomic and replaced whole, as are lists the real API leaves untagged.
+merged by a key, merged as a set of values, or replaced whole. That knowledge is a table keyed by
+field paths relative to the kind's root, with list items transparent in the paths
+(``spec.containers.env`` is the ``env`` of every container). It is composed of one table per
+embedded type (``_OBJECT_META``, ``_POD_SPEC``, ``_CONTAINER``, ...) mounted where each kind
+embeds that type (``_KIND_LISTS``: a Deployment's pod template at ``spec.template``, a CronJob's
+at ``spec.jobTemplate.spec.template``); every built-in kind also gets ``metadata`` and merges any
+list named ``conditions`` by ``type``. The entries copy the ``patchMergeKey``/``patchStrategy``
+tags of the Kubernetes API types; lists not named are atomic and replaced whole, as are lists the
+real API leaves untagged (``tolerations``, ``args``, ``envFrom``, ...).
 """
 
 from __future__ import annotations
@@ -423,9 +427,7 @@ def _merge_keyed_list(
             result = [old for i, old in enumerate(result) if i not in matches]
             continue
         base = result[matches[0]] if matches else {}
-        merged = _smp_map(base if isinstance(base, dict) else {}, item, schema, path)
-        if merged is None:  # pragma: no cover -- deletions are handled above
-            continue
+        merged = _smp_map(base if isinstance(base, dict) else {}, item, schema, path) or {}
         if matches:
             result[matches[0]] = merged
         else:
@@ -707,8 +709,9 @@ _ApplyLoader.yaml_implicit_resolvers = {
 def decode_apply_body(raw: bytes) -> dict[str, Any]:
     """Decode an ``application/apply-patch+yaml`` body: one YAML (or JSON) object.
 
-    Raises a 400 :class:`PatchError` for undecodable bytes, several documents, or a document
-    that is not an object.
+    Timestamps stay strings and non-string keys become strings (``1``, ``true``), as when
+    kube-apiserver turns YAML into JSON. Raises a 400 :class:`PatchError` for undecodable
+    bytes, several documents, or a document that is not an object.
     """
     try:
         body = json.loads(raw)
@@ -719,7 +722,18 @@ def decode_apply_body(raw: bytes) -> dict[str, Any]:
             raise PatchError(f"error decoding the apply body as YAML: {e}") from e
     if not isinstance(body, dict):
         raise PatchError(f"an apply body must be an object, not {_json_type(body)}")
-    return body
+    result: dict[str, Any] = _with_string_keys(body)
+    return result
+
+
+def _with_string_keys(value: Any) -> Any:
+    """YAML allows keys such as ``1`` or ``true``; JSON, and so Kubernetes, has only strings."""
+    if isinstance(value, dict):
+        return {_dumps(key) if not isinstance(key, str) else key: _with_string_keys(child)
+                for key, child in value.items()}
+    if isinstance(value, list):
+        return [_with_string_keys(child) for child in value]
+    return value
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,14 +19,13 @@ import os
 import socket
 import tempfile
 import threading
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import yaml
-from aiohttp import web, web_protocol
+from aiohttp import web
 
 from ...errors import InvalidArgumentError
 from ._builtins import BUILTIN_RESOURCES, DEFAULT_NAMESPACES
@@ -94,7 +93,6 @@ class EmbeddedApiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._listeners: list[asyncio.Server] = []
-        self._connections: weakref.WeakSet[web_protocol.RequestHandler[Any]] = weakref.WeakSet()
         self._thread: threading.Thread | None = None
         self._thread_stop: asyncio.Event | None = None
         self._bootstrap()
@@ -263,14 +261,7 @@ class EmbeddedApiServer:
 
     async def _serve(self, sock: socket.socket) -> None:
         assert self._runner is not None and self._runner.server is not None
-        handler_factory = self._runner.server
-
-        def factory() -> web_protocol.RequestHandler[Any]:
-            protocol = handler_factory()
-            self._connections.add(protocol)
-            return protocol
-
-        listener = await asyncio.get_running_loop().create_server(factory, sock=sock)
+        listener = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock)
         self._listeners.append(listener)
 
     def stop_listening(self) -> None:
@@ -279,7 +270,8 @@ class EmbeddedApiServer:
             listener.close()
         self._listeners.clear()
         self.end_watches(abrupt=True)
-        for protocol in list(self._connections):
+        server = self._runner.server if self._runner is not None else None
+        for protocol in list(server.connections if server is not None else ()):
             protocol.force_close()
             if protocol.transport is not None:
                 protocol.transport.close()
