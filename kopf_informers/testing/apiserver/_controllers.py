@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -84,17 +85,17 @@ class Controllers:
         if key == CRDS:
             self._crd_event(event)
         if event.type == "DELETED":
-            uid = meta["uid"]
-            self._enqueue(lambda: self._owner_gone(uid))
+            uid: str = meta["uid"]
+            self._enqueue(functools.partial(self._owner_gone, uid))
             for owner in owner_uids(obj):
-                self._enqueue(lambda owner=owner: self._owner_deleting(owner))
+                self._enqueue(functools.partial(self._owner_deleting, owner))
             self._content_gone(key, meta.get("namespace"))
             return
         if meta.get("deletionTimestamp"):
             self._deleting(key, obj)
         old_owners = set(owner_uids(event.old)) if event.old is not None else set()
         for owner in set(owner_uids(obj)) - old_owners:
-            self._enqueue(lambda owner=owner: self._verify_owner(owner))
+            self._enqueue(functools.partial(self._verify_owner, owner))
         if self.simulate_workloads and key in SIMULATED and _needs_status(key, obj):
             ns, name = meta.get("namespace", ""), meta["name"]
             loop = asyncio.get_running_loop()

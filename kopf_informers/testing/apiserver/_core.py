@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import datetime
 import random
 import uuid
@@ -25,7 +26,7 @@ import orjson
 
 from ...selectors import FieldSelector, LabelSelector, object_fields
 from . import _patching, _validation
-from ._defaults import CRD_FINALIZER, apply_builtin_defaults
+from ._defaults import apply_builtin_defaults
 from ._registry import Registry
 from ._resources import ResourceInfo
 from ._status import (
@@ -258,7 +259,7 @@ class ApiCore:
 
     # -- list -----------------------------------------------------------------------------------
 
-    def list(
+    def list_objects(
         self, info: ResourceInfo, selection: Selection, *,
         limit: int | None = None, continue_token: str | None = None,
         resource_version: str | None = None, resource_version_match: str | None = None,
@@ -315,7 +316,9 @@ class ApiCore:
                 "result. You can start a new list without the continue parameter."
                 if for_continue else f"too old resource version: {rv} ({rs.compacted_rv})"
             )
-        state = {k: rs.namespaces[k[0]][k[1]] for k in rs.keys()}
+        state = {
+            (ns, name): obj for ns, objs in rs.namespaces.items() for name, obj in objs.items()
+        }
         for event in reversed(events):
             meta = event.obj["metadata"]
             k = (meta.get("namespace", ""), meta["name"])
@@ -668,9 +671,8 @@ class ApiCore:
         elif policy == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
         pending = bool(finalizers) or info.key == NAMESPACES
-        if meta.get("deletionTimestamp"):
-            if finalizers == list(meta.get("finalizers") or ()):
-                return current, False
+        if meta.get("deletionTimestamp") and finalizers == list(meta.get("finalizers") or ()):
+            return current, False  # already being deleted: nothing more to do
         if dry_run:
             return current, not pending
         new = deepcopy(current)
@@ -733,12 +735,10 @@ class ApiCore:
     def internal_delete(self, key: ResourceKey, obj: Obj, policy: str = "Background") -> None:
         info = self.storage_info(key)
         meta = obj["metadata"]
-        try:
+        with contextlib.suppress(ApiStatusError):  # gone or replaced meanwhile: nothing to do
             self.delete(info, meta.get("namespace"), meta["name"], {
                 "propagationPolicy": policy, "preconditions": {"uid": meta["uid"]},
             })
-        except ApiStatusError:
-            pass
 
 
 _LABEL_NAMED = {("", "namespaces"), ("", "services")}

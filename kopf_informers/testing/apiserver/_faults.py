@@ -220,7 +220,8 @@ class Faults:
 
     async def _http_journal(self, request: web.Request) -> web.Response:
         entries = [e.to_json() for e in self._server.journal]
-        return web.Response(body=orjson.dumps({"entries": entries}), content_type="application/json")
+        return web.Response(body=orjson.dumps({"entries": entries}),
+                            content_type="application/json")
 
     async def _http_fault(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]

@@ -10,6 +10,7 @@ clients treat an HTTP-level error on a watch as fatal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import time
@@ -295,7 +296,7 @@ class HttpApi:
                          ) -> web.StreamResponse:
         q = request.query
         selection = Selection(res, info.namespace, q.get("labelSelector"), q.get("fieldSelector"))
-        items, rv, token, remaining = self.core.list(
+        items, rv, token, remaining = self.core.list_objects(
             res, selection, limit=_int_param(q, "limit"), continue_token=q.get("continue"),
             resource_version=q.get("resourceVersion"),
             resource_version_match=q.get("resourceVersionMatch"),
@@ -322,8 +323,11 @@ class HttpApi:
     @staticmethod
     def _table(request: web.Request, res: ResourceInfo, objs: list[Obj]) -> dict[str, Any]:
         include = request.query.get("includeObject", "Metadata")
-        return _tables.render_table(res, objs, include_object=include,
-                                    now=datetime.datetime.now(datetime.UTC))
+        try:
+            return _tables.render_table(res, objs, include_object=include,
+                                        now=datetime.datetime.now(datetime.UTC))
+        except ValueError as e:
+            raise bad_request(str(e)) from e
 
     async def _verb_create(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
@@ -404,11 +408,10 @@ class HttpApi:
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
         initial_flag = q.get("sendInitialEvents")
         send_initial = None if initial_flag is None else initial_flag in ("true", "1")
-        if send_initial:
-            if q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
-                raise ApiStatusError(422, "sendInitialEvents is forbidden for watch unless "
-                                          "resourceVersionMatch=NotOlderThan and "
-                                          "allowWatchBookmarks=true are set")
+        if send_initial and (q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
+            raise ApiStatusError(422, "sendInitialEvents is forbidden for watch unless "
+                                      "resourceVersionMatch=NotOlderThan and "
+                                      "allowWatchBookmarks=true are set")
         timeout = _float_param(q, "timeoutSeconds") or self.server.watch_timeout
         watcher, initial, ok = self.core.subscribe(
             res, selection, q.get("resourceVersion"), send_initial_events=send_initial,
@@ -425,7 +428,7 @@ class HttpApi:
                 await response.write(orjson.dumps({"type": "ERROR", "object": gone}) + b"\n")
                 return response
             stream = _WatchStream(self, res, selection, watcher, response, bookmarks)
-            await stream.run(initial, end_marker=bool(send_initial), timeout=timeout)
+            await stream.run(initial, end_marker=bool(send_initial), duration=timeout)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -447,9 +450,10 @@ class _WatchStream:
         self.bookmarks = bookmarks
         self.interval = api.server.bookmark_interval
 
-    async def run(self, initial: list[Event], *, end_marker: bool, timeout: float | None) -> None:
+    async def run(self, initial: list[Event], *, end_marker: bool, duration: float | None,
+                  ) -> None:
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if duration is None else loop.time() + duration
         await self._send(initial)
         if end_marker:
             await self._write(self._bookmark({"k8s.io/initial-events-end": "true"}))
@@ -464,10 +468,8 @@ class _WatchStream:
                 wait = deadline - now if wait is None else min(wait, deadline - now)
             if not watcher.queue:
                 watcher.wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watcher.wakeup.wait(), wait)
-                except TimeoutError:
-                    pass
             events = list(watcher.queue)
             watcher.queue.clear()
             if events:
@@ -510,7 +512,8 @@ def watch_event(event: Event, selection: Selection) -> tuple[str, Obj] | None:
         return ("MODIFIED" if old_ok else "ADDED", event.obj)
     if old_ok and event.old is not None:
         # It stopped matching: a DELETED with its previous state at the new resourceVersion.
-        meta = {**event.old["metadata"], "resourceVersion": event.obj["metadata"]["resourceVersion"]}
+        rv = event.obj["metadata"]["resourceVersion"]
+        meta = {**event.old["metadata"], "resourceVersion": rv}
         return ("DELETED", {**event.old, "metadata": meta})
     return None
 

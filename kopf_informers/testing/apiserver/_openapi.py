@@ -202,8 +202,8 @@ def _resource_paths(resource: ResourceInfo) -> dict[str, Any]:
     scope = f"{root}/namespaces/{{namespace}}" if resource.namespaced else root
     collection_path = f"{scope}/{resource.plural}"
     item_path = f"{collection_path}/{{name}}"
-    scope_params = [_path_param("namespace", "object name and auth scope, such as for teams")]
-    scope_params = scope_params if resource.namespaced else []
+    namespace_param = _path_param("namespace", "object name and auth scope, such as for teams")
+    scope_params = [namespace_param] if resource.namespaced else []
     name_param = _path_param("name", f"name of the {resource.kind}")
 
     verbs = set(resource.verbs)
@@ -227,7 +227,7 @@ def _resource_paths(resource: ResourceInfo) -> dict[str, Any]:
     return {collection_path: collection, item_path: item}
 
 
-_WRITE_PARAMS: Mapping[str, tuple[str, ...]] = {
+_QUERY_PARAMS: Mapping[str, tuple[str, ...]] = {
     "post": ("dryRun", "fieldManager", "fieldValidation"),
     "put": ("dryRun", "fieldManager", "fieldValidation"),
     "patch": ("dryRun", "fieldManager", "fieldValidation", "force"),
@@ -250,7 +250,7 @@ def _operation(resource: ResourceInfo, action: str, response: Mapping[str, Any])
         "tags": [_tag(resource)],
         "description": f"{action} {resource.kind}",
         "operationId": _operation_id(resource, action),
-        "parameters": [_query_param(name) for name in _WRITE_PARAMS[action]],
+        "parameters": [_query_param(name) for name in _QUERY_PARAMS[action]],
         "responses": {
             "200": {"description": "OK", "content": media},
             "401": {"description": "Unauthorized"},

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import yaml
 from aiohttp import web
@@ -75,7 +75,9 @@ class EmbeddedApiServer:
         if history < 1:
             raise InvalidArgumentError(f"history must be at least 1 event, got {history}")
         if bookmark_interval <= 0:
-            raise InvalidArgumentError(f"bookmark_interval must be positive, got {bookmark_interval}")
+            raise InvalidArgumentError(
+                f"bookmark_interval must be positive, got {bookmark_interval}"
+            )
         self.host = host
         self.port = port
         self.bookmark_interval = bookmark_interval
@@ -260,7 +262,8 @@ class EmbeddedApiServer:
         return sock
 
     async def _serve(self, sock: socket.socket) -> None:
-        assert self._runner is not None and self._runner.server is not None
+        assert self._runner is not None
+        assert self._runner.server is not None
         listener = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock)
         self._listeners.append(listener)
 

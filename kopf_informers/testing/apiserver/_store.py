@@ -176,7 +176,9 @@ class Store:
         for listener in self.listeners:
             listener(rs.key, event)
 
-    def _index(self, key: ResourceKey, ns: str, name: str, new: Obj | None, old: Obj | None) -> None:
+    def _index(
+        self, key: ResourceKey, ns: str, name: str, new: Obj | None, old: Obj | None,
+    ) -> None:
         ref = (key, ns, name)
         if old is not None:
             self.uids.pop(old["metadata"].get("uid", ""), None)
