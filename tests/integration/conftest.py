@@ -6,8 +6,11 @@ reads its default kubeconfig location at import time, so the environment is no h
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import kubernetes
@@ -50,8 +53,11 @@ def apiextensions_v1(
 
 
 @pytest.fixture
-def dynamic_client(api_client: kubernetes.client.ApiClient) -> Any:
-    return kubernetes.dynamic.DynamicClient(api_client)
+def dynamic_client(api_client: kubernetes.client.ApiClient, tmp_path: Path) -> Any:
+    # Its default discovery cache is one file per server URL in the system's temporary folder:
+    # a later test's server on a reused port would inherit an earlier test's resources.
+    cache_file = tmp_path / "dynamic-client-discovery.json"
+    return kubernetes.dynamic.DynamicClient(api_client, cache_file=str(cache_file))
 
 
 def _wait_until(check: Callable[[], T | None], *, timeout: float = 10.0,
@@ -71,3 +77,89 @@ def _wait_until(check: Callable[[], T | None], *, timeout: float = 10.0,
 def wait_until() -> Callable[..., Any]:
     """``wait_until(check, timeout=10)``: poll until ``check()`` is truthy, then return it."""
     return _wait_until
+
+
+@dataclasses.dataclass
+class RawResponse:
+    """A response as it came, errors included: status, decoded JSON body and headers."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+@pytest.fixture
+def raw(api_client: kubernetes.client.ApiClient) -> Callable[..., RawResponse]:
+    """``raw(method, path, query=..., body=..., content_type=...)``: a request the typed API
+    methods cannot make (a chosen query or content type, a malformed path); never raises."""
+
+    def request(
+        method: str, path: str, *, query: Sequence[tuple[str, str]] = (),
+        body: Any = None, content_type: str | None = None,
+    ) -> RawResponse:
+        headers = {"Accept": "application/json"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        _, url, headers, payload, _ = api_client.param_serialize(
+            method, path, query_params=list(query), header_params=headers, body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = api_client.call_api(method, url, header_params=headers, body=payload)
+        data = response.read()
+        decoded = json.loads(data) if data else None
+        return RawResponse(response.status, decoded, dict(response.headers))
+
+    return request
+
+
+WIDGET_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {
+        "group": "example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                  "listKind": "WidgetList"},
+        "versions": [{
+            "name": "v1", "served": True, "storage": True,
+            "subresources": {
+                "status": {},
+                "scale": {"specReplicasPath": ".spec.replicas",
+                          "statusReplicasPath": ".status.replicas",
+                          "labelSelectorPath": ".status.selector"},
+            },
+            "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "replicas": {"type": "integer"},
+                        "color": {"type": "string"},
+                    }},
+                    "status": {"type": "object", "properties": {
+                        "replicas": {"type": "integer"},
+                        "selector": {"type": "string"},
+                        "phase": {"type": "string"},
+                    }},
+                },
+            }},
+        }],
+    },
+}
+
+
+@pytest.fixture
+def widget_crd(
+    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
+) -> dict[str, Any]:
+    """A served and established namespaced CRD, ``widgets.example.com/v1``, with the status
+    and scale subresources; returns the CRD body it was created from."""
+    apiextensions_v1.create_custom_resource_definition(WIDGET_CRD)
+
+    def established() -> bool:
+        crd = apiextensions_v1.read_custom_resource_definition(WIDGET_CRD["metadata"]["name"])
+        conditions = (crd.status.conditions if crd.status else None) or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    wait_until(established, message="the widgets CRD is established")
+    return WIDGET_CRD

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from kopf_informers.testing.apiserver._patching import (
+    ApplyConflictError,
     PatchError,
     PatchTestFailedError,
     apply_patch,
@@ -628,6 +629,55 @@ def test_apply_that_is_malformed_is_a_bad_request(applied: Any) -> None:
     with pytest.raises(PatchError) as excinfo:
         apply_patch(None, applied, manager="m", kind="Deployment", group="apps", now=NOW1)
     assert (excinfo.value.status, excinfo.value.reason) == (400, "BadRequest")
+
+
+def test_apply_changing_a_field_another_manager_owns_is_a_conflict() -> None:
+    live = apply_patch(None, applied_deployment("app:1", app="web"), manager="mine",
+                       kind="Deployment", group="apps", now=NOW1)
+    with pytest.raises(ApplyConflictError) as excinfo:
+        apply_patch(live, applied_deployment("app:2", app="api"), manager="ci",
+                    kind="Deployment", group="apps", now=NOW2)
+    error = excinfo.value
+    assert (error.status, error.reason) == (409, "Conflict")
+    assert error.message == (
+        'Apply failed with 2 conflicts: conflicts with "mine":\n'
+        "- .metadata.labels.app\n"
+        '- .spec.template.spec.containers[name="app"].image'
+    )
+    assert [cause["field"] for cause in error.causes] == [
+        ".metadata.labels.app", '.spec.template.spec.containers[name="app"].image']
+    assert {cause["reason"] for cause in error.causes} == {"FieldManagerConflict"}
+
+
+def test_apply_of_the_same_values_shares_the_fields_without_a_conflict() -> None:
+    live = apply_patch(None, applied_deployment("app:1"), manager="mine",
+                       kind="Deployment", group="apps", now=NOW1)
+    result = apply_patch(live, applied_deployment("app:1"), manager="ci",
+                         kind="Deployment", group="apps", now=NOW2)
+    assert own_entry(result, "mine")["fieldsV1"] == own_entry(result, "ci")["fieldsV1"]
+
+
+def test_forced_apply_takes_the_conflicting_fields_from_their_managers() -> None:
+    live = apply_patch(None, applied_deployment("app:1", app="web"), manager="mine",
+                       kind="Deployment", group="apps", now=NOW1)
+    labels_only = {"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "web", "labels": {"app": "api"}}}
+    result = apply_patch(live, labels_only, manager="ci", kind="Deployment", group="apps",
+                         now=NOW2, force=True)
+    assert result["metadata"]["labels"] == {"app": "api"}
+    assert "f:metadata" not in own_entry(result, "mine")["fieldsV1"]
+    assert own_entry(result, "ci")["fieldsV1"] == {"f:metadata": {"f:labels": {"f:app": {}}}}
+
+
+def test_forced_apply_drops_a_manager_left_with_no_fields() -> None:
+    labels = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "x", "labels": {"a": "1"}}}
+    live = apply_patch(None, labels, manager="mine", kind="ConfigMap", group="", now=NOW1)
+    changed = copy.deepcopy(labels)
+    changed["metadata"]["labels"]["a"] = "2"
+    result = apply_patch(live, changed, manager="ci", kind="ConfigMap", group="", now=NOW2,
+                         force=True)
+    assert [e["manager"] for e in result["metadata"]["managedFields"]] == ["ci"]
 
 
 @pytest.mark.parametrize(("obj", "kind", "group", "expected"), [

@@ -323,6 +323,8 @@ def _simulated_status(key: ResourceKey, obj: Obj) -> dict[str, Any]:
     counts = {"readyReplicas": replicas, "availableReplicas": replicas}
     if key == ("apps", "deployments"):
         counts["updatedReplicas"] = replicas
+        if not replicas:
+            del status["replicas"]  # omitempty in DeploymentStatus (required in the others)
     elif key == ("apps", "replicasets"):
         counts["fullyLabeledReplicas"] = replicas
     else:

@@ -43,6 +43,11 @@ from ._store import Event, Obj, ResourceKey, Store, Watcher
 NAMESPACES: ResourceKey = ("", "namespaces")
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 SNAPSHOTS_KEPT = 64  # paginated list snapshots kept for continue tokens
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
+_CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. "
+    "You can start a new list without the continue parameter."
+)
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -107,6 +112,7 @@ class ApiCore:
         self._snapshots: collections.OrderedDict[tuple[ResourceKey, int], list[Obj]] = (
             collections.OrderedDict()
         )
+        self._epoch = 0  # bumped when snapshots are forgotten: older continue tokens expire
         self.write_hooks: list[Callable[[ResourceInfo, Obj, Obj | None], None]] = []
 
     # -- helpers ------------------------------------------------------------------------------
@@ -117,7 +123,9 @@ class ApiCore:
             raise ApiStatusError(404, "the server could not find the requested resource")
         return info
 
-    def _check_namespace(self, info: ResourceInfo, namespace: str | None, creating: bool) -> None:
+    def _check_namespace(
+        self, info: ResourceInfo, namespace: str | None, creating: bool, name: str = "Unknown",
+    ) -> None:
         if not info.namespaced:
             return
         if not namespace:
@@ -127,10 +135,11 @@ class ApiCore:
             raise not_found("", "namespaces", namespace)
         if creating and ns["metadata"].get("deletionTimestamp"):
             raise ApiStatusError(
+                # As NamespaceLifecycle admission words it, naming the object (or its prefix).
                 403,
-                f"{info.plural} is forbidden: unable to create new content in namespace "
-                f"{namespace} because it is being terminated",
-                reason="Forbidden", kind=info.plural, group=info.group or None,
+                f'{qualified_resource(info.group, info.plural)} "{name}" is forbidden: unable to '
+                f"create new content in namespace {namespace} because it is being terminated",
+                reason="Forbidden", name=name, kind=info.plural, group=info.group or None,
                 causes=[{
                     "reason": "NamespaceTerminating",
                     "message": f"namespace {namespace} is being terminated",
@@ -156,7 +165,8 @@ class ApiCore:
     ) -> Obj:
         obj = self._check_body(info, body)
         meta = obj.setdefault("metadata", {})
-        self._check_namespace(info, namespace, creating=True)
+        self._check_namespace(info, namespace, creating=True,
+                              name=meta.get("name") or meta.get("generateName") or "Unknown")
         self._check_body_namespace(info, namespace, meta)
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -240,6 +250,9 @@ class ApiCore:
             obj, namespaced=info.namespaced, label_names=info.key in _LABEL_NAMED,
             path_segment_names=info.group == "rbac.authorization.k8s.io",
         )
+        for field in _OMITTED_WHEN_EMPTY:
+            if field in meta and meta[field] in (None, {}, []):
+                del meta[field]  # as the real server's typed ObjectMeta (omitempty) drops them
         if info.schema is not None:
             obj = _validation.apply_defaults(obj, info.schema)
             obj, pruned = _validation.prune(obj, info.schema)
@@ -267,7 +280,9 @@ class ApiCore:
         """A page of matching objects: (items, list RV, continue token, remaining count)."""
         start_after: tuple[str, str] | None = None
         if continue_token:
-            snapshot_rv, start_after = _decode_continue(continue_token)
+            snapshot_rv, start_after, epoch = _decode_continue(continue_token)
+            if epoch != self._epoch:  # even if the history still covers it: as promised
+                raise gone(_CONTINUE_EXPIRED)
             items = self._snapshot(info.key, snapshot_rv, for_continue=True)
         else:
             snapshot_rv = self._list_rv(info, resource_version, resource_version_match, limit)
@@ -312,8 +327,7 @@ class ApiCore:
         events = rs.events_since(rv)
         if events is None:
             raise gone(
-                "The provided continue parameter is too old to display a consistent list "
-                "result. You can start a new list without the continue parameter."
+                _CONTINUE_EXPIRED
                 if for_continue else f"too old resource version: {rv} ({rs.compacted_rv})"
             )
         state = {
@@ -333,6 +347,7 @@ class ApiCore:
     def forget_snapshots(self) -> None:
         """Drop every list snapshot: continue tokens of older lists then get 410 Expired."""
         self._snapshots.clear()
+        self._epoch += 1
 
     def _remember(self, key: ResourceKey, rv: int, items: list[Obj]) -> None:
         self._snapshots[(key, rv)] = items
@@ -362,8 +377,13 @@ class ApiCore:
         last = page[-1]["metadata"]
         if (key, rv) not in self._snapshots:
             self._remember(key, rv, list(items))
-        token = _encode_continue(rv, (last.get("namespace", ""), last["name"]))
-        remaining = total - index if unfiltered else None
+        token = _encode_continue(rv, (last.get("namespace", ""), last["name"]), self._epoch)
+        remaining: int | None = None  # under a label or field selector: not counted, as real
+        if unfiltered:
+            remaining = total - index
+        elif selection.everything:  # a namespace is a key prefix to etcd: counted
+            remaining = sum(1 for o in items[index:]
+                            if o["metadata"].get("namespace") == selection.namespace)
         return page, rv, token, remaining
 
     # -- watch ----------------------------------------------------------------------------------
@@ -411,6 +431,14 @@ class ApiCore:
                 f"the URL ({name})"
             )
         self._check_body_namespace(info, namespace, meta)
+        uid = current["metadata"].get("uid")
+        if meta.get("uid") and meta["uid"] != uid:
+            # A uid in a PUT body is a precondition, checked before the resourceVersion.
+            raise conflict(
+                info.group, info.plural, name,
+                f"Precondition failed: UID in precondition: {meta['uid']}, "
+                f"UID in object meta: {uid}",
+            )
         if not meta.get("resourceVersion"):
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
         return self.replace(
@@ -456,7 +484,10 @@ class ApiCore:
         new["apiVersion"], new["kind"] = info.api_version, info.kind
         new = self._prepare(info, deepcopy(new), current, field_validation, warnings)
         self._check_finalizers(info, current, new)
-        if info.has_generation and _spec_changed(current, new):
+        # A custom resource without a status subresource counts its status as spec, as
+        # apiextensions does: everything but metadata bumps its generation.
+        with_status = info.custom and not info.status
+        if info.has_generation and _spec_changed(current, new, with_status=with_status):
             new["metadata"]["generation"] = int(cur_meta.get("generation", 1)) + 1
         if new == current:
             return current  # a no-op write: no new resourceVersion and no event, as etcd
@@ -473,12 +504,14 @@ class ApiCore:
         if not current["metadata"].get("deletionTimestamp"):
             return
         old = set(current["metadata"].get("finalizers") or ())
-        added = [f for f in new["metadata"].get("finalizers") or () if f not in old]
+        added = sorted({f for f in new["metadata"].get("finalizers") or () if f not in old})
         if added:
+            # Go's %#v of a sorted set's list: []string{"a", "b"}.
+            listed = ", ".join(orjson.dumps(f).decode() for f in added)
             raise self._invalid(info, current["metadata"]["name"], [_validation.Cause(
                 "FieldValueForbidden",
                 f"Forbidden: no new finalizers can be added if the object is being deleted, "
-                f"found new finalizers []string{{{', '.join(repr(f) for f in added)}}}",
+                f"found new finalizers []string{{{listed}}}",
                 "metadata.finalizers",
             )])
 
@@ -486,7 +519,7 @@ class ApiCore:
         self, info: ResourceInfo, namespace: str | None, name: str, content_type: str,
         raw: bytes, *, subresource: str | None = None, manager: str | None = None,
         dry_run: bool = False, field_validation: str = "Strict",
-        warnings: list[str] | None = None,
+        warnings: list[str] | None = None, force: bool = False,
     ) -> tuple[Obj, bool]:
         """Apply a patch; returns the new object and whether it was created (by apply)."""
         try:
@@ -494,7 +527,7 @@ class ApiCore:
                 return self._apply(
                     info, namespace, name, raw, subresource=subresource,
                     manager=manager, dry_run=dry_run, field_validation=field_validation,
-                    warnings=warnings,
+                    warnings=warnings, force=force,
                 )
             current = self.get(info, namespace, name)
             try:
@@ -503,7 +536,7 @@ class ApiCore:
                 raise bad_request(f"error decoding patch: {e}") from e
             new = self._patched(info, current, content_type, body, subresource)
         except _patching.PatchError as e:
-            raise ApiStatusError(e.status, e.message, reason=e.reason) from e
+            raise ApiStatusError(e.status, e.message, reason=e.reason, causes=e.causes) from e
         new.setdefault("metadata", {})
         new["metadata"].setdefault("resourceVersion", current["metadata"]["resourceVersion"])
         result = self.replace(
@@ -544,7 +577,7 @@ class ApiCore:
     def _apply(
         self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *,
         subresource: str | None, manager: str | None, dry_run: bool,
-        field_validation: str, warnings: list[str] | None,
+        field_validation: str, warnings: list[str] | None, force: bool = False,
     ) -> tuple[Obj, bool]:
         if not manager:
             raise ApiStatusError(
@@ -561,7 +594,7 @@ class ApiCore:
             )
         new = _patching.apply_patch(
             current, applied, manager=manager, kind=info.kind, group=info.group,
-            now=now_rfc3339(),
+            now=now_rfc3339(), force=force,
         )
         if current is None:
             new.setdefault("metadata", {})["name"] = name
@@ -765,8 +798,9 @@ def propagation_policy(options: Mapping[str, Any]) -> str:
     return "Background"
 
 
-def _spec_changed(old: Obj, new: Obj) -> bool:
-    skip = ("metadata", "status", "apiVersion", "kind")
+def _spec_changed(old: Obj, new: Obj, *, with_status: bool = False) -> bool:
+    skip = ("metadata", "apiVersion", "kind") if with_status else (
+        "metadata", "status", "apiVersion", "kind")
     keys = (set(old) | set(new)).difference(skip)
     return any(old.get(k) != new.get(k) for k in keys)
 
@@ -787,15 +821,16 @@ def _bisect_after(items: list[Obj], key: tuple[str, str]) -> int:
     return lo
 
 
-def _encode_continue(rv: int, key: tuple[str, str]) -> str:
-    raw = orjson.dumps({"v": "embedded/1", "rv": rv, "start": list(key)})
+def _encode_continue(rv: int, key: tuple[str, str], epoch: int) -> str:
+    raw = orjson.dumps({"v": "embedded/1", "rv": rv, "start": list(key), "epoch": epoch})
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+def _decode_continue(token: str) -> tuple[int, tuple[str, str], int]:
     try:
         data = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
+        start = (str(data["start"][0]), str(data["start"][1]))
+        return int(data["rv"]), start, int(data.get("epoch", 0))
     except (ValueError, KeyError, IndexError, TypeError, orjson.JSONDecodeError):
         raise bad_request(f"continue key is not valid: {token!r}") from None
 

@@ -1,8 +1,9 @@
 """Defaults the real API server fills into built-in objects, the few that clients rely on.
 
-Only what operators and clients commonly read back: a Namespace's phase and finalizer, a Pod's
-phase, a Deployment's replicas and strategy, a Service's type and cluster IP. Custom resources
-are defaulted from their CRD's schema instead (``_validation.apply_defaults``).
+Only what operators and clients commonly read back: a Namespace's phase, finalizer and
+``kubernetes.io/metadata.name`` label, a Pod's phase, a Deployment's replicas and strategy, a
+Service's type and cluster IP. Custom resources are defaulted from their CRD's schema instead
+(``_validation.apply_defaults``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 Obj = dict[str, Any]
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 _cluster_ips = (str(ipaddress.IPv4Address("10.96.0.10") + i) for i in itertools.count())
 
@@ -29,6 +31,12 @@ def _namespace(obj: Obj, creating: bool) -> None:
     if creating:
         _spec(obj).setdefault("finalizers", ["kubernetes"])
         obj["status"] = {"phase": "Active"}
+    # Forced on every write, as the real namespace strategy does, so namespaceSelectors can match
+    # namespaces by name.
+    meta = obj["metadata"]
+    if not isinstance(meta.get("labels"), dict):
+        meta["labels"] = {}
+    meta["labels"][NAMESPACE_NAME_LABEL] = meta.get("name", "")
 
 
 def _pod_spec(spec: Obj) -> None:

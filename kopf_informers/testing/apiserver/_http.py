@@ -60,6 +60,10 @@ class RequestInfo:
         return f"{self.plural}/{self.subresource}" if self.subresource else self.plural
 
 
+# A typed request key: aiohttp warns about plain string keys (an error under -W error).
+REQUEST_INFO = web.RequestKey("info", RequestInfo)
+
+
 def resolve(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
     """Classify a request path; discovery and non-resource paths get ``discovery=True``."""
     parts = [p for p in path.split("/") if p]
@@ -119,6 +123,7 @@ class HttpApi:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         add = app.router.add_route
         add("GET", "/version", self._version)
+        add("GET", "/version/", self._version)  # the official client's VersionApi asks here
         add("GET", "/healthz", self._ok)
         add("GET", "/livez", self._ok)
         add("GET", "/readyz", self._ok)
@@ -139,7 +144,7 @@ class HttpApi:
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         info = resolve(request.method, request.path, request.query)
-        request["info"] = info
+        request[REQUEST_INFO] = info
         entry = self.server.journal.record(request, info)
         try:
             response = await self._faulted(request, info, handler)
@@ -258,7 +263,7 @@ class HttpApi:
     # -- resources ------------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        info: RequestInfo = request["info"]
+        info = request[REQUEST_INFO]
         if info.discovery:
             if request.method != "GET":
                 raise ApiStatusError(405, f"the server does not allow this method on the "
@@ -305,7 +310,8 @@ class HttpApi:
             table = self._table(request, res, items)
             table["metadata"] = _list_meta(rv, token, remaining)
             return json_response(table)
-        if res.api_version != (items[0].get("apiVersion") if items else res.api_version):
+        # Objects keep the version they were written in: any of them may need presenting.
+        if any(o.get("apiVersion") != res.api_version for o in items):
             items = [present(res, o) for o in items]
         return json_response({
             "kind": res.list_kind, "apiVersion": res.api_version,
@@ -374,6 +380,7 @@ class HttpApi:
             res, info.namespace, info.name, content_type, raw, subresource=info.subresource,
             manager=request.query.get("fieldManager"), dry_run=_dry_run(request),
             field_validation=_field_validation(request), warnings=warnings,
+            force=request.query.get("force") in ("true", "1"),
         )
         return self._render(request, res, [present(res, obj)], single=True,
                             status=201 if created else 200, warnings=warnings)
@@ -547,7 +554,9 @@ def _wants_table(request: web.Request) -> bool:
 def _warning_headers(warnings: list[str] | None) -> dict[str, str] | None:
     if not warnings:
         return None
-    return {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)}
+    # RFC 7234 warn-text is a quoted-string: quotes and backslashes inside are escaped.
+    quoted = (w.replace("\\", "\\\\").replace('"', '\\"') for w in warnings)
+    return {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)}
 
 
 def _int_param(query: Mapping[str, str], name: str) -> int | None:
@@ -574,7 +583,9 @@ def _dry_run(request: web.Request) -> bool:
 
 
 def _field_validation(request: web.Request) -> str:
-    value = request.query.get("fieldValidation", "Strict") or "Strict"
+    # Unset means Warn, as on kube-apiserver (kubectl asks for Strict explicitly;
+    # the official client asks for nothing).
+    value = request.query.get("fieldValidation") or "Warn"
     if value not in ("Strict", "Warn", "Ignore"):
         raise bad_request(f'fieldValidation: Unsupported value: "{value}": supported values: '
                           '"Ignore", "Strict", "Warn"')

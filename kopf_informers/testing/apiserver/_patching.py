@@ -14,6 +14,7 @@ Every failure is a :class:`PatchError`, which the server turns into a ``Status``
 
     PatchError                 400 BadRequest: the body is undecodable or structurally wrong
      +-- PatchTestFailedError  422 Invalid: a JSON-patch ``test`` operation did not hold
+     +-- ApplyConflictError    409 Conflict: an apply would change fields others manage
 
 A well-formed patch that does not apply (an operation on a missing path, content that
 contradicts ``$retainKeys``) is a ``PatchError`` with status 422 and reason ``Invalid``.
@@ -44,6 +45,7 @@ import jsonpointer
 import yaml
 
 __all__ = [
+    "ApplyConflictError",
     "PatchError",
     "PatchTestFailedError",
     "apply_patch",
@@ -63,6 +65,7 @@ class PatchError(Exception):
     status: int
     reason: str
     message: str
+    causes: tuple[Mapping[str, Any], ...] = ()  # the Status's ``details.causes``
 
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
@@ -76,6 +79,36 @@ class PatchTestFailedError(PatchError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, status=422)
+
+
+class ApplyConflictError(PatchError):
+    """A server-side apply would change fields owned by other managers (409 Conflict).
+
+    ``conflicts`` are (manager, field) pairs, both as the real server prints them:
+    ``"other"`` (or ``"other" using v1 at <time>`` for an update) and ``.data.a``.
+    """
+
+    def __init__(self, conflicts: list[tuple[str, str]]) -> None:
+        super().__init__(_conflict_message(conflicts), status=409)
+        self.causes = tuple(
+            {"reason": "FieldManagerConflict", "message": f"conflict with {manager}",
+             "field": field}
+            for manager, field in conflicts
+        )
+
+
+def _conflict_message(conflicts: list[tuple[str, str]]) -> str:
+    if len(conflicts) == 1:
+        manager, field = conflicts[0]
+        return f"Apply failed with 1 conflict: conflict with {manager}: {field}"
+    fields: dict[str, list[str]] = {}
+    for manager, field in conflicts:
+        fields.setdefault(manager, []).append(field)
+    lines = []
+    for manager in sorted(fields):
+        lines.append(f"conflicts with {manager}:")
+        lines.extend(f"- {field}" for field in fields[manager])
+    return f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,6 +537,7 @@ def apply_patch(
     kind: str,
     group: str,
     now: str,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Server-side apply of a configuration by a field manager: a documented subset.
 
@@ -519,15 +553,19 @@ def apply_patch(
       unless another manager's entry owns them too.
     * ``metadata.managedFields`` gets one ``Apply`` entry for ``manager`` holding exactly the
       fields ``applied`` names (see :func:`fields_v1`); it replaces that manager's previous
-      ``Apply`` entry and is dropped if empty. Other entries are kept untouched.
+      ``Apply`` entry and is dropped if empty.
+    * Conflicts: a field that ``applied`` sets to another value than the live one, while another
+      manager's entry owns it, is a conflict. Without ``force`` that raises
+      :class:`ApplyConflictError` (409); with it, the field moves to ``manager`` and leaves the
+      other entries (an entry left empty goes). Fields set to the live value become shared.
+      Other entries are otherwise kept untouched.
 
-    What is not: conflict detection (there are no 409s; ``force`` is accepted and ignored by
-    the server), ownership transfer between managers, multi-field list keys (``ports`` are
-    keyed by the port number alone), schema-driven list types of custom resources, defaulting
-    and validation (the server's job).
+    What is not: multi-field list keys (``ports`` are keyed by the port number alone),
+    schema-driven list types of custom resources, defaulting and validation (the server's job).
+    Only ``Apply`` entries are recorded, so conflicts arise between appliers only.
 
     Raises a 400 :class:`PatchError` for a non-object body, keyed items without their key,
-    or a non-empty ``metadata.managedFields`` in ``applied``.
+    or a non-empty ``metadata.managedFields`` in ``applied``; :class:`ApplyConflictError`.
     """
     if not isinstance(applied, dict):
         raise PatchError(f"an apply configuration must be an object, not {_json_type(applied)}")
@@ -537,6 +575,7 @@ def apply_patch(
     owned = _owned_paths(applied, schema)
     base = copy.deepcopy(live) if isinstance(live, dict) else {}
     previous, others = _split_entries(_managed_fields(base), manager)
+    others = _take_over(base, applied, owned, others, force=force)
     result = _smp_map(base, copy.deepcopy(applied), schema, ()) or {}
     released = _entry_paths(previous) - owned
     for entry in others:
@@ -556,6 +595,76 @@ def apply_patch(
     else:
         metadata.pop("managedFields", None)
     return result
+
+
+def _take_over(
+    live: Any, applied: Mapping[str, Any], owned: set[Path], others: list[dict[str, Any]], *,
+    force: bool,
+) -> list[dict[str, Any]]:
+    """Check the fields an apply changes against other managers; the entries left to them."""
+    conflicts: list[tuple[str, str]] = []
+    taken: dict[int, set[Path]] = {}
+    for index, entry in enumerate(others):
+        for path in sorted(_entry_paths(entry) & owned):
+            if path[-1].startswith("f:") and _value_at(live, path) != _value_at(applied, path):
+                conflicts.append((_manager_text(entry), _path_text(path)))
+                taken.setdefault(index, set()).add(path)
+    if conflicts and not force:
+        raise ApplyConflictError(conflicts)
+    kept = []
+    for index, entry in enumerate(others):
+        if index in taken:
+            paths = _entry_paths(entry) - taken[index]
+            if not paths:
+                continue
+            entry = {**entry, "fieldsV1": _paths_to_fields_v1(paths)}
+        kept.append(entry)
+    return kept
+
+
+_ABSENT: Final = object()
+
+
+def _value_at(node: Any, path: Path) -> Any:
+    """The value at a field-set path, or ``_ABSENT``."""
+    for element in path:
+        kind, _, text = element.partition(":")
+        if kind == "f" and isinstance(node, dict) and text in node:
+            node = node[text]
+        elif isinstance(node, list) and (index := _find_item(node, kind, text)) is not None:
+            node = node[index]
+        else:
+            return _ABSENT
+    return node
+
+
+def _manager_text(entry: Mapping[str, Any]) -> str:
+    """A managedFields entry as the real server names it in conflicts."""
+    text = json.dumps(str(entry.get("manager", "")))
+    if entry.get("subresource"):
+        text += f" with subresource {json.dumps(str(entry['subresource']))}"
+    if entry.get("operation") == "Update":
+        text += f" using {entry.get('apiVersion', '')}"
+        if entry.get("time"):
+            text += f" at {entry['time']}"
+    return text
+
+
+def _path_text(path: Path) -> str:
+    """A field-set path as the real server prints it: ``.spec.containers[name="app"].image``."""
+    parts = []
+    for element in path:
+        kind, _, text = element.partition(":")
+        if kind == "f":
+            parts.append(f".{text}")
+        elif kind == "k":
+            keys = json.loads(text)
+            parts.append("[" + ",".join(f"{k}={_dumps(v)}" for k, v in keys.items()) + "]")
+        elif kind == "v":
+            parts.append(f"[={text}]")
+        else:
+            parts.append(f"[{text}]")
+    return "".join(parts)
 
 
 def fields_v1(obj: Mapping[str, Any], kind: str, group: str = "") -> dict[str, Any]:

@@ -70,7 +70,9 @@ class EmbeddedApiServer:
     ) -> None:
         if not allow_remote and not _is_loopback(host):
             raise InvalidArgumentError(
-                f"host {host!r} is not a loopback address; pass allow_remote=True to listen on it"
+                f"host {host!r} is not a loopback address and the server has no "
+                "authentication; pass allow_remote=True (--allow-remote on the command line) "
+                "to listen on it anyway"
             )
         if history < 1:
             raise InvalidArgumentError(f"history must be at least 1 event, got {history}")

@@ -1,0 +1,494 @@
+"""Is the embedded API server fast enough not to be the bottleneck of a test suite?
+
+Usage::
+
+    python bench/apiserver.py [--objects N] [--concurrency C] [--runs R] [--json PATH]
+
+The server runs as a separate process, started through its CLI (``python -m kopf_informers
+apiserver --port 0 --no-simulation``), so the client and the server do not share one GIL. The
+client is aiohttp with a keep-alive connection pool and C concurrent workers. It measures:
+
+- ``create``: N creates of ~1 KB ConfigMaps, in writes/s;
+- ``merge-patch``: one JSON merge patch of each of those N objects, in writes/s;
+- ``list``: one unpaginated list of all N objects, in seconds (median of R runs);
+- ``list, limit=500``: the same list in pages of 500, in seconds for all pages (median of R);
+- ``watch fan-out``: events/s delivered to one watcher while C workers patch the N objects
+  again, counted from the first write until the watcher has received the last event.
+
+Every figure is set against a baseline measured in the same run, right next to it, so that the
+noise of a shared machine cancels out: a trivial aiohttp server, also in a separate process,
+doing the least the same HTTP exchange needs. The ``cost`` column is server time per operation
+over baseline time per operation: 1.0x means "as fast as a trivial aiohttp server", 3.0x "three
+times slower than that". The baselines:
+
+- writes: the same client POSTs the same ~1 KB ConfigMap bodies to an echo server that answers
+  201 with the request body; the client decodes each answer in both cases;
+- lists: the client GETs a static file (aiohttp's file handler) holding the very bytes the API
+  server answered, and decodes it; for the paginated list, one file per page, fetched in turn;
+- watch: the same echo writes, while the echo server also streams each body as one JSON line to
+  one watcher connection (batching queued lines into one write, as the API server does).
+
+Targets (for the default N = 10,000): at least 5,000 writes/s and a full list under 0.5 s. The
+table is the only output, unless ``--json PATH`` asks for the figures as JSON as well.
+``--profile PATH`` runs the server under cProfile and saves its stats there (the figures are
+then not representative); ``--phases`` limits the run to some measurements, e.g. for profiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import os
+import platform
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+NAMESPACE = "bench"
+PAGE_SIZE = 500
+OBJECT_SIZE = 1024  # bytes of a ConfigMap as the client sends it
+TARGET_WRITES_PER_SECOND = 5_000.0
+TARGET_LIST_SECONDS = 0.5
+TARGET_LIST_OBJECTS = 10_000
+STARTUP_TIMEOUT = 60.0
+WATCH_TIMEOUT = 300.0
+PHASES = ("create", "patch", "list", "paginate", "watch")
+JSON_HEADERS = {"Content-Type": "application/json"}
+PATCH_HEADERS = {"Content-Type": "application/merge-patch+json"}
+
+
+@dataclasses.dataclass
+class Figure:
+    """One row of the table: the server's figure, its baseline's, and the cost ratio."""
+
+    name: str
+    unit: str  # "writes/s", "events/s" (higher is better) or "s" (lower is better)
+    server: float
+    baseline: float
+    target: str = ""
+    met: bool | None = None
+
+    @property
+    def cost(self) -> float:
+        """Server time per operation over baseline time per operation (1.0 = as fast)."""
+        if self.unit == "s":
+            return self.server / self.baseline
+        return self.baseline / self.server
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "cost": round(self.cost, 3)}
+
+
+# -- child processes ------------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """A server in a child process; its URL is the first stdout line; SIGTERM stops it."""
+
+    def __init__(self, argv: Sequence[str], log: Path) -> None:
+        self.argv = list(argv)
+        self.log = log
+        self.url = ""
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> ServerProcess:
+        with self.log.open("wb") as log:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdout=asyncio.subprocess.PIPE, stderr=log,
+            )
+        assert self._proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._proc.stdout.readline(), STARTUP_TIMEOUT)
+        except TimeoutError:
+            line = b""
+        if not line.startswith(b"http"):
+            await self.stop()
+            raise RuntimeError(f"{self.argv[:4]} did not start:\n{self.log.read_text()}")
+        self.url = line.decode().strip()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STARTUP_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def apiserver_argv(workdir: Path, profile: str | None) -> list[str]:
+    runner = ["-m", "cProfile", "-o", profile] if profile else []
+    return [sys.executable, *runner, "-m", "kopf_informers", "apiserver", "--port", "0",
+            "--kubeconfig", str(workdir / "kubeconfig"), "--no-simulation"]
+
+
+def baseline_argv(workdir: Path) -> list[str]:
+    return [sys.executable, __file__, "--serve-baseline", str(workdir / "static")]
+
+
+# -- the baseline server (runs in its own process) -------------------------------------------
+
+
+def baseline_app(static: Path) -> web.Application:
+    """Echo POSTs (also to the open streams) and serve static files: nothing more."""
+    streams: list[tuple[list[bytes], asyncio.Event]] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        for lines, wakeup in streams:
+            lines.append(body)
+            wakeup.set()
+        return web.Response(body=body, status=201, content_type="application/json")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers=JSON_HEADERS)
+        response.enable_chunked_encoding()
+        lines: list[bytes] = []
+        wakeup = asyncio.Event()
+        streams.append((lines, wakeup))
+        try:
+            await response.prepare(request)
+            while True:
+                await wakeup.wait()
+                wakeup.clear()
+                batch = b"\n".join(lines) + b"\n"
+                lines.clear()
+                await response.write(batch)
+        finally:
+            streams.remove((lines, wakeup))
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/echo", echo)
+    app.router.add_get("/stream", stream)
+    app.router.add_static("/static", static)
+    return app
+
+
+async def serve_baseline(static: Path) -> None:
+    # As the API server's runner: no access log; a handler is cancelled when its client leaves.
+    runner = web.AppRunner(baseline_app(static), handle_signals=False, access_log=None,
+                           handler_cancellation=True, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print(f"http://127.0.0.1:{port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+# -- client helpers -------------------------------------------------------------------------------
+
+
+async def run_workers(count: int, concurrency: int,
+                      request: Callable[[int], Awaitable[None]]) -> float:
+    """Seconds for C workers to make ``count`` requests, each taking the next index."""
+    indexes = iter(range(count))  # shared: next() never yields to the loop, so no index repeats
+
+    async def worker() -> None:
+        for index in indexes:
+            await request(index)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def fetch(session: aiohttp.ClientSession, method: str, url: str, *,
+                expect: int = 200, **kwargs: Any) -> tuple[bytes, Any]:
+    """One request: its raw body and the decoded JSON; an unexpected status is an error."""
+    async with session.request(method, url, **kwargs) as response:
+        raw = await response.read()
+        if response.status != expect:
+            raise RuntimeError(f"{method} {url}: {response.status} {raw[:300]!r}")
+    return raw, orjson.loads(raw)
+
+
+def configmap(index: int) -> bytes:
+    """A ConfigMap of OBJECT_SIZE bytes as JSON, named after its index."""
+    obj: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": f"cm-{index:06d}", "labels": {"app": "bench"}},
+        "data": {"payload": ""},
+    }
+    padding = OBJECT_SIZE - len(orjson.dumps(obj))
+    obj["data"]["payload"] = "x" * max(padding, 0)
+    return orjson.dumps(obj)
+
+
+def merge_patch(round_: int) -> bytes:
+    return orjson.dumps({"metadata": {"labels": {"round": str(round_)}}})
+
+
+def median_of(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+# -- the measurements -----------------------------------------------------------------------------
+
+
+class Bench:
+    """The measurements, each next to its baseline, over one client session."""
+
+    def __init__(self, session: aiohttp.ClientSession, api: str, base: str, static: Path, *,
+                 objects: int, concurrency: int, runs: int) -> None:
+        self.session = session
+        self.api = api
+        self.base = base
+        self.static = static
+        self.objects = objects
+        self.concurrency = concurrency
+        self.runs = runs
+        self.bodies = [configmap(i) for i in range(objects)]
+        self.collection = f"{api}/api/v1/namespaces/{NAMESPACE}/configmaps"
+        self.patch_round = 0
+
+    async def prepare(self) -> None:
+        namespace = orjson.dumps({"metadata": {"name": NAMESPACE}})
+        await fetch(self.session, "POST", f"{self.api}/api/v1/namespaces", expect=201,
+                    data=namespace, headers=JSON_HEADERS)
+        # Warm both servers and the connection pool up; the warm-up objects are deleted.
+        warmup = [configmap(i).replace(b'"cm-', b'"warmup-') for i in range(200)]
+        await run_workers(200, self.concurrency, lambda i: self._echo(warmup[i]))
+        await run_workers(200, self.concurrency, lambda i: fetch(
+            self.session, "POST", self.collection, expect=201, data=warmup[i],
+            headers=JSON_HEADERS))
+        await fetch(self.session, "DELETE", f"{self.collection}?labelSelector=app%3Dbench")
+
+    async def _echo(self, body: bytes) -> None:
+        await fetch(self.session, "POST", f"{self.base}/echo", expect=201, data=body,
+                    headers=JSON_HEADERS)
+
+    async def _echo_rate(self) -> float:
+        seconds = await run_workers(self.objects, self.concurrency,
+                                    lambda i: self._echo(self.bodies[i]))
+        return self.objects / seconds
+
+    async def _patch(self, index: int) -> None:
+        await fetch(self.session, "PATCH", f"{self.collection}/cm-{index:06d}",
+                    data=merge_patch(self.patch_round), headers=PATCH_HEADERS)
+
+    async def creates(self) -> Figure:
+        baseline = await self._echo_rate()
+        seconds = await run_workers(self.objects, self.concurrency, lambda i: fetch(
+            self.session, "POST", self.collection, expect=201, data=self.bodies[i],
+            headers=JSON_HEADERS))
+        return _write_figure("create (~1 KB ConfigMap)", self.objects / seconds, baseline)
+
+    async def patches(self) -> Figure:
+        baseline = await self._echo_rate()
+        self.patch_round += 1
+        seconds = await run_workers(self.objects, self.concurrency, self._patch)
+        return _write_figure("merge-patch", self.objects / seconds, baseline)
+
+    async def _timed_list(self, limit: int | None) -> tuple[float, list[bytes]]:
+        """Seconds to list every object (page by page if limited), and each page's bytes."""
+        pages: list[bytes] = []
+        count, token = 0, ""
+        started = time.perf_counter()
+        while True:
+            params = {"limit": str(limit)} if limit else {}
+            if token:
+                params["continue"] = token
+            raw, data = await fetch(self.session, "GET", self.collection, params=params)
+            pages.append(raw)
+            count += len(data["items"])
+            token = data["metadata"].get("continue", "")
+            if not token:
+                break
+        seconds = time.perf_counter() - started
+        if count != self.objects:
+            raise RuntimeError(f"listed {count} objects, expected {self.objects}")
+        return seconds, pages
+
+    async def _timed_static(self, names: list[str]) -> float:
+        started = time.perf_counter()
+        for name in names:
+            await fetch(self.session, "GET", f"{self.base}/static/{name}")
+        return time.perf_counter() - started
+
+    async def lists(self, limit: int | None) -> Figure:
+        _, pages = await self._timed_list(limit)  # a warm-up, and the bytes for the baseline
+        names = [f"list-{limit or 'all'}-{i}.json" for i in range(len(pages))]
+        for name, raw in zip(names, pages, strict=True):
+            (self.static / name).write_bytes(raw)
+        await self._timed_static(names)
+        server, baseline = [], []
+        for _ in range(self.runs):  # interleaved, so both see the same noise
+            server.append((await self._timed_list(limit))[0])
+            baseline.append(await self._timed_static(names))
+        size = sum(len(p) for p in pages) / 1e6
+        if limit:
+            name = f"list, limit={limit} ({len(pages)} pages, {size:.1f} MB)"
+            return Figure(name, "s", median_of(server), median_of(baseline))
+        name = f"list ({self.objects} objects, {size:.1f} MB)"
+        figure = Figure(name, "s", median_of(server), median_of(baseline))
+        if self.objects == TARGET_LIST_OBJECTS:
+            figure.target = f"< {TARGET_LIST_SECONDS} s"
+            figure.met = figure.server < TARGET_LIST_SECONDS
+        return figure
+
+    async def _events_per_second(self, url: str, write: Callable[[int], Awaitable[None]],
+                                 ) -> float:
+        """Events/s reaching one watcher at ``url`` while the workers write each object."""
+        async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as stream:
+            if stream.status != 200:
+                raise RuntimeError(f"watch {url}: {stream.status}")
+            started = time.perf_counter()
+            writing = asyncio.ensure_future(run_workers(self.objects, self.concurrency, write))
+            received = 0
+            try:
+                async with asyncio.timeout(WATCH_TIMEOUT):
+                    while received < self.objects:
+                        line = await stream.content.readline()
+                        if not line:
+                            raise RuntimeError(f"watch {url} ended after {received} events")
+                        orjson.loads(line)
+                        received += 1
+                elapsed = time.perf_counter() - started
+                await writing
+            finally:
+                writing.cancel()
+        return self.objects / elapsed
+
+    async def watch(self) -> Figure:
+        baseline = await self._events_per_second(
+            f"{self.base}/stream", lambda i: self._echo(self.bodies[i]))
+        _, listing = await fetch(self.session, "GET", self.collection, params={"limit": "1"})
+        rv = listing["metadata"]["resourceVersion"]
+        self.patch_round += 1
+        server = await self._events_per_second(
+            f"{self.collection}?watch=true&resourceVersion={rv}", self._patch)
+        return Figure("watch fan-out (1 watcher, while patching)", "events/s", server, baseline)
+
+
+def _write_figure(name: str, server: float, baseline: float) -> Figure:
+    return Figure(name, "writes/s", server, baseline, target=f">= {TARGET_WRITES_PER_SECOND:,.0f}",
+                  met=server >= TARGET_WRITES_PER_SECOND)
+
+
+async def measure(args: argparse.Namespace, workdir: Path) -> list[Figure]:
+    static = workdir / "static"
+    static.mkdir()
+    connector = aiohttp.TCPConnector(limit=args.concurrency + 2)  # + the watcher, the lists
+    async with (
+        ServerProcess(apiserver_argv(workdir, args.profile), workdir / "apiserver.log") as api,
+        ServerProcess(baseline_argv(workdir), workdir / "baseline.log") as base,
+        aiohttp.ClientSession(connector=connector) as session,
+    ):
+        bench = Bench(session, api.url, base.url, static, objects=args.objects,
+                      concurrency=args.concurrency, runs=args.runs)
+        await bench.prepare()
+        phases = set(args.phases)
+        figures = [await bench.creates()]  # always: the other phases need the objects
+        if "patch" in phases:
+            figures.append(await bench.patches())
+        if "list" in phases:
+            figures.append(await bench.lists(None))
+        if "paginate" in phases:
+            figures.append(await bench.lists(PAGE_SIZE))
+        if "watch" in phases:
+            figures.append(await bench.watch())
+    return figures
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def render(figures: list[Figure], args: argparse.Namespace) -> str:
+    def number(value: float, unit: str) -> str:
+        return f"{value:.3f} s" if unit == "s" else f"{value:,.0f} {unit}"
+
+    header = ("measurement", "server", "baseline", "cost", "target", "met")
+    rows = [header] + [
+        (f.name, number(f.server, f.unit), number(f.baseline, f.unit), f"{f.cost:.2f}x",
+         f.target or "-", "-" if f.met is None else ("yes" if f.met else "NO"))
+        for f in figures
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        f"embedded API server: {args.objects} objects, concurrency {args.concurrency}, "
+        f"{args.runs} list runs, {os.cpu_count()} CPUs; cost = server time per op / baseline's",
+    ]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
+                                                                          strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def report(figures: list[Figure], args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "aiohttp": aiohttp.__version__},
+        "objects": args.objects, "concurrency": args.concurrency, "runs": args.runs,
+        "figures": [f.to_json() for f in figures],
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=TARGET_LIST_OBJECTS,
+                        help="objects to create, patch, list and watch (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="concurrent client workers for writes (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="runs of each list, whose median is reported (default: %(default)s)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here as JSON")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="run the server under cProfile and save its stats here")
+    parser.add_argument("--phases", type=lambda s: s.split(","), default=list(PHASES),
+                        help=f"comma-separated subset of {','.join(PHASES)} (create always runs)")
+    parser.add_argument("--serve-baseline", metavar="DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    if args.objects < 1 or args.concurrency < 1 or args.runs < 1:
+        parser.error("--objects, --concurrency and --runs must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_baseline:
+        static = Path(args.serve_baseline)
+        static.mkdir(parents=True, exist_ok=True)
+        asyncio.run(serve_baseline(static))
+        return 0
+    if args.profile:
+        args.profile = str(Path(args.profile).resolve())
+    with tempfile.TemporaryDirectory(prefix="bench-apiserver-") as workdir:
+        figures = asyncio.run(measure(args, Path(workdir)))
+    print(render(figures, args))
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(report(figures, args), option=orjson.OPT_INDENT_2))
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
