@@ -67,6 +67,7 @@ WATCH_TIMEOUT = 300.0
 PHASES = ("create", "patch", "list", "paginate", "watch")
 JSON_HEADERS = {"Content-Type": "application/json"}
 PATCH_HEADERS = {"Content-Type": "application/merge-patch+json"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclasses.dataclass
@@ -77,6 +78,9 @@ class Figure:
     unit: str  # "writes/s", "events/s" (higher is better) or "s" (lower is better)
     server: float
     baseline: float
+    operations: int  # per run: writes, events, or lists
+    server_cpu: float  # CPU seconds of the server process over those operations
+    baseline_cpu: float  # and of the baseline server's
     target: str = ""
     met: bool | None = None
 
@@ -87,8 +91,22 @@ class Figure:
             return self.server / self.baseline
         return self.baseline / self.server
 
+    @property
+    def cpu_cost(self) -> float:
+        """Server CPU per operation over the baseline server's (immune to a busy machine)."""
+        return self.server_cpu / self.baseline_cpu if self.baseline_cpu else float("nan")
+
+    @property
+    def cpu_bound(self) -> float:
+        """The figure if the server's CPU time were all it took (a core of its own, an
+        infinitely fast client): operations per CPU second, or CPU seconds per list."""
+        if self.unit == "s":
+            return self.server_cpu / self.operations
+        return self.operations / self.server_cpu if self.server_cpu else float("inf")
+
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "cost": round(self.cost, 3)}
+        return {**dataclasses.asdict(self), "cost": round(self.cost, 3),
+                "cpu_cost": round(self.cpu_cost, 3), "cpu_bound": round(self.cpu_bound, 4)}
 
 
 # -- child processes ------------------------------------------------------------------------------
@@ -121,6 +139,16 @@ class ServerProcess:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the process so far (Linux /proc; 0.0 elsewhere)."""
+        assert self._proc is not None
+        try:
+            stat = Path(f"/proc/{self._proc.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 is fields[0]
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     async def stop(self) -> None:
         proc = self._proc
@@ -252,8 +280,8 @@ def median_of(samples: list[float]) -> float:
 class Bench:
     """The measurements, each next to its baseline, over one client session."""
 
-    def __init__(self, session: aiohttp.ClientSession, api: str, base: str, static: Path, *,
-                 objects: int, concurrency: int, runs: int) -> None:
+    def __init__(self, session: aiohttp.ClientSession, api: ServerProcess, base: ServerProcess,
+                 static: Path, *, objects: int, concurrency: int, runs: int) -> None:
         self.session = session
         self.api = api
         self.base = base
@@ -262,12 +290,12 @@ class Bench:
         self.concurrency = concurrency
         self.runs = runs
         self.bodies = [configmap(i) for i in range(objects)]
-        self.collection = f"{api}/api/v1/namespaces/{NAMESPACE}/configmaps"
+        self.collection = f"{api.url}/api/v1/namespaces/{NAMESPACE}/configmaps"
         self.patch_round = 0
 
     async def prepare(self) -> None:
         namespace = orjson.dumps({"metadata": {"name": NAMESPACE}})
-        await fetch(self.session, "POST", f"{self.api}/api/v1/namespaces", expect=201,
+        await fetch(self.session, "POST", f"{self.api.url}/api/v1/namespaces", expect=201,
                     data=namespace, headers=JSON_HEADERS)
         # Warm both servers and the connection pool up; the warm-up objects are deleted.
         warmup = [configmap(i).replace(b'"cm-', b'"warmup-') for i in range(200)]
@@ -278,30 +306,41 @@ class Bench:
         await fetch(self.session, "DELETE", f"{self.collection}?labelSelector=app%3Dbench")
 
     async def _echo(self, body: bytes) -> None:
-        await fetch(self.session, "POST", f"{self.base}/echo", expect=201, data=body,
+        await fetch(self.session, "POST", f"{self.base.url}/echo", expect=201, data=body,
                     headers=JSON_HEADERS)
 
-    async def _echo_rate(self) -> float:
-        seconds = await run_workers(self.objects, self.concurrency,
-                                    lambda i: self._echo(self.bodies[i]))
-        return self.objects / seconds
+    async def _writes(self, process: ServerProcess, write: Callable[[int], Awaitable[None]],
+                      ) -> tuple[float, float]:
+        """Writes/s of the workers writing each object once, and the server's CPU seconds."""
+        cpu = process.cpu_seconds()
+        seconds = await run_workers(self.objects, self.concurrency, write)
+        return self.objects / seconds, process.cpu_seconds() - cpu
+
+    async def _create(self, index: int) -> None:
+        await fetch(self.session, "POST", self.collection, expect=201, data=self.bodies[index],
+                    headers=JSON_HEADERS)
 
     async def _patch(self, index: int) -> None:
         await fetch(self.session, "PATCH", f"{self.collection}/cm-{index:06d}",
                     data=merge_patch(self.patch_round), headers=PATCH_HEADERS)
 
     async def creates(self) -> Figure:
-        baseline = await self._echo_rate()
-        seconds = await run_workers(self.objects, self.concurrency, lambda i: fetch(
-            self.session, "POST", self.collection, expect=201, data=self.bodies[i],
-            headers=JSON_HEADERS))
-        return _write_figure("create (~1 KB ConfigMap)", self.objects / seconds, baseline)
+        baseline, baseline_cpu = await self._writes(self.base, lambda i: self._echo(self.bodies[i]))
+        server, server_cpu = await self._writes(self.api, self._create)
+        return self._write_figure("create (~1 KB ConfigMap)", server, baseline, server_cpu,
+                                  baseline_cpu)
 
     async def patches(self) -> Figure:
-        baseline = await self._echo_rate()
+        baseline, baseline_cpu = await self._writes(self.base, lambda i: self._echo(self.bodies[i]))
         self.patch_round += 1
-        seconds = await run_workers(self.objects, self.concurrency, self._patch)
-        return _write_figure("merge-patch", self.objects / seconds, baseline)
+        server, server_cpu = await self._writes(self.api, self._patch)
+        return self._write_figure("merge-patch", server, baseline, server_cpu, baseline_cpu)
+
+    def _write_figure(self, name: str, server: float, baseline: float, server_cpu: float,
+                      baseline_cpu: float) -> Figure:
+        return Figure(name, "writes/s", server, baseline, self.objects, server_cpu, baseline_cpu,
+                      target=f">= {TARGET_WRITES_PER_SECOND:,.0f}",
+                      met=server >= TARGET_WRITES_PER_SECOND)
 
     async def _timed_list(self, limit: int | None) -> tuple[float, list[bytes]]:
         """Seconds to list every object (page by page if limited), and each page's bytes."""
@@ -326,7 +365,7 @@ class Bench:
     async def _timed_static(self, names: list[str]) -> float:
         started = time.perf_counter()
         for name in names:
-            await fetch(self.session, "GET", f"{self.base}/static/{name}")
+            await fetch(self.session, "GET", f"{self.base.url}/static/{name}")
         return time.perf_counter() - started
 
     async def lists(self, limit: int | None) -> Figure:
@@ -336,26 +375,32 @@ class Bench:
             (self.static / name).write_bytes(raw)
         await self._timed_static(names)
         server, baseline = [], []
+        server_cpu, baseline_cpu = self.api.cpu_seconds(), self.base.cpu_seconds()
         for _ in range(self.runs):  # interleaved, so both see the same noise
             server.append((await self._timed_list(limit))[0])
             baseline.append(await self._timed_static(names))
+        server_cpu = (self.api.cpu_seconds() - server_cpu) / self.runs
+        baseline_cpu = (self.base.cpu_seconds() - baseline_cpu) / self.runs
         size = sum(len(p) for p in pages) / 1e6
         if limit:
             name = f"list, limit={limit} ({len(pages)} pages, {size:.1f} MB)"
-            return Figure(name, "s", median_of(server), median_of(baseline))
-        name = f"list ({self.objects} objects, {size:.1f} MB)"
-        figure = Figure(name, "s", median_of(server), median_of(baseline))
-        if self.objects == TARGET_LIST_OBJECTS:
+        else:
+            name = f"list ({self.objects} objects, {size:.1f} MB)"
+        figure = Figure(name, "s", median_of(server), median_of(baseline), 1, server_cpu,
+                        baseline_cpu)
+        if not limit and self.objects == TARGET_LIST_OBJECTS:
             figure.target = f"< {TARGET_LIST_SECONDS} s"
             figure.met = figure.server < TARGET_LIST_SECONDS
         return figure
 
-    async def _events_per_second(self, url: str, write: Callable[[int], Awaitable[None]],
-                                 ) -> float:
-        """Events/s reaching one watcher at ``url`` while the workers write each object."""
+    async def _events(self, process: ServerProcess, url: str,
+                      write: Callable[[int], Awaitable[None]]) -> tuple[float, float]:
+        """Events/s reaching one watcher at ``url`` while the workers write each object, and
+        the server's CPU seconds meanwhile."""
         async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as stream:
             if stream.status != 200:
                 raise RuntimeError(f"watch {url}: {stream.status}")
+            cpu = process.cpu_seconds()
             started = time.perf_counter()
             writing = asyncio.ensure_future(run_workers(self.objects, self.concurrency, write))
             received = 0
@@ -371,22 +416,19 @@ class Bench:
                 await writing
             finally:
                 writing.cancel()
-        return self.objects / elapsed
+            cpu = process.cpu_seconds() - cpu
+        return self.objects / elapsed, cpu
 
     async def watch(self) -> Figure:
-        baseline = await self._events_per_second(
-            f"{self.base}/stream", lambda i: self._echo(self.bodies[i]))
+        baseline, baseline_cpu = await self._events(
+            self.base, f"{self.base.url}/stream", lambda i: self._echo(self.bodies[i]))
         _, listing = await fetch(self.session, "GET", self.collection, params={"limit": "1"})
         rv = listing["metadata"]["resourceVersion"]
         self.patch_round += 1
-        server = await self._events_per_second(
-            f"{self.collection}?watch=true&resourceVersion={rv}", self._patch)
-        return Figure("watch fan-out (1 watcher, while patching)", "events/s", server, baseline)
-
-
-def _write_figure(name: str, server: float, baseline: float) -> Figure:
-    return Figure(name, "writes/s", server, baseline, target=f">= {TARGET_WRITES_PER_SECOND:,.0f}",
-                  met=server >= TARGET_WRITES_PER_SECOND)
+        server, server_cpu = await self._events(
+            self.api, f"{self.collection}?watch=true&resourceVersion={rv}", self._patch)
+        return Figure("watch fan-out (1 watcher, while patching)", "events/s", server, baseline,
+                      self.objects, server_cpu, baseline_cpu)
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> list[Figure]:
@@ -398,7 +440,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> list[Figure]:
         ServerProcess(baseline_argv(workdir), workdir / "baseline.log") as base,
         aiohttp.ClientSession(connector=connector) as session,
     ):
-        bench = Bench(session, api.url, base.url, static, objects=args.objects,
+        bench = Bench(session, api, base, static, objects=args.objects,
                       concurrency=args.concurrency, runs=args.runs)
         await bench.prepare()
         phases = set(args.phases)
@@ -421,16 +463,20 @@ def render(figures: list[Figure], args: argparse.Namespace) -> str:
     def number(value: float, unit: str) -> str:
         return f"{value:.3f} s" if unit == "s" else f"{value:,.0f} {unit}"
 
-    header = ("measurement", "server", "baseline", "cost", "target", "met")
+    header = ("measurement", "server", "baseline", "cost", "CPU cost", "CPU-bound", "target",
+              "met")
     rows = [header] + [
         (f.name, number(f.server, f.unit), number(f.baseline, f.unit), f"{f.cost:.2f}x",
-         f.target or "-", "-" if f.met is None else ("yes" if f.met else "NO"))
+         f"{f.cpu_cost:.2f}x", number(f.cpu_bound, f.unit), f.target or "-",
+         "-" if f.met is None else ("yes" if f.met else "NO"))
         for f in figures
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         f"embedded API server: {args.objects} objects, concurrency {args.concurrency}, "
-        f"{args.runs} list runs, {os.cpu_count()} CPUs; cost = server time per op / baseline's",
+        f"{args.runs} list runs, {os.cpu_count()} CPUs. cost: server time per operation over "
+        f"the baseline's; CPU cost: the same in server CPU time; CPU-bound: the server's figure "
+        f"if its CPU time were all it took.",
     ]
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],

@@ -277,6 +277,8 @@ class FrozenList(list[Any]):
 # Immutable, so every empty container of every cached object can be the same one.
 _EMPTY_DICT: Final = FrozenDict()
 _EMPTY_LIST: Final = FrozenList()
+_CONTAINERS: Final = (dict, list)
+_FROZEN: Final = (FrozenDict, FrozenList)
 
 
 def frozen(obj: J) -> J:
@@ -286,7 +288,7 @@ def frozen(obj: J) -> J:
     costs nothing. Values of other types are kept as they are (JSON's scalars are immutable).
     """
     result: Any = obj
-    if isinstance(obj, dict | list) and not isinstance(obj, FrozenDict | FrozenList):
+    if isinstance(obj, _CONTAINERS) and not isinstance(obj, _FROZEN):
         result = _freeze_dict(obj) if isinstance(obj, dict) else _freeze_list(obj)
     return result  # type: ignore[no-any-return]
 
@@ -302,10 +304,10 @@ def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
     for key, item in value.items():
         cls = type(item)
         if cls is dict:
-            item = _freeze_dict(item)
+            item = _freeze_dict(item) if item else _EMPTY_DICT
         elif cls is list:
-            item = _freeze_list(item)
-        elif cls is not str and isinstance(item, dict | list):
+            item = _freeze_list(item) if item else _EMPTY_LIST
+        elif cls is not str and isinstance(item, _CONTAINERS):
             item = frozen(item)
         result[key] = item
     return FrozenDict(result)
@@ -314,16 +316,17 @@ def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
 def _freeze_list(value: list[Any]) -> FrozenList:
     if not value:
         return _EMPTY_LIST
-    result = []
+    result: list[Any] = []
+    append = result.append
     for item in value:
         cls = type(item)
         if cls is dict:
-            item = _freeze_dict(item)
+            item = _freeze_dict(item) if item else _EMPTY_DICT
         elif cls is list:
-            item = _freeze_list(item)
-        elif cls is not str and isinstance(item, dict | list):
+            item = _freeze_list(item) if item else _EMPTY_LIST
+        elif cls is not str and isinstance(item, _CONTAINERS):
             item = frozen(item)
-        result.append(item)
+        append(item)
     return FrozenList(result)
 
 
@@ -334,10 +337,39 @@ def thaw(obj: J) -> J:
     """
     result: Any = obj
     if isinstance(obj, dict):
-        result = {key: thaw(item) for key, item in obj.items()}
+        result = _thaw_dict(obj)
     elif isinstance(obj, list):
-        result = [thaw(item) for item in obj]
+        result = _thaw_list(obj)
     return result  # type: ignore[no-any-return]
+
+
+def _thaw_dict(value: dict[str, Any]) -> dict[str, Any]:
+    result = {}
+    for key, item in value.items():
+        cls = type(item)
+        if cls is FrozenDict or cls is dict:
+            item = _thaw_dict(item)
+        elif cls is FrozenList or cls is list:
+            item = _thaw_list(item)
+        elif cls is not str and isinstance(item, _CONTAINERS):
+            item = thaw(item)
+        result[key] = item
+    return result
+
+
+def _thaw_list(value: list[Any]) -> list[Any]:
+    result: list[Any] = []
+    append = result.append
+    for item in value:
+        cls = type(item)
+        if cls is FrozenDict or cls is dict:
+            item = _thaw_dict(item)
+        elif cls is FrozenList or cls is list:
+            item = _thaw_list(item)
+        elif cls is not str and isinstance(item, _CONTAINERS):
+            item = thaw(item)
+        append(item)
+    return result
 
 
 # -- transforms -----------------------------------------------------------------------------------

@@ -291,6 +291,7 @@ def test_generation_bumps_on_spec_changes_but_not_on_labels_or_status(
     body = apps_v1.api_client.sanitize_for_serialization(
         apps_v1.read_namespaced_deployment("gen", "default"))
     body["spec"]["minReadySeconds"] = 5
+    del body["metadata"]["resourceVersion"]  # unconditional: the simulated status may move on
     replaced = apps_v1.replace_namespaced_deployment("gen", "default", body)
     assert replaced.metadata.generation == 3
 

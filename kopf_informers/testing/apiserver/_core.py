@@ -14,10 +14,12 @@ others and to watchers, as an etcd transaction is.
 from __future__ import annotations
 
 import base64
+import bisect
 import collections
 import contextlib
-import datetime
+import functools
 import random
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -52,7 +54,13 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(int(time.time()))
+
+
+@functools.lru_cache(maxsize=1)
+def _rfc3339(second: int) -> str:
+    # Formatted once per second: strftime was a twentieth of a create's CPU.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def deepcopy(obj: Any) -> Any:
@@ -382,8 +390,12 @@ class ApiCore:
         if unfiltered:
             remaining = total - index
         elif selection.everything:  # a namespace is a key prefix to etcd: counted
-            remaining = sum(1 for o in items[index:]
-                            if o["metadata"].get("namespace") == selection.namespace)
+            # Items are in (namespace, name) order: the namespace's rest is one run, found by
+            # bisection (a count per page made paginating a namespace quadratic).
+            remaining = bisect.bisect_right(
+                items, selection.namespace or "", lo=index,
+                key=lambda o: o["metadata"].get("namespace", ""),
+            ) - index
         return page, rv, token, remaining
 
     # -- watch ----------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ VERSION_INFO = {
     "platform": "linux/amd64", "emulator": f"kopf-informers {__version__}",
 }
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# Kinds whose storage returns the deleted object instead of a Status (ReturnDeletedObject).
+RETURNS_DELETED_OBJECT = frozenset({
+    ("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"), ("storage.k8s.io", "storageclasses"),
+})
 
 
 @dataclasses.dataclass
@@ -389,8 +394,15 @@ class HttpApi:
                            ) -> web.StreamResponse:
         assert info.name is not None
         options = await _delete_options(request)
-        obj, _ = self.core.delete(res, info.namespace, info.name, options,
-                                  dry_run=_dry_run(request))
+        obj, gone = self.core.delete(res, info.namespace, info.name, options,
+                                     dry_run=_dry_run(request))
+        if gone and res.key not in RETURNS_DELETED_OBJECT:
+            # Most kinds answer an immediate deletion with a Status; a few with the object.
+            return json_response({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": info.name, "group": res.group, "kind": res.plural,
+                            "uid": obj["metadata"].get("uid")},
+            })
         return self._render(request, res, [present(res, obj)], single=True)
 
     async def _verb_deletecollection(

@@ -123,8 +123,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
     """
     if not isinstance(patch, dict):
         raise PatchError(f"a merge patch must be a JSON object, not {_json_type(patch)}")
-    base = copy.deepcopy(target) if isinstance(target, dict) else {}
-    return _merge_in_place(base, copy.deepcopy(patch))
+    base = _copy_json(target) if isinstance(target, dict) else {}
+    return _merge_in_place(base, _copy_json(patch))
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of decoded JSON: several times faster than ``copy.deepcopy``, whose memo
+    bookkeeping JSON trees do not need (it was a tenth of a merge-patch request's CPU)."""
+    if isinstance(value, dict):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value
 
 
 def _merge_in_place(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
