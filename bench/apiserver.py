@@ -17,9 +17,16 @@ client is aiohttp with a keep-alive connection pool and C concurrent workers. It
 
 Every figure is set against a baseline measured in the same run, right next to it, so that the
 noise of a shared machine cancels out: a trivial aiohttp server, also in a separate process,
-doing the least the same HTTP exchange needs. The ``cost`` column is server time per operation
-over baseline time per operation: 1.0x means "as fast as a trivial aiohttp server", 3.0x "three
-times slower than that". The baselines:
+doing the least the same HTTP exchange needs. The columns:
+
+- ``cost``: server wall time per operation over the baseline's: 1.0x means "as fast as a trivial
+  aiohttp server", 3.0x "three times slower than that";
+- ``CPU cost``: the same in CPU time of the server process over the baseline server's (read from
+  ``/proc``, in clock ticks), which a busy machine disturbs far less than wall time;
+- ``CPU-bound``: the server's figure if its own CPU time were all it took (a core to itself and
+  an infinitely fast client): operations per CPU second, or CPU seconds per list.
+
+The baselines:
 
 - writes: the same client POSTs the same ~1 KB ConfigMap bodies to an echo server that answers
   201 with the request body; the client decodes each answer in both cases;
@@ -93,7 +100,7 @@ class Figure:
 
     @property
     def cpu_cost(self) -> float:
-        """Server CPU per operation over the baseline server's (immune to a busy machine)."""
+        """Server CPU per operation over the baseline server's (steadier than wall time)."""
         return self.server_cpu / self.baseline_cpu if self.baseline_cpu else float("nan")
 
     @property
@@ -169,7 +176,8 @@ def apiserver_argv(workdir: Path, profile: str | None) -> list[str]:
 
 
 def baseline_argv(workdir: Path) -> list[str]:
-    return [sys.executable, __file__, "--serve-baseline", str(workdir / "static")]
+    return [sys.executable, str(Path(__file__).resolve()), "--serve-baseline",
+            str(workdir / "static")]
 
 
 # -- the baseline server (runs in its own process) -------------------------------------------
@@ -231,7 +239,7 @@ async def serve_baseline(static: Path) -> None:
 
 
 async def run_workers(count: int, concurrency: int,
-                      request: Callable[[int], Awaitable[None]]) -> float:
+                      request: Callable[[int], Awaitable[object]]) -> float:
     """Seconds for C workers to make ``count`` requests, each taking the next index."""
     indexes = iter(range(count))  # shared: next() never yields to the loop, so no index repeats
 
@@ -485,14 +493,24 @@ def render(figures: list[Figure], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def report(figures: list[Figure], args: argparse.Namespace) -> dict[str, Any]:
+def report(figures: list[Figure], args: argparse.Namespace, load: tuple[float, float],
+           ) -> dict[str, Any]:
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "aiohttp": aiohttp.__version__},
+                    "python": platform.python_version(), "aiohttp": aiohttp.__version__,
+                    "load_average_1min": {"before": load[0], "after": load[1]}},
         "objects": args.objects, "concurrency": args.concurrency, "runs": args.runs,
         "figures": [f.to_json() for f in figures],
     }
+
+
+def load_average() -> float:
+    """The 1-minute load average: how busy the machine was with other work (-1 if unknown)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return -1.0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -527,11 +545,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.profile:
         args.profile = str(Path(args.profile).resolve())
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-apiserver-") as workdir:
         figures = asyncio.run(measure(args, Path(workdir)))
     print(render(figures, args))
     if args.json:
-        Path(args.json).write_bytes(orjson.dumps(report(figures, args), option=orjson.OPT_INDENT_2))
+        data = report(figures, args, (load_before, load_average()))
+        Path(args.json).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return 0
 
 

@@ -33,7 +33,7 @@ import importlib.metadata
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -126,6 +126,7 @@ class ApiClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._login_lock: asyncio.Lock | None = None
         self._closed = False
+        self._streams: set[aiohttp.ClientResponse] = set()  # watches being read now
         self._discovery: dict[tuple[str, str], dict[str, ApiResource]] = {}
 
     # -- making one -----------------------------------------------------------------------------
@@ -183,8 +184,10 @@ class ApiClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the session (open watches end with ``ApiConnectionError``). Idempotent."""
+        """Close the session; watches being read end (their iteration stops). Idempotent."""
         self._closed = True
+        for stream in list(self._streams):
+            stream.close()  # the session's close leaves connections in use open
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -287,7 +290,7 @@ class ApiClient:
         label_selector: Selector = None, field_selector: FieldSelectorArg = None,
         resource_version: str | None = None, resource_version_match: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[Obj]:
+    ) -> AsyncGenerator[Obj, None]:
         """Every page of a list, ``page_size`` items each, following ``continue`` tokens.
 
         All pages are one consistent snapshot, at the first page's ``resourceVersion``.
@@ -440,7 +443,7 @@ class ApiClient:
         allow_bookmarks: bool = True, send_initial_events: bool = False,
         timeout_seconds: int | None = None,
         inactivity_timeout: float | None = DEFAULT_INACTIVITY_TIMEOUT,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """Watch events (ADDED, MODIFIED, DELETED, BOOKMARK) until the server ends the stream.
 
         ``resource_version`` is where to resume (a list's or the last event's); None starts
@@ -472,23 +475,33 @@ class ApiClient:
             timeoutSeconds=timeout_seconds,
         )
         # No overall deadline: the server (timeoutSeconds) or the inactivity timeout ends it.
-        endless = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout)
+        # The inactivity timeout also bounds the wait for the answer's headers: no answer at
+        # all is an ApiTimeoutError, an answer that falls silent just ends.
+        endless = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout,
+                                        sock_read=inactivity_timeout)
         parser = WatchStreamParser(context)
         async with self._open(context, "GET", api.path(namespace=ns), params=params,
                               client_timeout=endless) as response:
-            while True:
-                try:
-                    async with asyncio.timeout(inactivity_timeout):
+            self._streams.add(response)
+            try:
+                while True:
+                    try:
                         chunk = await response.content.readany()
-                except TimeoutError:
-                    logger.debug("%s: nothing for %s s; ending the watch", context.resource,
-                                 inactivity_timeout)
-                    return
-                lines = parser.feed(chunk) if chunk else parser.close()
-                for raw in lines:
-                    yield watch_event(raw, context)
-                if not chunk:
-                    return
+                    except aiohttp.ServerTimeoutError:
+                        logger.debug("%s: nothing for %s s; ending the watch",
+                                     context.resource, inactivity_timeout)
+                        return
+                    except aiohttp.ClientError:
+                        if self._closed:
+                            return
+                        raise
+                    lines = parser.feed(chunk) if chunk else parser.close()
+                    for raw in lines:
+                        yield watch_event(raw, context)
+                    if not chunk or self._closed:
+                        return
+            finally:
+                self._streams.discard(response)
 
     # -- the plumbing ---------------------------------------------------------------------------
 

@@ -301,9 +301,9 @@ def test_http_expire_history_endpoint_makes_old_resumes_gone(
     create_cm(core_v1, "b")
     assert post(f"{embedded_apiserver.url}/_embedded/faults/expire-history")[0] == 200
     with pytest.raises(ApiException) as error:
-        next(iter(kubernetes.watch.Watch().stream(
+        next(kubernetes.watch.Watch().stream(
             core_v1.list_namespaced_config_map, "default", resource_version=old,
-            timeout_seconds=WATCH_TIMEOUT)))
+            timeout_seconds=WATCH_TIMEOUT))
     assert error.value.status == 410
 
 

@@ -9,8 +9,10 @@ bounded poll, and every operator is stopped when its test ends, passed or failed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import logging
 import os
 import subprocess
 import sys
@@ -26,8 +28,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiException
 
-from kopf_informers.testing.apiserver import EmbeddedApiServer
-from kopf_informers.testing.apiserver._faults import JournalEntry
+from kopf_informers.testing.apiserver import EmbeddedApiServer, JournalEntry
 
 OPERATORS = Path(__file__).parent / "operators"
 FOO_OPERATOR = OPERATORS / "foo_operator.py"
@@ -112,6 +113,24 @@ def install_foo_crd(
     wait_until(established, message="the foos CRD is established")
 
 
+@contextlib.contextmanager
+def kopf_logging_undone() -> Iterator[None]:
+    """Undo what ``kopf run`` does to logging process-wide: a root handler writing into the
+    runner's captured output, the DEBUG level, and a silenced ``asyncio`` logger; later tests in
+    this process would otherwise log into a closed stream and miss asyncio's errors."""
+    root, aio = logging.getLogger(), logging.getLogger("asyncio")
+    handlers, level = set(root.handlers), root.level
+    aio_handlers, aio_propagate = list(aio.handlers), aio.propagate
+    try:
+        yield
+    finally:
+        for handler in set(root.handlers) - handlers:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        aio.handlers[:] = aio_handlers
+        aio.propagate = aio_propagate
+
+
 # -- waiting and reading --------------------------------------------------------------------------
 
 
@@ -134,7 +153,7 @@ def watching(server: EmbeddedApiServer, resource: str, namespace: str | None = N
              ) -> Callable[[], bool]:
     """Whether some watch of ``resource`` is open (in ``namespace``, if given)."""
     def check() -> bool:
-        return any(e.status in (None, 200) and e.duration is None
+        return any(e.duration is None  # still streaming
                    for e in server.journal.filter(verb="watch", resource=resource)
                    if namespace is None or e.namespace == namespace)
     return check
@@ -297,9 +316,13 @@ def test_kopf_runner_in_process_creates_scales_and_deletes_with_its_finalizer(
     request.addfinalizer(functools.partial(kopf.set_default_registry, kopf.get_default_registry()))
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(kopf.login_via_client)
+    monkeypatch.setattr(sys, "path", [*sys.path])  # `kopf run` prepends the operator's folder
 
+    # KopfRunner.__exit__ blocks until the operator's thread ends: fine here, since this test is
+    # synchronous and the server has a thread and a loop of its own.
     args = ["run", "-A", "--standalone", "--verbose", str(FOO_OPERATOR)]
-    with kopf.testing.KopfRunner(args, registry=registry, timeout=PROCESS_TIMEOUT) as runner:
+    with (kopf_logging_undone(),
+          kopf.testing.KopfRunner(args, registry=registry, timeout=PROCESS_TIMEOUT) as runner):
         eventually(watching(embedded_apiserver, PLURAL), "Kopf watches the foos")
         exercise_the_lifecycle(embedded_apiserver, custom_objects, apps_v1, core_v1)
 
@@ -310,6 +333,10 @@ def test_kopf_runner_in_process_creates_scales_and_deletes_with_its_finalizer(
 
 def drop_watches(server: EmbeddedApiServer) -> None:
     server.faults.drop_watches()
+
+
+def drop_watches_abruptly(server: EmbeddedApiServer) -> None:
+    server.faults.drop_watches(abrupt=True)  # the connections close mid-stream
 
 
 def expire_history_behind_kopf(server: EmbeddedApiServer) -> None:
@@ -336,8 +363,9 @@ def foo_watches_and_lists(server: EmbeddedApiServer) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(("fault", "relists"), [
-    pytest.param(drop_watches, False, id="dropped-watches-resume-from-their-resource-version"),
-    pytest.param(expire_history_behind_kopf, True, id="expired-history-410-relists"),
+    pytest.param(drop_watches, False, id="dropped-watches-resume-from-the-last-version"),
+    pytest.param(drop_watches_abruptly, False, id="broken-watches-resume-from-the-last-version"),
+    pytest.param(expire_history_behind_kopf, True, id="expired-history-relists-on-410"),
 ])
 def test_kopf_handles_new_objects_after_watches_end(
     fault: Callable[[EmbeddedApiServer], None], relists: bool,
@@ -380,6 +408,37 @@ def test_kopf_retries_a_failed_patch_and_succeeds(
     assert [(e.content_type, e.status) for e in patches[:2]] == [
         (JSON_PATCH, 500), (JSON_PATCH, 200)]
     assert [e.status for e in server_errors(embedded_apiserver)] == [500]
+
+
+def test_a_stale_finalizer_patch_gets_422_and_kopf_tries_again_on_the_next_event(
+    foo_crd: dict[str, Any], embedded_apiserver: EmbeddedApiServer,
+    run_kopf: Callable[..., KopfProcess], custom_objects: kubernetes.client.CustomObjectsApi,
+) -> None:
+    operator = run_kopf("-A")
+    eventually(watching(embedded_apiserver, PLURAL), "Kopf watches the foos", operator=operator)
+    journal, faults = embedded_apiserver.journal, embedded_apiserver.faults
+
+    # Hold Kopf's finalizer patch (its first write) on the server, change the Foo meanwhile,
+    # and let the held patch go: its `test` of the old resourceVersion must fail with 422, as on
+    # kube-apiserver (not 500, which Kopf would retry as it was, forever). The hold is the only
+    # window this test needs to act in; it is long for a poll every 50 ms.
+    faults.add_latency(2.0, verb="patch", resource=PLURAL)
+    create_foo(custom_objects, "contested")
+    eventually(lambda: any(e.status is None for e in journal.filter(
+        verb="patch", resource=PLURAL, name="contested")),
+        "Kopf's finalizer patch is on hold", operator=operator)
+    faults.clear()  # the held patch keeps its delay; the patch below has none
+    custom_objects.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "contested", {"metadata": {"labels": {"x": "y"}}})
+
+    foo = eventually(handled(custom_objects, "contested"), "the Foo is handled",
+                     operator=operator)
+    assert KOPF_FINALIZER in foo["metadata"]["finalizers"]
+    kopf_patches = [e for e in journal.filter(verb="patch", resource=PLURAL, name="contested")
+                    if e.user_agent.startswith("kopf/")]
+    assert [(e.content_type, e.status) for e in kopf_patches[:2]] == [
+        (JSON_PATCH, 422), (JSON_PATCH, 200)], operator.log()
+    assert server_errors(embedded_apiserver) == []
 
 
 def test_a_crd_created_after_the_operator_started_gets_served(

@@ -57,10 +57,6 @@ def summary(events: list[Event]) -> list[tuple[str, str, str]]:
     ]
 
 
-def without_bookmarks(events: list[Event]) -> list[Event]:
-    return [e for e in events if e["type"] != "BOOKMARK"]
-
-
 def is_named(name: str) -> Callable[[list[Event]], bool]:
     """Stop condition: the latest event is about the object with this name."""
     return lambda events: events[-1]["raw_object"]["metadata"].get("name") == name
@@ -236,10 +232,10 @@ def test_unsupported_field_selector_is_a_clear_bad_request(
     with pytest.raises(ApiException) as listed:
         core_v1.list_namespaced_config_map("default", field_selector="data.key=value")
     with pytest.raises(ApiException) as watched:
-        kubernetes.watch.Watch().stream(
+        next(kubernetes.watch.Watch().stream(
             core_v1.list_namespaced_config_map, "default", field_selector="data.key=value",
             timeout_seconds=WATCH_TIMEOUT,
-        ).__next__()
+        ))
     for error in (listed.value, watched.value):
         assert error.status == 400
         body = json.loads(error.body)
@@ -570,10 +566,10 @@ def test_watch_list_without_not_older_than_is_refused(
     core_v1: kubernetes.client.CoreV1Api,
 ) -> None:
     with pytest.raises(ApiException) as error:
-        kubernetes.watch.Watch().stream(
+        next(kubernetes.watch.Watch().stream(
             core_v1.list_namespaced_config_map, "default", send_initial_events=True,
             allow_watch_bookmarks=True, timeout_seconds=WATCH_TIMEOUT,
-        ).__next__()
+        ))
     assert error.value.status == 422
     assert "resourceVersionMatch=NotOlderThan" in json.loads(error.value.body)["message"]
 

@@ -4,6 +4,7 @@ controller that makes a Deployment's status follow its spec."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -697,3 +698,15 @@ def test_a_deployments_status_follows_its_spec_and_again_after_scaling(
     assert (status.replicas, status.ready_replicas, status.available_replicas) == (
         None, None, None)
     assert {c.type: c.status for c in status.conditions}["Available"] == "True"
+
+
+def test_secret_string_data_is_stored_as_base64_data(core_v1: CoreV1Api) -> None:
+    core_v1.create_namespaced_secret("default", {
+        "metadata": {"name": "creds"}, "data": {"a": base64.b64encode(b"1").decode()},
+        "stringData": {"b": "two"},
+    })
+    secret = core_v1.read_namespaced_secret("creds", "default")
+    assert secret.string_data is None
+    assert base64.b64decode(secret.data["b"]) == b"two"
+    assert base64.b64decode(secret.data["a"]) == b"1"
+    assert secret.type == "Opaque"

@@ -8,6 +8,7 @@ Service's type and cluster IP. Custom resources are defaulted from their CRD's s
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import itertools
 from collections.abc import Callable
@@ -126,6 +127,14 @@ def _service(obj: Obj, creating: bool) -> None:
 
 def _secret(obj: Obj, creating: bool) -> None:
     obj.setdefault("type", "Opaque")
+    # stringData is write-only: the real server merges it into data (base64) and drops it.
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.get("data")
+        if not isinstance(data, dict):
+            data = obj["data"] = {}
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def _crd(obj: Obj, creating: bool) -> None:
