@@ -15,9 +15,10 @@ client is aiohttp with a keep-alive connection pool and C concurrent workers. It
 - ``watch fan-out``: events/s delivered to one watcher while C workers patch the N objects
   again, counted from the first write until the watcher has received the last event.
 
-Every figure is set against a baseline measured in the same run, right next to it, so that the
-noise of a shared machine cancels out: a trivial aiohttp server, also in a separate process,
-doing the least the same HTTP exchange needs. The columns:
+Every figure is set against a baseline measured in the same run, taking turns with it (R turns
+over slices of N/R writes or events; R list runs each), so that the noise of a shared machine
+cancels out: a trivial aiohttp server, also in a separate process, doing the least the same HTTP
+exchange needs. The columns:
 
 - ``cost``: server wall time per operation over the baseline's: 1.0x means "as fast as a trivial
   aiohttp server", 3.0x "three times slower than that";
@@ -55,7 +56,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,13 +239,13 @@ async def serve_baseline(static: Path) -> None:
 # -- client helpers -------------------------------------------------------------------------------
 
 
-async def run_workers(count: int, concurrency: int,
+async def run_workers(indexes: Iterable[int], concurrency: int,
                       request: Callable[[int], Awaitable[object]]) -> float:
-    """Seconds for C workers to make ``count`` requests, each taking the next index."""
-    indexes = iter(range(count))  # shared: next() never yields to the loop, so no index repeats
+    """Seconds for C workers to make one request per index, each taking the next index."""
+    pending = iter(indexes)  # shared: next() never yields to the loop, so no index repeats
 
     async def worker() -> None:
-        for index in indexes:
+        for index in pending:
             await request(index)
 
     started = time.perf_counter()
@@ -307,8 +308,8 @@ class Bench:
                     data=namespace, headers=JSON_HEADERS)
         # Warm both servers and the connection pool up; the warm-up objects are deleted.
         warmup = [configmap(i).replace(b'"cm-', b'"warmup-') for i in range(200)]
-        await run_workers(200, self.concurrency, lambda i: self._echo(warmup[i]))
-        await run_workers(200, self.concurrency, lambda i: fetch(
+        await run_workers(range(200), self.concurrency, lambda i: self._echo(warmup[i]))
+        await run_workers(range(200), self.concurrency, lambda i: fetch(
             self.session, "POST", self.collection, expect=201, data=warmup[i],
             headers=JSON_HEADERS))
         await fetch(self.session, "DELETE", f"{self.collection}?labelSelector=app%3Dbench")
@@ -317,12 +318,31 @@ class Bench:
         await fetch(self.session, "POST", f"{self.base.url}/echo", expect=201, data=body,
                     headers=JSON_HEADERS)
 
-    async def _writes(self, process: ServerProcess, write: Callable[[int], Awaitable[None]],
-                      ) -> tuple[float, float]:
-        """Writes/s of the workers writing each object once, and the server's CPU seconds."""
-        cpu = process.cpu_seconds()
-        seconds = await run_workers(self.objects, self.concurrency, write)
-        return self.objects / seconds, process.cpu_seconds() - cpu
+    def _slices(self) -> list[range]:
+        """The objects in R slices, for the server and its baseline to take turns over."""
+        step = -(-self.objects // self.runs)
+        return [range(i, min(i + step, self.objects)) for i in range(0, self.objects, step)]
+
+    async def _in_turns(self, name: str, unit: str,
+                        server: Callable[[range], Awaitable[float]],
+                        baseline: Callable[[range], Awaitable[float]]) -> Figure:
+        """Operations/s of the server and of its baseline, taking turns slice by slice (so
+        that both see the same noise), with each one's CPU time."""
+        seconds, cpu = [0.0, 0.0], [0.0, 0.0]
+        for objects in self._slices():
+            for i, (process, work) in enumerate(((self.api, server), (self.base, baseline))):
+                before = process.cpu_seconds()
+                seconds[i] += await work(objects)
+                cpu[i] += process.cpu_seconds() - before
+        return Figure(name, unit, self.objects / seconds[0], self.objects / seconds[1],
+                      self.objects, cpu[0], cpu[1])
+
+    def _writes(self, write: Callable[[int], Awaitable[object]],
+                ) -> Callable[[range], Awaitable[float]]:
+        return lambda objects: run_workers(objects, self.concurrency, write)
+
+    async def _echo_config_map(self, index: int) -> None:
+        await self._echo(self.bodies[index])
 
     async def _create(self, index: int) -> None:
         await fetch(self.session, "POST", self.collection, expect=201, data=self.bodies[index],
@@ -333,22 +353,16 @@ class Bench:
                     data=merge_patch(self.patch_round), headers=PATCH_HEADERS)
 
     async def creates(self) -> Figure:
-        baseline, baseline_cpu = await self._writes(self.base, lambda i: self._echo(self.bodies[i]))
-        server, server_cpu = await self._writes(self.api, self._create)
-        return self._write_figure("create (~1 KB ConfigMap)", server, baseline, server_cpu,
-                                  baseline_cpu)
+        figure = await self._in_turns("create (~1 KB ConfigMap)", "writes/s",
+                                      self._writes(self._create),
+                                      self._writes(self._echo_config_map))
+        return _with_write_target(figure)
 
     async def patches(self) -> Figure:
-        baseline, baseline_cpu = await self._writes(self.base, lambda i: self._echo(self.bodies[i]))
         self.patch_round += 1
-        server, server_cpu = await self._writes(self.api, self._patch)
-        return self._write_figure("merge-patch", server, baseline, server_cpu, baseline_cpu)
-
-    def _write_figure(self, name: str, server: float, baseline: float, server_cpu: float,
-                      baseline_cpu: float) -> Figure:
-        return Figure(name, "writes/s", server, baseline, self.objects, server_cpu, baseline_cpu,
-                      target=f">= {TARGET_WRITES_PER_SECOND:,.0f}",
-                      met=server >= TARGET_WRITES_PER_SECOND)
+        figure = await self._in_turns("merge-patch", "writes/s", self._writes(self._patch),
+                                      self._writes(self._echo_config_map))
+        return _with_write_target(figure)
 
     async def _timed_list(self, limit: int | None) -> tuple[float, list[bytes]]:
         """Seconds to list every object (page by page if limited), and each page's bytes."""
@@ -401,42 +415,51 @@ class Bench:
             figure.met = figure.server < TARGET_LIST_SECONDS
         return figure
 
-    async def _events(self, process: ServerProcess, url: str,
-                      write: Callable[[int], Awaitable[None]]) -> tuple[float, float]:
-        """Events/s reaching one watcher at ``url`` while the workers write each object, and
-        the server's CPU seconds meanwhile."""
-        async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as stream:
-            if stream.status != 200:
-                raise RuntimeError(f"watch {url}: {stream.status}")
-            cpu = process.cpu_seconds()
+    def _watched(self, stream: aiohttp.ClientResponse,
+                       write: Callable[[int], Awaitable[object]],
+                       ) -> Callable[[range], Awaitable[float]]:
+        async def work(objects: range) -> float:
+            """Seconds from the first write until the stream has delivered every event."""
             started = time.perf_counter()
-            writing = asyncio.ensure_future(run_workers(self.objects, self.concurrency, write))
-            received = 0
+            writing = asyncio.ensure_future(run_workers(objects, self.concurrency, write))
             try:
                 async with asyncio.timeout(WATCH_TIMEOUT):
-                    while received < self.objects:
+                    for received in range(len(objects)):
                         line = await stream.content.readline()
                         if not line:
-                            raise RuntimeError(f"watch {url} ended after {received} events")
+                            raise RuntimeError(f"a watch ended after {received} events")
                         orjson.loads(line)
-                        received += 1
                 elapsed = time.perf_counter() - started
                 await writing
             finally:
                 writing.cancel()
-            cpu = process.cpu_seconds() - cpu
-        return self.objects / elapsed, cpu
+            return elapsed
+
+        return work
 
     async def watch(self) -> Figure:
-        baseline, baseline_cpu = await self._events(
-            self.base, f"{self.base.url}/stream", lambda i: self._echo(self.bodies[i]))
         _, listing = await fetch(self.session, "GET", self.collection, params={"limit": "1"})
         rv = listing["metadata"]["resourceVersion"]
+        watch_url = f"{self.collection}?watch=true&resourceVersion={rv}"
         self.patch_round += 1
-        server, server_cpu = await self._events(
-            self.api, f"{self.collection}?watch=true&resourceVersion={rv}", self._patch)
-        return Figure("watch fan-out (1 watcher, while patching)", "events/s", server, baseline,
-                      self.objects, server_cpu, baseline_cpu)
+        endless = aiohttp.ClientTimeout(total=None)
+        async with (
+            self.session.get(watch_url, timeout=endless) as server,
+            self.session.get(f"{self.base.url}/stream", timeout=endless) as baseline,
+        ):
+            if server.status != 200 or baseline.status != 200:
+                raise RuntimeError(f"watches answered {server.status} and {baseline.status}")
+            return await self._in_turns(
+                "watch fan-out (1 watcher, while patching)", "events/s",
+                self._watched(server, self._patch),
+                self._watched(baseline, self._echo_config_map),
+            )
+
+
+def _with_write_target(figure: Figure) -> Figure:
+    figure.target = f">= {TARGET_WRITES_PER_SECOND:,.0f}"
+    figure.met = figure.server >= TARGET_WRITES_PER_SECOND
+    return figure
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> list[Figure]:
@@ -520,7 +543,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16,
                         help="concurrent client workers for writes (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=5,
-                        help="runs of each list, whose median is reported (default: %(default)s)")
+                        help="runs of each list (the median is reported), and turns the server "
+                        "and its baseline take over the writes (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures here as JSON")
     parser.add_argument("--profile", metavar="PATH",
                         help="run the server under cProfile and save its stats here")

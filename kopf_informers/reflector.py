@@ -221,7 +221,7 @@ class Reflector(Generic[T]):
                 return items, list_rv
 
     def _replace(self, items: list[Obj], resource_version: str) -> None:
-        added, updated, deleted = self._writer.replace(items)  # type: ignore[arg-type]
+        added, updated, deleted = self._writer.replace(items)
         self._rv = resource_version
         self._listed_once = True
         self._need_list = False
@@ -231,8 +231,8 @@ class Reflector(Generic[T]):
             handler.on_add(obj)
         for old, new in updated:
             handler.on_update(old, new)
-        for obj in deleted:
-            handler.on_delete(DeletedFinalStateUnknown(object_key(obj), obj))
+        for key, last in deleted:
+            handler.on_delete(DeletedFinalStateUnknown(key, last))
 
     async def _try_watch_list(self) -> bool:
         """A WatchList stream instead of a list; False if the server does not support it."""
@@ -283,7 +283,7 @@ class Reflector(Generic[T]):
                 self._rv = rv
 
     def _apply(self, obj: Obj) -> None:
-        old = self._writer.apply(obj)  # type: ignore[arg-type]
+        old = self._writer.apply(obj)
         new = self._writer.store.get(object_key(obj))
         assert new is not None
         if old is None:
@@ -294,7 +294,7 @@ class Reflector(Generic[T]):
     def _delete(self, obj: Obj) -> None:
         old = self._writer.delete(object_key(obj))
         if old is not None:  # a delete of something never seen is no news
-            self._handler.on_delete(self._writer.transformed(obj))  # type: ignore[arg-type]
+            self._handler.on_delete(self._writer.transformed(obj))
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:

@@ -194,7 +194,8 @@ class FrozenDict(dict[str, Any]):
 
     Make them with :func:`frozen`, which freezes the values too. ``copy.copy`` and ``.copy()``
     give a plain dict of the same (frozen) values; ``copy.deepcopy`` gives :func:`thaw`'s mutable
-    deep copy; ``|`` gives a plain dict.
+    deep copy; ``|`` gives a plain dict. ``json`` and ``orjson`` serialize it as a dict, but
+    ``yaml.safe_dump`` refuses subclasses: :func:`thaw` the object first.
     """
 
     __slots__ = ()
@@ -629,12 +630,12 @@ class StoreWriter(Generic[T]):
 
     def replace(
         self, objects: Iterable[RawObject],
-    ) -> tuple[list[T], list[tuple[T, T]], list[T]]:
+    ) -> tuple[list[T], list[tuple[T, T]], list[tuple[str, T]]]:
         """Make the store hold exactly ``objects`` (a relist); returns what changed.
 
         The result is ``(added, updated, deleted)``: objects new to the store, ``(old, new)``
-        pairs whose resourceVersion differs (or is missing), and the last known state of the
-        objects that are gone. Objects with an unchanged resourceVersion are not reported and
+        pairs whose resourceVersion differs (or is missing), and ``(key, last known state)`` of
+        the objects that are gone. Objects with an unchanged resourceVersion are not reported and
         keep their stored instance (they are not transformed or frozen again). If ``objects``
         repeats a key, the last one wins. The swap is atomic: an exception leaves the old
         contents in place.
@@ -666,7 +667,7 @@ class StoreWriter(Generic[T]):
                     updated.append((old, new))
             items[key] = new
             versions[key] = rv
-        deleted = [obj for key, obj in old_items.items() if key not in items]
+        deleted = [(key, obj) for key, obj in old_items.items() if key not in items]
         self._versions = versions
         self._indexes = indexes
         self._store._items = items

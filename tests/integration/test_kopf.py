@@ -4,7 +4,14 @@ The operator is ``operators/foo_operator.py`` (Foo → an adopted Deployment), r
 ``kopf run`` as a subprocess with ``KUBECONFIG`` pointing at the server, or
 ``kopf.testing.KopfRunner`` in this process. The tests check the server's state and its request
 journal (what Kopf and the official client actually sent), never the timing: every wait is a
-bounded poll, and every operator is stopped when its test ends, passed or failed.
+bounded poll, and every operator is stopped when its test ends, passed or failed. (One test holds
+a request on the server for two seconds, the window in which it acts; it asserts no durations.)
+
+Kopf's requests, for the record: discovery of only the groups it needs; LIST then WATCH with
+``allowWatchBookmarks`` and the list's resourceVersion; merge-patches of the object (annotations)
+and of ``/status``; JSON-patches led by a ``test`` of ``/metadata/resourceVersion`` for its
+finalizer; events POSTed with ``generateName``. With ``--namespace`` it lists and watches
+``/api/v1/namespaces`` even for an exact name.
 """
 
 from __future__ import annotations

@@ -228,7 +228,9 @@ def test_get_as_json_and_yaml_returns_the_stored_object(kubectl: Any) -> None:
     assert (obj["apiVersion"], obj["kind"], obj["data"]) == ("v1", "ConfigMap", {"a": "1"})
     meta = obj["metadata"]
     assert meta["namespace"] == "default"
-    assert meta["uid"] and meta["resourceVersion"] and meta["creationTimestamp"]
+    assert meta["uid"]
+    assert meta["resourceVersion"]
+    assert meta["creationTimestamp"]
 
     as_yaml = yaml.safe_load(kubectl("get", "configmap", "settings", "-o", "yaml").stdout)
     assert as_yaml == obj
@@ -354,14 +356,16 @@ def test_apply_creates_then_reports_unchanged_then_configured(
     # Default validation worked: kubectl read the OpenAPI v3 documents, found that the server
     # validates fields, and asked it to validate strictly (no --validate=false needed).
     paths = [e.path for e in embedded_apiserver.journal]
-    assert "/openapi/v3" in paths and "/openapi/v3/api/v1" in paths
+    assert "/openapi/v3" in paths
+    assert "/openapi/v3/api/v1" in paths
     writes = embedded_apiserver.journal.filter(resource="configmaps", method="POST")
     writes += embedded_apiserver.journal.filter(resource="configmaps", method="PATCH")
     assert {e.query.get("fieldValidation") for e in writes} == {"Strict"}
 
 
 @pytest.mark.xfail(reason="built-in kinds have no field schemas in the embedded server, so "
-                          "unknown fields of built-ins are neither refused nor dropped", strict=True)
+                          "unknown fields of built-ins are neither refused nor dropped",
+                   strict=True)
 def test_apply_rejects_unknown_fields_of_built_ins_with_default_validation(kubectl: Any) -> None:
     body = configmap("settings", {"a": "1"})
     body["colour"] = "red"

@@ -386,7 +386,7 @@ def test_replace_reports_added_updated_and_deleted_objects() -> None:
     ])
     assert added == [make("new", rv="3")]
     assert updated == [(make("changed", rv="1"), make("changed", rv="2"))]
-    assert deleted == [make("gone", rv="1")]
+    assert deleted == [("default/gone", make("gone", rv="1"))]
     assert reader.keys() == ["default/kept", "default/changed", "default/new"]
 
 
@@ -427,7 +427,7 @@ def test_replace_with_nothing_empties_the_store_and_its_indexes() -> None:
     reader, writer = store()
     writer.apply(make("a", owners=["u1"]))
     _, _, deleted = writer.replace([])
-    assert deleted == [make("a", owners=["u1"])]
+    assert [obj for _, obj in deleted] == [make("a", owners=["u1"])]
     assert len(reader) == 0
     assert reader.list_index_values("owner") == []
     assert reader.list_index_values("namespace") == []
@@ -758,7 +758,7 @@ class StoreIndexes(RuleBasedStateMachine):
         new = {object_key(obj): obj for obj in objects}
         added, updated, deleted = self.writer.replace(objects)
         assert sorted(map(object_key, added)) == sorted(new.keys() - self.model.keys())
-        assert sorted(map(object_key, deleted)) == sorted(self.model.keys() - new.keys())
+        assert sorted(key for key, _ in deleted) == sorted(self.model.keys() - new.keys())
         for old, current in updated:
             assert old == self.model[object_key(old)]
             assert current == new[object_key(old)]
