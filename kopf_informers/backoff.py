@@ -17,7 +17,7 @@ __all__ = ["ExponentialBackoff"]
 
 
 class ExponentialBackoff:
-    """Delays that grow ``initial × factor^n`` up to ``cap``, with optional jitter.
+    """Delays that grow ``initial * factor**n`` up to ``cap``, with optional jitter.
 
     ``jitter`` is the fraction of the delay that may be added at random (client-go's 1.0 adds up
     to 100 %, spreading reconnecting clients apart). ``reset_after``: when the previous failure

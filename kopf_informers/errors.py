@@ -9,6 +9,7 @@ They are split by what the caller should do next::
      |    +-- UnknownResourceError           the server serves no such resource: fix the name
      |                                       or install its CRD (the message lists what it serves)
      +-- CredentialsError                    no usable credentials: fix the kubeconfig or login
+     +-- CacheSyncTimeoutError(TimeoutError) informers not synced in time (``.informers``)
      +-- ApiConnectionError                  no answer from the server (refused, reset, DNS, TLS,
      |    |                                  a broken stream): retry with backoff
      |    +-- ApiTimeoutError                the request timed out: retry with backoff
@@ -41,6 +42,7 @@ __all__ = [
     "ApiError",
     "ApiTimeoutError",
     "BadRequestError",
+    "CacheSyncTimeoutError",
     "ConflictError",
     "CredentialsError",
     "ForbiddenError",
@@ -225,3 +227,13 @@ class TooManyRequestsError(ApiError):
 class ServerError(ApiError):
     """5xx: the server (or a proxy in front of it) failed. Retry with backoff; a 503 may carry
     ``retry_after``."""
+
+
+class CacheSyncTimeoutError(KopfInformersError, TimeoutError):
+    """Informers did not finish their first list in time; ``informers`` names them.
+
+    Usually the server is slow or unreachable, or RBAC forbids the list (see the logs)."""
+
+    def __init__(self, message: str, *, informers: list[str]) -> None:
+        super().__init__(message)
+        self.informers = informers

@@ -122,7 +122,7 @@ class Reflector(Generic[T]):
         self._writer = writer
         self._handler = handler
         self._page_size = page_size
-        self._backoff = backoff or ExponentialBackoff()
+        self._backoff = backoff or ExponentialBackoff(rng=rng)
         self._min_watch_timeout = min_watch_timeout
         self._watch_list = watch_list
         self._rng = rng

@@ -273,6 +273,20 @@ def test_label_and_field_selectors_are_filtered_by_the_server(
     assert {e.query.get("fieldSelector") for e in lists} >= {"metadata.name=green"}
 
 
+def test_get_in_chunks_pages_through_the_list_with_continue_tokens(
+    kubectl: Any, embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    names = [f"cm-{i}" for i in range(5)]
+    kubectl("create", "-f", "-", input=manifest(*(configmap(name) for name in names)))
+    embedded_apiserver.journal.clear()
+
+    listed = kubectl("get", "configmaps", "--chunk-size=2", "-o", "name").stdout.split()
+    assert listed == [f"configmap/{name}" for name in names]
+    pages = embedded_apiserver.journal.filter(verb="list", resource="configmaps")
+    assert [e.query.get("limit") for e in pages] == ["2", "2", "2"]
+    assert [bool(e.query.get("continue")) for e in pages] == [False, True, True]
+
+
 def test_an_unsupported_field_selector_is_a_bad_request(kubectl: Any) -> None:
     result = kubectl("get", "configmaps", "--field-selector", "data.a=1", check=False)
     assert result.returncode == 1
@@ -421,6 +435,39 @@ def test_apply_of_a_deployment_keeps_fields_set_by_others(kubectl: Any) -> None:
     assert obj["metadata"]["generation"] == 2
 
 
+def test_diff_shows_what_apply_would_change_without_changing_anything(
+    kubectl: Any, embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    kubectl("apply", "-f", "-", input=manifest(configmap("settings", {"a": "1"})))
+    rv = kubectl.json("get", "configmap", "settings")["metadata"]["resourceVersion"]
+
+    same = kubectl("diff", "-f", "-", input=manifest(configmap("settings", {"a": "1"})))
+    assert same.stdout == ""
+    changed = kubectl("diff", "-f", "-", input=manifest(configmap("settings", {"a": "2"})),
+                      check=False)
+    assert changed.returncode == 1  # diff's "there are differences"
+    assert '-  a: "1"' in changed.stdout.splitlines()
+    assert '+  a: "2"' in changed.stdout.splitlines()
+
+    assert kubectl.json("get", "configmap", "settings")["metadata"]["resourceVersion"] == rv
+    patches = embedded_apiserver.journal.filter(resource="configmaps", method="PATCH")
+    assert patches and all(e.query.get("dryRun") == "All" for e in patches)
+
+
+def test_server_side_dry_runs_validate_but_store_nothing(
+    kubectl: Any, foo_crd: dict[str, Any],
+) -> None:
+    created = kubectl("create", "--dry-run=server", "-f", "-", input=manifest(
+        configmap("settings"), foo("f1", color="red")))
+    assert created.stdout.splitlines() == [
+        "configmap/settings created (server dry run)", "foo.example.com/f1 created (server dry run)"]
+    refused = kubectl("apply", "--dry-run=server", "-f", "-",
+                      input=manifest(foo("f2", color="purple")), check=False)
+    assert refused.returncode == 1
+    assert 'spec.color: Unsupported value: "purple"' in refused.stderr
+    assert kubectl("get", "cm,foos", "-o", "name").stdout == ""
+
+
 def test_server_side_apply_sets_and_then_removes_the_fields_of_its_manager(kubectl: Any) -> None:
     full = configmap("settings", {"a": "1", "b": "2"}, labels={"tier": "web", "extra": "yes"})
     assert kubectl("apply", "--server-side", "-f", "-", input=manifest(full)).stdout.strip() == (
@@ -565,7 +612,7 @@ def test_label_adds_overwrites_only_when_asked_and_removes(kubectl: Any) -> None
     assert kubectl.json("get", "cm", "settings")["metadata"]["labels"] == {"tier": "db"}
     assert kubectl("label", "configmap", "settings", "tier-").stdout.strip() == (
         "configmap/settings unlabeled")
-    assert not kubectl.json("get", "cm", "settings")["metadata"].get("labels")
+    assert "labels" not in kubectl.json("get", "cm", "settings")["metadata"]  # not even {}
 
 
 def test_annotate_adds_overwrites_only_when_asked_and_removes(kubectl: Any) -> None:
@@ -580,7 +627,7 @@ def test_annotate_adds_overwrites_only_when_asked_and_removes(kubectl: Any) -> N
     annotations = kubectl.json("get", "cm", "settings")["metadata"]["annotations"]
     assert annotations == {"note": "second"}
     kubectl("annotate", "configmap", "settings", "note-")
-    assert not kubectl.json("get", "cm", "settings")["metadata"].get("annotations")
+    assert "annotations" not in kubectl.json("get", "cm", "settings")["metadata"]
 
 
 # -- scale ----------------------------------------------------------------------------------------
@@ -761,6 +808,15 @@ def test_default_namespaces_exist(kubectl: Any) -> None:
     assert [row[:2] for row in rows[1:]] == [
         ["default", "Active"], ["kube-node-lease", "Active"],
         ["kube-public", "Active"], ["kube-system", "Active"]]
+
+
+def test_namespaces_carry_their_name_as_a_label_for_namespace_selectors(kubectl: Any) -> None:
+    kubectl("create", "-f", "-", input=manifest(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}))
+    kubectl("label", "namespace", "team", "kubernetes.io/metadata.name=other", "--overwrite")
+    selected = kubectl("get", "namespaces", "-l", "kubernetes.io/metadata.name in (team,default)",
+                       "-o", "name")
+    assert selected.stdout.split() == ["namespace/default", "namespace/team"]
 
 
 def test_deleting_a_namespace_deletes_its_contents_and_then_itself(

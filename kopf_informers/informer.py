@@ -1,0 +1,396 @@
+"""Shared index informers: a reflector, its store, a lister, and event handlers.
+
+An informer keeps one cache of one resource (in one namespace, with one set of selectors) and
+tells its handlers what changed::
+
+    Reflector --> Store + indexes --> Lister (reads, no API calls)
+        |
+        +--> handlers: on_add(obj), on_update(old, new), on_delete(obj or tombstone)
+
+Contract (client-go's ``SharedInformer``):
+  - Handlers hear of a change after the cache and its indexes have it, in watch order.
+  - ``on_delete`` gets the object's final state, or a :class:`DeletedFinalStateUnknown`
+    tombstone with its last known state when a relist found it gone.
+  - A handler added after the informer synced first gets an ``on_add`` for every cached object.
+  - A handler that raises is logged and skipped; the informer and the other handlers go on.
+  - Handlers are synchronous and must be quick (they run on the informer's loop, between
+    events): hand longer work to a workqueue, as client-go advises. Coroutine functions are
+    refused with a clear error.
+  - With a resync period, every cached object is re-delivered as ``on_update(obj, obj)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar, cast
+
+from ._api import ApiClient
+from .errors import CacheSyncTimeoutError, InvalidArgumentError
+from .listers import Lister
+from .reflector import DeletedFinalStateUnknown, ListerWatcher, ListPage, RawEvent, Reflector
+from .selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
+from .store import IndexFunc, RawObject, Store, StoreWriter, store
+
+__all__ = [
+    "HandlerRegistration",
+    "InformerFactory",
+    "SharedIndexInformer",
+    "wait_for_cache_sync",
+]
+
+T = TypeVar("T", bound=Mapping[str, Any])
+OnAdd = Callable[[Any], object]
+OnUpdate = Callable[[Any, Any], object]
+OnDelete = Callable[[Any], object]
+
+logger = logging.getLogger(__name__)
+MINIMUM_RESYNC_PERIOD = 1.0  # seconds, as client-go
+
+
+def _check_handler(name: str, fn: Callable[..., object] | None) -> None:
+    if fn is None:
+        return
+    if not callable(fn):
+        raise InvalidArgumentError(f"{name} must be callable, got {fn!r}")
+    if inspect.iscoroutinefunction(fn):
+        raise InvalidArgumentError(
+            f"{name}={fn.__qualname__} is a coroutine function: informer handlers are "
+            f"synchronous and quick; enqueue the work (e.g. to a workqueue) instead"
+        )
+
+
+class HandlerRegistration:
+    """One set of handlers on one informer; :meth:`remove` unregisters them."""
+
+    def __init__(
+        self, informer: SharedIndexInformer[Any], on_add: OnAdd | None,
+        on_update: OnUpdate | None, on_delete: OnDelete | None,
+    ) -> None:
+        self._informer = informer
+        self.on_add = on_add
+        self.on_update = on_update
+        self.on_delete = on_delete
+
+    def remove(self) -> None:
+        self._informer._remove(self)
+
+    def _call(self, kind: str, fn: Callable[..., object] | None, *args: Any) -> None:
+        if fn is None:
+            return
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("%s: the %s handler %r failed; the informer goes on",
+                             self._informer.name, kind, fn)
+
+
+class SharedIndexInformer(Generic[T]):
+    """One cache of one resource, fed by a reflector, read through :attr:`lister`."""
+
+    def __init__(
+        self, *, source: ListerWatcher, resource: str, namespaced: bool,
+        namespace: str | None = None, indexers: Mapping[str, IndexFunc[T]] | None = None,
+        transform: Callable[[RawObject], Any] | None = None,
+        resync_period: float | None = None, watch_list: bool = False, name: str | None = None,
+    ) -> None:
+        if resync_period is not None and resync_period < MINIMUM_RESYNC_PERIOD:
+            raise InvalidArgumentError(
+                f"resync_period must be at least {MINIMUM_RESYNC_PERIOD} s (or None for no "
+                f"resync), got {resync_period}"
+            )
+        self.name = name or resource
+        self.resource = resource
+        pair = store(indexers=cast(Any, indexers), transform=cast(Any, transform))
+        self._store, self._writer = cast(tuple[Store[T], StoreWriter[T]], pair)
+        self.lister: Lister[T] = Lister(
+            self._store, resource=resource, namespaced=namespaced, default_namespace=namespace,
+        )
+        self._handlers: list[HandlerRegistration] = []
+        self._reflector: Reflector[T] = Reflector(
+            source=source, writer=self._writer, handler=self, name=self.name,
+            watch_list=watch_list,
+        )
+        self._resync_period = resync_period
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store[T]:
+        """The read-only cache (the lister reads the same)."""
+        return self._store
+
+    @property
+    def has_synced(self) -> bool:
+        """True once the cache holds a complete first list of the resource."""
+        return self._reflector.has_synced
+
+    @property
+    def last_resource_version(self) -> str | None:
+        return self._reflector.last_resource_version
+
+    @property
+    def is_running(self) -> bool:
+        return bool(self._tasks)
+
+    async def wait_synced(self, timeout: float | None = None) -> None:
+        """Wait until synced; raises :class:`CacheSyncTimeoutError` naming it on timeout."""
+        await wait_for_cache_sync([self], timeout=timeout)
+
+    def add_indexers(self, indexers: Mapping[str, IndexFunc[T]]) -> None:
+        """Add named indexes; existing objects are indexed at once."""
+        self._writer.add_indexers(cast(Any, indexers))
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    def add_handler(
+        self, on_add: OnAdd | None = None, on_update: OnUpdate | None = None,
+        on_delete: OnDelete | None = None,
+    ) -> HandlerRegistration:
+        """Register handlers; if the cache is synced, ``on_add`` first gets every object."""
+        for name, fn in (("on_add", on_add), ("on_update", on_update), ("on_delete", on_delete)):
+            _check_handler(name, fn)
+        if on_add is None and on_update is None and on_delete is None:
+            raise InvalidArgumentError("add_handler() needs at least one of on_add, on_update, "
+                                       "on_delete")
+        registration = HandlerRegistration(self, on_add, on_update, on_delete)
+        if self.has_synced:
+            for obj in self._store.list():
+                registration._call("add", on_add, obj)
+        self._handlers.append(registration)
+        return registration
+
+    def _remove(self, registration: HandlerRegistration) -> None:
+        with contextlib.suppress(ValueError):
+            self._handlers.remove(registration)
+
+    # The reflector's EventHandler: fan out to every registration, in order.
+
+    def on_add(self, obj: T) -> None:
+        for registration in tuple(self._handlers):
+            registration._call("add", registration.on_add, obj)
+
+    def on_update(self, old: T, new: T) -> None:
+        for registration in tuple(self._handlers):
+            registration._call("update", registration.on_update, old, new)
+
+    def on_delete(self, obj: T | DeletedFinalStateUnknown[T]) -> None:
+        for registration in tuple(self._handlers):
+            registration._call("delete", registration.on_delete, obj)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start listing and watching on the running loop (idempotent)."""
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._reflector.run(), name=f"reflector:{self.name}"))
+        if self._resync_period is not None:
+            self._tasks.append(loop.create_task(self._resync(), name=f"resync:{self.name}"))
+
+    async def stop(self) -> None:
+        """Stop; returns once nothing of this informer runs any more."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _bind(self, *, namespaced: bool) -> None:
+        """Learn the resource's scope from discovery (the factory does this before starting)."""
+        self.lister.namespaced = namespaced
+
+    async def _resync(self) -> None:
+        assert self._resync_period is not None
+        await self._reflector.wait_synced()
+        while True:
+            await asyncio.sleep(self._resync_period)
+            for obj in self._store.list():
+                self.on_update(obj, obj)
+
+
+async def wait_for_cache_sync(
+    informers: Iterable[SharedIndexInformer[Any]], *, timeout: float | None = None,
+) -> None:
+    """Wait until every informer has synced; on timeout, name those that have not."""
+    informers = list(informers)
+    waiters = [i._reflector.wait_synced() for i in informers if not i.has_synced]
+    if not waiters:
+        return
+    try:
+        await asyncio.wait_for(asyncio.gather(*waiters), timeout)
+    except TimeoutError:
+        pending = [i.name for i in informers if not i.has_synced]
+        raise CacheSyncTimeoutError(
+            f"caches not synced within {timeout} s: {', '.join(pending)}", informers=pending,
+        ) from None
+
+
+WATCH_INACTIVITY_MARGIN = 30.0  # seconds beyond the server-side timeout before giving up on a watch
+
+
+class _ApiSource:
+    """A ListerWatcher over the API client, for one resource, namespace and selector set."""
+
+    def __init__(
+        self, factory: InformerFactory, resource: str, namespace: str | None,
+        label_selector: LabelSelector, field_selector: FieldSelector,
+    ) -> None:
+        self._factory = factory
+        self._resource = resource
+        self._namespace = namespace
+        self._labels = label_selector if not label_selector.is_empty else None
+        self._fields = field_selector if not field_selector.is_empty else None
+
+    async def list_page(
+        self, *, resource_version: str | None, limit: int, continue_token: str | None,
+    ) -> ListPage:
+        page = await self._factory.api.list(
+            self._resource, namespace=self._namespace, label_selector=self._labels,
+            field_selector=self._fields, resource_version=resource_version, limit=limit,
+            continue_token=continue_token,
+        )
+        meta = page.get("metadata") or {}
+        return ListPage(page.get("items") or [], str(meta.get("resourceVersion") or ""),
+                        meta.get("continue") or None)
+
+    async def watch(
+        self, *, resource_version: str | None, timeout_seconds: int,
+        send_initial_events: bool = False,
+    ) -> AsyncIterator[RawEvent]:
+        events = self._factory.api.watch(
+            self._resource, namespace=self._namespace, label_selector=self._labels,
+            field_selector=self._fields, resource_version=resource_version,
+            allow_bookmarks=True, send_initial_events=send_initial_events,
+            timeout_seconds=timeout_seconds,
+            inactivity_timeout=timeout_seconds + WATCH_INACTIVITY_MARGIN,
+        )
+        try:
+            async for event in events:
+                yield RawEvent(event.type, event.object)
+        finally:
+            await events.aclose()
+
+
+class InformerFactory:
+    """Shared informers: one list+watch per (resource, namespace, label and field selector).
+
+    ``api`` is the client to use; None autodetects credentials at :meth:`start` (in-cluster,
+    then ``KUBECONFIG``, then ``~/.kube/config``) and closes that client at :meth:`stop`.
+    Create informers with :meth:`informer`, then ``await start()`` and ``await wait_synced()``;
+    informers asked for after a start are started by the next :meth:`start`.
+    """
+
+    def __init__(
+        self, api: ApiClient | None = None, *, resync_period: float | None = None,
+        watch_list: bool = False,
+    ) -> None:
+        self._api = api
+        self._owns_api = api is None
+        self._resync_period = resync_period
+        self._watch_list = watch_list
+        self._informers: dict[tuple[str, str | None, str, str], SharedIndexInformer[Any]] = {}
+        self._transforms: dict[tuple[str, str | None, str, str], object] = {}
+        self._started: set[tuple[str, str | None, str, str]] = set()
+
+    @property
+    def api(self) -> ApiClient:
+        if self._api is None:
+            raise RuntimeError("the informer factory is not started: it has no API client yet")
+        return self._api
+
+    @property
+    def informers(self) -> list[SharedIndexInformer[Any]]:
+        return list(self._informers.values())
+
+    def informer(
+        self, resource: str, *, namespace: str | None = None,
+        label_selector: str | Mapping[str, Any] | LabelSelector | None = None,
+        field_selector: str | FieldSelector | None = None,
+        indexers: Mapping[str, IndexFunc[Any]] | None = None,
+        transform: Callable[[RawObject], Any] | None = None,
+    ) -> SharedIndexInformer[Any]:
+        """The shared informer for this resource and selection, created on first request.
+
+        A second request with new ``indexers`` adds them to the shared informer; asking for
+        another ``transform`` than the first request's is an error, since the cache is shared.
+        """
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector)
+        key = (resource, namespace or None, str(labels), str(fields))
+        informer = self._informers.get(key)
+        if informer is None:
+            source = _ApiSource(self, resource, namespace or None, labels, fields)
+            name = resource + "".join(
+                f" {part}" for part in (
+                    f"in {namespace}" if namespace else "",
+                    f"labels {labels}" if not labels.is_empty else "",
+                    f"fields {fields}" if not fields.is_empty else "",
+                ) if part
+            )
+            informer = SharedIndexInformer(
+                source=source, resource=resource, namespaced=namespace is not None,
+                namespace=namespace or None, indexers=indexers, transform=transform,
+                resync_period=self._resync_period, watch_list=self._watch_list, name=name,
+            )
+            self._informers[key] = informer
+            self._transforms[key] = transform
+            return informer
+        if transform is not None and self._transforms[key] is not transform:
+            raise InvalidArgumentError(
+                f"the informer for {informer.name} already exists with another transform; "
+                f"a shared cache has one transform"
+            )
+        if indexers:
+            informer.add_indexers(indexers)
+        return informer
+
+    async def start(self) -> None:
+        """Resolve every new informer's resource through discovery, then start it.
+
+        Raises:
+            UnknownResourceError: a resource the server does not serve (nothing is started).
+            InvalidArgumentError: a namespace given for a cluster-scoped resource.
+        """
+        if self._api is None:
+            self._api = await ApiClient.autodetect()
+        pending = [(k, i) for k, i in self._informers.items() if k not in self._started]
+        scopes = {}
+        for key, _ in pending:
+            info = await self._api.discover(key[0])
+            if key[1] is not None and not info.namespaced:
+                raise InvalidArgumentError(
+                    f"{key[0]} is cluster-scoped: an informer for it cannot be restricted to "
+                    f"namespace {key[1]!r}"
+                )
+            scopes[key] = info.namespaced
+        for key, informer in pending:
+            informer._bind(namespaced=scopes[key])
+            informer.start()
+            self._started.add(key)
+
+    async def wait_synced(self, timeout: float | None = 120.0) -> None:
+        """Wait until every informer has synced (default: controller-runtime's 2 minutes).
+
+        Raises:
+            CacheSyncTimeoutError: naming the informers that have not synced.
+        """
+        await wait_for_cache_sync(self._informers.values(), timeout=timeout)
+
+    async def stop(self) -> None:
+        """Stop every informer; close the API client if the factory made it."""
+        await asyncio.gather(*(i.stop() for i in self._informers.values()))
+        self._started.clear()
+        if self._owns_api and self._api is not None:
+            await self._api.close()
+            self._api = None
+
+    async def __aenter__(self) -> InformerFactory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
