@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 from ._api import ApiClient
+from .backoff import ExponentialBackoff
 from .errors import CacheSyncTimeoutError, InvalidArgumentError
 from .listers import Lister
 from .reflector import DeletedFinalStateUnknown, ListerWatcher, ListPage, RawEvent, Reflector
@@ -96,6 +97,7 @@ class SharedIndexInformer(Generic[T]):
         namespace: str | None = None, indexers: Mapping[str, IndexFunc[T]] | None = None,
         transform: Callable[[RawObject], Any] | None = None,
         resync_period: float | None = None, watch_list: bool = False, name: str | None = None,
+        backoff: Callable[[], ExponentialBackoff] | None = None,
     ) -> None:
         if resync_period is not None and resync_period < MINIMUM_RESYNC_PERIOD:
             raise InvalidArgumentError(
@@ -112,7 +114,7 @@ class SharedIndexInformer(Generic[T]):
         self._handlers: list[HandlerRegistration] = []
         self._reflector: Reflector[T] = Reflector(
             source=source, writer=self._writer, handler=self, name=self.name,
-            watch_list=watch_list,
+            watch_list=watch_list, backoff=backoff() if backoff is not None else None,
         )
         self._resync_period = resync_period
         self._tasks: list[asyncio.Task[None]] = []
@@ -283,16 +285,21 @@ class InformerFactory:
     then ``KUBECONFIG``, then ``~/.kube/config``) and closes that client at :meth:`stop`.
     Create informers with :meth:`informer`, then ``await start()`` and ``await wait_synced()``;
     informers asked for after a start are started by the next :meth:`start`.
+
+    ``backoff`` makes the retry policy of each informer (default: client-go's reflector
+    backoff, 0.8 s doubling to 30 s); ``watch_list`` streams the initial state with
+    ``sendInitialEvents`` instead of listing, falling back to a list if the server refuses.
     """
 
     def __init__(
         self, api: ApiClient | None = None, *, resync_period: float | None = None,
-        watch_list: bool = False,
+        watch_list: bool = False, backoff: Callable[[], ExponentialBackoff] | None = None,
     ) -> None:
         self._api = api
         self._owns_api = api is None
         self._resync_period = resync_period
         self._watch_list = watch_list
+        self._backoff = backoff
         self._informers: dict[tuple[str, str | None, str, str], SharedIndexInformer[Any]] = {}
         self._transforms: dict[tuple[str, str | None, str, str], object] = {}
         self._started: set[tuple[str, str | None, str, str]] = set()
@@ -336,6 +343,7 @@ class InformerFactory:
                 source=source, resource=resource, namespaced=namespace is not None,
                 namespace=namespace or None, indexers=indexers, transform=transform,
                 resync_period=self._resync_period, watch_list=self._watch_list, name=name,
+                backoff=self._backoff,
             )
             self._informers[key] = informer
             self._transforms[key] = transform

@@ -332,6 +332,24 @@ def test_get_watch_prints_a_line_for_each_change(
     assert "error" not in watch.stderr.read().lower()
 
 
+def test_get_watch_prints_table_rows_under_one_header(
+    kubectl: Any, embedded_apiserver: EmbeddedApiServer, wait_until: Any,
+    background: Callable[..., subprocess.Popen[str]],
+) -> None:
+    kubectl("create", "-f", "-", input=manifest(configmap("settings", {"a": "1"})))
+    watch = background("get", "configmaps", "--watch")
+    lines = LineReader(watch)
+    assert lines.next().split() == ["NAME", "DATA", "AGE"]
+    assert lines.next().split()[:2] == ["settings", "1"]
+    wait_until(lambda: open_watches(embedded_apiserver, "configmaps"), timeout=TIMEOUT,
+               message="kubectl's watch is open")
+
+    # The server answers the watch with one-row Tables of the same columns, so kubectl
+    # prints no second header (it would for raw objects: "NAME AGE").
+    kubectl("patch", "configmap", "settings", "--type=merge", "-p", '{"data":{"b":"2"}}')
+    assert lines.next().split()[:2] == ["settings", "2"]
+
+
 def test_get_watch_as_json_reports_the_event_types(
     kubectl: Any, embedded_apiserver: EmbeddedApiServer, wait_until: Any,
     background: Callable[..., subprocess.Popen[str]],
@@ -451,7 +469,8 @@ def test_diff_shows_what_apply_would_change_without_changing_anything(
 
     assert kubectl.json("get", "configmap", "settings")["metadata"]["resourceVersion"] == rv
     patches = embedded_apiserver.journal.filter(resource="configmaps", method="PATCH")
-    assert patches and all(e.query.get("dryRun") == "All" for e in patches)
+    assert patches
+    assert all(e.query.get("dryRun") == "All" for e in patches)
 
 
 def test_server_side_dry_runs_validate_but_store_nothing(
@@ -460,7 +479,9 @@ def test_server_side_dry_runs_validate_but_store_nothing(
     created = kubectl("create", "--dry-run=server", "-f", "-", input=manifest(
         configmap("settings"), foo("f1", color="red")))
     assert created.stdout.splitlines() == [
-        "configmap/settings created (server dry run)", "foo.example.com/f1 created (server dry run)"]
+        "configmap/settings created (server dry run)",
+        "foo.example.com/f1 created (server dry run)",
+    ]
     refused = kubectl("apply", "--dry-run=server", "-f", "-",
                       input=manifest(foo("f2", color="purple")), check=False)
     assert refused.returncode == 1
@@ -677,7 +698,7 @@ def test_delete_waits_until_the_object_is_gone(
 
 
 def test_delete_with_a_finalizer_marks_the_object_until_the_finalizer_is_removed(
-    kubectl: Any, wait_until: Any,
+    kubectl: Any,
 ) -> None:
     body = configmap("held")
     body["metadata"]["finalizers"] = ["example.com/hold"]

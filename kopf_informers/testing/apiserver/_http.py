@@ -432,6 +432,10 @@ class HttpApi:
                                       "resourceVersionMatch=NotOlderThan and "
                                       "allowWatchBookmarks=true are set")
         timeout = _float_param(q, "timeoutSeconds") or self.server.watch_timeout
+        include_object = None  # events carry objects; with it, one-row Tables (kubectl get -w)
+        if _wants_table(request):
+            self._table(request, res, [])  # a bad includeObject is a 400 before the stream
+            include_object = q.get("includeObject", "Metadata")
         watcher, initial, ok = self.core.subscribe(
             res, selection, q.get("resourceVersion"), send_initial_events=send_initial,
         )
@@ -446,7 +450,8 @@ class HttpApi:
                                         f"({self.core.store.resource(res.key).compacted_rv})")
                 await response.write(orjson.dumps({"type": "ERROR", "object": gone}) + b"\n")
                 return response
-            stream = _WatchStream(self, res, selection, watcher, response, bookmarks)
+            stream = _WatchStream(self, res, selection, watcher, response, bookmarks,
+                                  include_object=include_object)
             await stream.run(initial, end_marker=bool(send_initial), duration=timeout)
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -460,8 +465,10 @@ class _WatchStream:
     """One watch connection: replays, then streams events, bookmarks and the timeout."""
 
     def __init__(self, api: HttpApi, res: ResourceInfo, selection: Selection, watcher: Watcher,
-                 response: web.StreamResponse, bookmarks: bool) -> None:
+                 response: web.StreamResponse, bookmarks: bool, *,
+                 include_object: str | None = None) -> None:
         self.api = api
+        self.include_object = include_object
         self.res = res
         self.selection = selection
         self.watcher = watcher
@@ -511,7 +518,11 @@ class _WatchStream:
             converted = watch_event(event, selection)
             if converted is not None:
                 kind, obj = converted
-                chunks.append(orjson.dumps({"type": kind, "object": present(res, obj)}))
+                out = present(res, obj)
+                if self.include_object is not None:
+                    out = _tables.table_for_object(res, out, include_object=self.include_object,
+                                                   now=datetime.datetime.now(datetime.UTC))
+                chunks.append(orjson.dumps({"type": kind, "object": out}))
         if chunks:
             await self._write(b"\n".join(chunks) + b"\n")
 
