@@ -498,7 +498,9 @@ def render(figures: list[Figure], args: argparse.Namespace) -> str:
               "met")
     rows = [header] + [
         (f.name, number(f.server, f.unit), number(f.baseline, f.unit), f"{f.cost:.2f}x",
-         f"{f.cpu_cost:.2f}x", number(f.cpu_bound, f.unit), f.target or "-",
+         # Under one clock tick of CPU (tiny runs, or no /proc) there is nothing to show.
+         f"{f.cpu_cost:.2f}x" if f.server_cpu and f.baseline_cpu else "-",
+         number(f.cpu_bound, f.unit) if f.server_cpu else "-", f.target or "-",
          "-" if f.met is None else ("yes" if f.met else "NO"))
         for f in figures
     ]

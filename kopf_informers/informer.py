@@ -57,9 +57,12 @@ def _check_handler(name: str, fn: Callable[..., object] | None) -> None:
         return
     if not callable(fn):
         raise InvalidArgumentError(f"{name} must be callable, got {fn!r}")
-    if inspect.iscoroutinefunction(fn):
+    # A partial of a coroutine function has no __qualname__; an object whose __call__ is a
+    # coroutine function is not one itself, yet calling it only makes a coroutine nobody awaits.
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__):
+        label = getattr(fn, "__qualname__", None) or repr(fn)
         raise InvalidArgumentError(
-            f"{name}={fn.__qualname__} is a coroutine function: informer handlers are "
+            f"{name}={label} is a coroutine function: informer handlers are "
             f"synchronous and quick; enqueue the work (e.g. to a workqueue) instead"
         )
 
@@ -99,7 +102,8 @@ class SharedIndexInformer(Generic[T]):
         resync_period: float | None = None, watch_list: bool = False, name: str | None = None,
         backoff: Callable[[], ExponentialBackoff] | None = None,
     ) -> None:
-        if resync_period is not None and resync_period < MINIMUM_RESYNC_PERIOD:
+        # Written as "not >=" so that NaN, which compares false to everything, is refused too.
+        if resync_period is not None and not resync_period >= MINIMUM_RESYNC_PERIOD:
             raise InvalidArgumentError(
                 f"resync_period must be at least {MINIMUM_RESYNC_PERIOD} s (or None for no "
                 f"resync), got {resync_period}"
