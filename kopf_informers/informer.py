@@ -86,10 +86,17 @@ class HandlerRegistration:
         if fn is None:
             return
         try:
-            fn(*args)
+            result = fn(*args)
         except Exception:
             logger.exception("%s: the %s handler %r failed; the informer goes on",
                              self._informer.name, kind, fn)
+            return
+        if result is not None and inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: close it rather than leak a warning
+            logger.error("%s: the %s handler %r returned an awaitable, which is not awaited: "
+                         "informer handlers are synchronous; enqueue async work instead",
+                         self._informer.name, kind, fn)
 
 
 class SharedIndexInformer(Generic[T]):
@@ -306,6 +313,7 @@ class InformerFactory:
         self._backoff = backoff
         self._informers: dict[tuple[str, str | None, str, str], SharedIndexInformer[Any]] = {}
         self._transforms: dict[tuple[str, str | None, str, str], object] = {}
+        self._indexers: dict[tuple[str, str | None, str, str], dict[str, object]] = {}
         self._started: set[tuple[str, str | None, str, str]] = set()
 
     @property
@@ -351,6 +359,7 @@ class InformerFactory:
             )
             self._informers[key] = informer
             self._transforms[key] = transform
+            self._indexers[key] = dict(indexers or {})
             return informer
         if transform is not None and self._transforms[key] is not transform:
             raise InvalidArgumentError(
@@ -358,7 +367,18 @@ class InformerFactory:
                 f"a shared cache has one transform"
             )
         if indexers:
-            informer.add_indexers(indexers)
+            known = self._indexers.setdefault(key, {})
+            new = {}
+            for name, fn in indexers.items():
+                if name not in known:
+                    new[name] = fn
+                elif known[name] is not fn:
+                    raise InvalidArgumentError(
+                        f"the informer for {informer.name} already has an index {name!r} "
+                        f"with another function"
+                    )
+            informer.add_indexers(new)
+            known.update(new)
         return informer
 
     async def start(self) -> None:

@@ -462,6 +462,7 @@ def test_a_resync_period_of_exactly_one_second_is_accepted() -> None:
 
 
 async def test_stop_leaves_no_pending_tasks_and_no_warnings() -> None:
+    gc.collect()  # earlier tests' garbage (e.g. looptime's stray loops) is not this test's
     before = asyncio.all_tasks()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -641,7 +642,7 @@ def test_a_second_request_with_another_transform_is_refused() -> None:
 
     factory = InformerFactory()
     first = factory.informer("v1/pods", transform=strip)
-    with pytest.raises(InvalidArgumentError, match=r"v1/pods already exists with another transform"):
+    with pytest.raises(InvalidArgumentError, match=r"v1/pods already exists with another"):
         factory.informer("v1/pods", transform=other)
     assert factory.informer("v1/pods", transform=strip) is first  # the same one is fine
     assert factory.informer("v1/pods") is first  # no transform asks for nothing in particular
@@ -659,3 +660,36 @@ def test_the_factory_api_before_start_raises_a_clear_runtime_error() -> None:
     factory.informer("v1/pods")  # asking for informers needs no client yet
     with pytest.raises(RuntimeError, match=r"informer factory is not started.*no API client"):
         _ = factory.api
+
+
+def test_the_factory_accepts_the_same_index_twice_but_not_a_rival_function() -> None:
+    from kopf_informers.errors import InvalidArgumentError as Invalid
+    from kopf_informers.informer import InformerFactory
+
+    def by_app(obj: Any) -> list[str]:
+        return [obj["metadata"].get("labels", {}).get("app", "")]
+
+    factory = InformerFactory()
+    first = factory.informer("v1/configmaps", indexers={"app": by_app})
+    again = factory.informer("v1/configmaps", indexers={"app": by_app})
+    assert again is first
+    with pytest.raises(Invalid, match="'app'"):
+        factory.informer("v1/configmaps", indexers={"app": lambda o: []})
+
+
+async def test_a_handler_that_returns_a_coroutine_is_reported_and_the_coroutine_closed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from kopf_informers.informer import HandlerRegistration
+
+    async def work(obj: Any) -> None: ...
+
+    calls: list[Any] = []
+
+    class Owner:
+        name = "owner"
+
+    registration = HandlerRegistration(Owner(), lambda obj: calls.append(obj) or work(obj),  # type: ignore[arg-type]
+                                       None, None)
+    registration._call("add", registration.on_add, {"x": 1})
+    assert calls == [{"x": 1}]
+    assert "returned an awaitable" in caplog.text
