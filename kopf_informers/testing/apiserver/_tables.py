@@ -16,6 +16,8 @@ here, per resource, the way kube-apiserver 1.32 chooses them:
 
 Ages are rendered with the rules of apimachinery's ``duration.HumanDuration`` against the given
 ``now``, so tests control the clock. Rendering reads objects and never changes them.
+
+The columns of built-ins are in ``_printers``, the JSONPath subset in ``_jsonpath``.
 """
 
 from __future__ import annotations
@@ -23,15 +25,34 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from ._jsonpath import evaluate_jsonpath
+from ._printers import (
+    AGE_COLUMN,
+    BUILTIN_PRINTERS,
+    EVENT_PRINTER,
+    NAME_COLUMN,
+    Cells,
+    Printer,
+    age,
+    column_def,
+    get,
+    human_duration,
+    parse_time,
+)
 from ._resources import ResourceInfo
 
-Cells = list[Any]
-_Printer = Callable[[Mapping[str, Any], datetime.datetime], Cells]
+__all__ = [
+    "Cells",
+    "evaluate_jsonpath",
+    "human_duration",
+    "render_table",
+    "table_for_list",
+    "table_for_object",
+]
 
 
 def render_table(
@@ -91,193 +112,28 @@ def table_for_object(
                         list_meta=list_meta)
 
 
-# --------------------------------------------------------------------------------------------------
-# Durations and timestamps.
-
-def human_duration(delta: datetime.timedelta) -> str:
-    """``5s``, ``3m20s``, ``2d4h``: apimachinery's ``HumanDuration`` (2 or 3 significant digits)."""
-    seconds = int(delta.total_seconds())  # truncates towards zero, like Go's int()
-    if seconds < -1:
-        return "<invalid>"
-    if seconds < 0:
-        return "0s"
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        return _two_units(minutes, "m", seconds % 60, "s")
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return _two_units(hours, "h", minutes % 60, "m")
-    if hours < 48:
-        return f"{hours}h"
-    days = hours // 24
-    if hours < 24 * 8:
-        return _two_units(days, "d", hours % 24, "h")
-    if hours < 24 * 365 * 2:
-        return f"{days}d"
-    if hours < 24 * 365 * 8:
-        return _two_units(days // 365, "y", days % 365, "d")
-    return f"{days // 365}y"
-
-
-def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
-    return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
-
-
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-
-
-def _since(value: Any, now: datetime.datetime) -> str:
-    """``<unknown>`` for a missing timestamp, else the age as kubectl shows it."""
-    timestamp = _parse_time(value)
-    return "<unknown>" if timestamp is None else human_duration(now - timestamp)
-
-
-def _age(obj: Mapping[str, Any], now: datetime.datetime) -> str:
-    return _since(_get(obj, "metadata", "creationTimestamp"), now)
-
-
-# --------------------------------------------------------------------------------------------------
-# A JSONPath subset: what CRD printer columns use in practice.
-
-_STEP = re.compile(
-    r"""\.\.                             # recursive descent: unsupported
-      | \.(?P<field>(?:\\.|[^.\[\\])+)   # .field, with \. escaping a dot
-      | \[(?P<bracket>[^\]]*)\]          # [0], [-1], [*], ['key'], [?(@.a=="b")]
-    """,
-    re.VERBOSE,
-)
-_FILTER = re.compile(r"""^\?\(@((?:\.(?:\\.|[^.=!<>\s\\])+)*)\s*(?:(==|!=)\s*(.+?))?\s*\)$""")
-
-
-def evaluate_jsonpath(obj: Any, path: str) -> list[Any]:
-    """All values that a Kubernetes JSONPath finds in ``obj``; ``[]`` if none.
-
-    Supported: ``.a.b``, ``.a\\.b`` (an escaped dot in a key), ``.a[0]``, ``.a[-1]``, ``.a[*]``,
-    ``.*``, ``['a.b']`` and filters like ``[?(@.type=="Ready")]`` with ``==`` or ``!=`` against a
-    quoted string, a number or a boolean. Optional surrounding braces are accepted.
-    Raises :class:`ValueError` for anything else (e.g. ``..`` or slices).
-    """
-    text = path.strip()
-    if text.startswith("{") and text.endswith("}"):
-        text = text[1:-1].strip()
-    values = [obj]
-    for step in _parse_steps(text):
-        values = [found for value in values for found in step(value)]
-    return values
-
-
-def _parse_steps(text: str) -> Iterator[Callable[[Any], list[Any]]]:
-    position = 0
-    while position < len(text):
-        match = _STEP.match(text, position)
-        if match is None or match.group(0) == "..":
-            raise ValueError(f"Unsupported JSONPath at {text[position:]!r} in {text!r}")
-        position = match.end()
-        if match.group("field") is not None:
-            yield _field_step(match.group("field").replace("\\", ""))
-        else:
-            yield _bracket_step(match.group("bracket").strip(), text)
-
-
-def _field_step(name: str) -> Callable[[Any], list[Any]]:
-    def step(value: Any) -> list[Any]:
-        if isinstance(value, Mapping):
-            if name == "*":
-                return list(value.values())
-            return [value[name]] if name in value else []
-        return []
-    return step
-
-
-def _bracket_step(inner: str, text: str) -> Callable[[Any], list[Any]]:
-    if inner == "*":
-        return lambda value: list(value) if _is_list(value) else _field_step("*")(value)
-    if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
-        return _field_step(inner[1:-1])
-    if re.fullmatch(r"-?\d+", inner):
-        index = int(inner)
-
-        def pick(value: Any) -> list[Any]:
-            return [value[index]] if _is_list(value) and -len(value) <= index < len(value) else []
-
-        return pick
-    filter_match = _FILTER.match(inner)
-    if filter_match is None:
-        raise ValueError(f"Unsupported JSONPath subscript [{inner}] in {text!r}")
-    subpath, operator, literal = filter_match.groups()
-    expected = _literal(literal) if literal is not None else None
-
-    def keep(item: Any) -> bool:
-        found = evaluate_jsonpath(item, subpath)
-        if operator is None:
-            return bool(found)
-        equal = bool(found) and _same(found[0], expected)
-        return equal if operator == "==" else not equal
-
-    return lambda value: [item for item in value if keep(item)] if _is_list(value) else []
-
-
-def _same(value: Any, expected: Any) -> bool:
-    """Equality without Python's ``True == 1`` and with no coercion between strings and numbers."""
-    if isinstance(value, bool) != isinstance(expected, bool):
-        return False
-    return bool(isinstance(value, str) == isinstance(expected, str) and value == expected)
-
-
-def _literal(text: str) -> Any:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"Unsupported JSONPath filter value: {text!r}") from e
-
-
-def _is_list(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
-
 
 # --------------------------------------------------------------------------------------------------
 # Columns of custom resources.
 
-def _column(name: str, type_: str, description: str, *, priority: int = 0,
-            format_: str = "") -> dict[str, Any]:
-    return {"name": name, "type": type_, "format": format_, "description": description,
-            "priority": priority}
-
-
-_NAME_COLUMN = _column("Name", "string", "The name of the object, unique in its namespace.",
-                       format_="name")
-_AGE_COLUMN = _column("Age", "string", "How long ago the object was created.")
 _DEFAULT_CUSTOM_COLUMNS: tuple[Mapping[str, Any], ...] = (
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp",
      "description": "How long ago the object was created."},
 )
 
 
-def _custom_columns(resource: ResourceInfo) -> tuple[list[dict[str, Any]], _Printer]:
+def _custom_columns(resource: ResourceInfo) -> tuple[list[dict[str, Any]], Printer]:
     declared = resource.printer_columns or _DEFAULT_CUSTOM_COLUMNS
-    columns = [_NAME_COLUMN]
+    columns = [NAME_COLUMN]
     for column in declared:
         description = column.get("description") or (
             f"Custom resource definition column (in JSONPath format): {column['jsonPath']}")
-        columns.append(_column(column["name"], column.get("type", "string"), description,
-                               priority=int(column.get("priority", 0)),
-                               format_=column.get("format", "")))
+        columns.append(column_def(column["name"], column.get("type", "string"), description,
+                                  priority=int(column.get("priority", 0)),
+                                  format_=column.get("format", "")))
 
     def printer(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-        cells: Cells = [_get(obj, "metadata", "name")]
+        cells: Cells = [get(obj, "metadata", "name")]
         for column in declared:
             cells.append(_custom_cell(obj, column, now))
         return cells
@@ -303,7 +159,7 @@ def _custom_cell(obj: Mapping[str, Any], column: Mapping[str, Any], now: datetim
     if type_ == "boolean" and isinstance(value, bool):
         return value
     if type_ == "date" and isinstance(value, str):
-        timestamp = _parse_time(value)
+        timestamp = parse_time(value)
         return "<invalid>" if timestamp is None else human_duration(now - timestamp)
     return None
 
@@ -339,327 +195,13 @@ def _go_float(value: float) -> str:
     return f"-{text}" if sign and not text.startswith("-") else text
 
 
-# --------------------------------------------------------------------------------------------------
-# Columns of some built-ins, as kube-apiserver prints them.
 
-def _get(obj: Any, *keys: str | int, default: Any = None) -> Any:
-    for key in keys:
-        if isinstance(key, int):
-            obj = obj[key] if _is_list(obj) and -len(obj) <= key < len(obj) else None
-        else:
-            obj = obj.get(key) if isinstance(obj, Mapping) else None
-        if obj is None:
-            return default
-    return obj
-
-
-def _format_labels(labels: Mapping[str, Any] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "<none>"
-
-
-def _format_selector(selector: Mapping[str, Any] | None) -> str:
-    """A label selector as ``labels.Selector.String()`` writes it."""
-    parts = [f"{k}={v}" for k, v in (_get(selector, "matchLabels") or {}).items()]
-    for expression in _get(selector, "matchExpressions") or []:
-        key, operator = expression.get("key", ""), expression.get("operator", "")
-        values = ",".join(sorted(expression.get("values") or []))
-        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
-                      "Exists": key, "DoesNotExist": f"!{key}"}.get(operator, key))
-    return ",".join(sorted(parts))
-
-
-def _containers(template_spec: Mapping[str, Any] | None) -> list[str]:
-    containers = _get(template_spec, "containers") or []
-    names = ",".join(str(c.get("name", "")) for c in containers)
-    images = ",".join(str(c.get("image", "")) for c in containers)
-    return [names, images]
-
-
-def _print_namespace(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    deleting = _get(obj, "metadata", "deletionTimestamp") is not None
-    phase = _get(obj, "status", "phase") or ("Terminating" if deleting else "Active")
-    return [_get(obj, "metadata", "name"), phase, _age(obj, now)]
-
-
-def _print_configmap(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    size = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
-    return [_get(obj, "metadata", "name"), size, _age(obj, now)]
-
-
-def _print_secret(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    size = len(set(obj.get("data") or {}) | set(obj.get("stringData") or {}))
-    return [_get(obj, "metadata", "name"), obj.get("type") or "Opaque", size, _age(obj, now)]
-
-
-def _print_lease(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    holder = _get(obj, "spec", "holderIdentity", default="")
-    return [_get(obj, "metadata", "name"), holder, _age(obj, now)]
-
-
-def _print_deployment(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    desired = _get(obj, "spec", "replicas", default=1)
-    ready = _get(obj, "status", "readyReplicas", default=0)
-    return [
-        _get(obj, "metadata", "name"), f"{ready}/{desired}",
-        _get(obj, "status", "updatedReplicas", default=0),
-        _get(obj, "status", "availableReplicas", default=0), _age(obj, now),
-        *_containers(_get(obj, "spec", "template", "spec")),
-        _format_selector(_get(obj, "spec", "selector")),
-    ]
-
-
-def _print_replicaset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    return [
-        _get(obj, "metadata", "name"), _get(obj, "spec", "replicas", default=1),
-        _get(obj, "status", "replicas", default=0), _get(obj, "status", "readyReplicas", default=0),
-        _age(obj, now), *_containers(_get(obj, "spec", "template", "spec")),
-        _format_selector(_get(obj, "spec", "selector")),
-    ]
-
-
-def _print_statefulset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    desired = _get(obj, "spec", "replicas", default=1)
-    ready = _get(obj, "status", "readyReplicas", default=0)
-    return [_get(obj, "metadata", "name"), f"{ready}/{desired}", _age(obj, now),
-            *_containers(_get(obj, "spec", "template", "spec"))]
-
-
-def _service_external_ip(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
-    external = list(spec.get("externalIPs") or [])
-    kind = spec.get("type") or "ClusterIP"
-    if kind in ("ClusterIP", "NodePort"):
-        return ",".join(external) or "<none>"
-    if kind == "ExternalName":
-        return str(spec.get("externalName", ""))
-    if kind == "LoadBalancer":
-        ingress = _get(status, "loadBalancer", "ingress") or []
-        balancers = sorted({i.get("ip") or i.get("hostname") for i in ingress} - {None, ""})
-        return ",".join(balancers + external) or "<pending>"
-    return "<unknown>"
-
-
-def _service_ports(ports: Sequence[Mapping[str, Any]]) -> str:
-    pieces = []
-    for port in ports:
-        protocol = port.get("protocol") or "TCP"
-        node_port = f":{port['nodePort']}" if port.get("nodePort") else ""
-        pieces.append(f"{port.get('port')}{node_port}/{protocol}")
-    return ",".join(pieces) or "<none>"
-
-
-def _print_service(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    spec = obj.get("spec") or {}
-    cluster_ips = spec.get("clusterIPs") or [spec.get("clusterIP")]
-    return [
-        _get(obj, "metadata", "name"), spec.get("type") or "ClusterIP",
-        cluster_ips[0] or "<none>", _service_external_ip(spec, obj.get("status") or {}),
-        _service_ports(spec.get("ports") or []), _age(obj, now),
-        _format_labels(spec.get("selector")),
-    ]
-
-
-def _print_event(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    """Both core and ``events.k8s.io`` events: the real server prints them from one type."""
-    first = obj.get("firstTimestamp") or obj.get("deprecatedFirstTimestamp")
-    first_seen = _since(first or obj.get("eventTime"), now)
-    last = obj.get("lastTimestamp") or obj.get("deprecatedLastTimestamp")
-    last_seen = _since(last, now) if last else first_seen
-    count = obj.get("count") or obj.get("deprecatedCount") or 1
-    if obj.get("series"):
-        last_seen = _since(_get(obj, "series", "lastObservedTime"), now)
-        count = _get(obj, "series", "count", default=count)
-    regarding = obj.get("involvedObject") or obj.get("regarding") or {}
-    kind, name = str(regarding.get("kind", "")).lower(), regarding.get("name")
-    source = obj.get("source") or obj.get("deprecatedSource") or {}
-    component = source.get("component") or obj.get("reportingComponent") or obj.get(
-        "reportingController") or ""
-    host = source.get("host") or obj.get("reportingInstance") or ""
-    message = obj.get("message") if "message" in obj else obj.get("note")
-    return [
-        last_seen, obj.get("type", ""), obj.get("reason", ""), f"{kind}/{name}" if name else kind,
-        regarding.get("fieldPath", ""), f"{component}, {host}" if host else component,
-        str(message or "").strip(), first_seen, count, _get(obj, "metadata", "name"),
-    ]
-
-
-def _restarts(statuses: Sequence[Mapping[str, Any]]) -> tuple[int, datetime.datetime | None]:
-    total, last = 0, None
-    for status in statuses:
-        total += int(status.get("restartCount") or 0)
-        finished = _parse_time(_get(status, "lastState", "terminated", "finishedAt"))
-        if finished is not None and (last is None or finished > last):
-            last = finished
-    return total, last
-
-
-def _terminated_reason(terminated: Mapping[str, Any], prefix: str = "") -> str:
-    if terminated.get("reason"):
-        return f"{prefix}{terminated['reason']}"
-    if terminated.get("signal"):
-        return f"{prefix}Signal:{terminated['signal']}"
-    return f"{prefix}ExitCode:{terminated.get('exitCode', 0)}"
-
-
-def _init_reason(pod: Mapping[str, Any]) -> tuple[str | None, int]:
-    """The ``Init:…`` status while init containers run, and the ready restartable (sidecar) ones."""
-    specs = {c.get("name"): c for c in _get(pod, "spec", "initContainers") or []}
-    ready_sidecars = 0
-    statuses = _get(pod, "status", "initContainerStatuses") or []
-    for index, status in enumerate(statuses):
-        sidecar = _get(specs, status.get("name"), "restartPolicy") == "Always"
-        terminated = _get(status, "state", "terminated")
-        waiting_reason = _get(status, "state", "waiting", "reason")
-        if terminated is not None and terminated.get("exitCode", 0) == 0:
-            continue
-        if sidecar and status.get("started"):
-            ready_sidecars += 1 if status.get("ready") else 0
-            continue
-        if terminated is not None:
-            return _terminated_reason(terminated, "Init:"), ready_sidecars
-        if waiting_reason and waiting_reason != "PodInitializing":
-            return f"Init:{waiting_reason}", ready_sidecars
-        return f"Init:{index}/{len(specs)}", ready_sidecars
-    return None, ready_sidecars
-
-
-def _print_pod(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    init_specs = spec.get("initContainers") or []
-    sidecars = sum(1 for c in init_specs if c.get("restartPolicy") == "Always")
-    total = len(spec.get("containers") or []) + sidecars
-    reason = status.get("reason") or status.get("phase") or "Pending"
-    conditions = status.get("conditions") or []
-    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated"
-           for c in conditions):
-        reason = "SchedulingGated"
-    init_reason, ready = _init_reason(obj)
-    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
-                      for c in conditions)
-    restarts, last_restart = _restarts(status.get("initContainerStatuses") or [])
-    reason = init_reason or reason
-    if init_reason is None or initialized:
-        sidecar_names = {c.get("name") for c in spec.get("initContainers") or []
-                         if c.get("restartPolicy") == "Always"}
-        init_statuses = [s for s in status.get("initContainerStatuses") or []
-                         if s.get("name") in sidecar_names]
-        statuses = [*init_statuses, *(status.get("containerStatuses") or [])]
-        restarts, last_restart = _restarts(statuses)
-        running = False
-        for container in reversed(status.get("containerStatuses") or []):
-            state = container.get("state") or {}
-            if _get(state, "waiting", "reason"):
-                reason = state["waiting"]["reason"]
-            elif state.get("terminated") is not None:
-                reason = _terminated_reason(state["terminated"])
-            elif container.get("ready") and state.get("running") is not None:
-                running = True
-                ready += 1
-        if reason == "Completed" and running:
-            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in conditions)
-            reason = "Running" if pod_ready else "NotReady"
-    if _get(obj, "metadata", "deletionTimestamp") is not None:
-        if status.get("reason") == "NodeLost":
-            reason = "Unknown"
-        elif status.get("phase") not in ("Succeeded", "Failed"):
-            reason = "Terminating"
-    restarts_text = str(restarts)
-    if restarts and last_restart is not None:
-        restarts_text = f"{restarts} ({human_duration(now - last_restart)} ago)"
-    gates = spec.get("readinessGates") or []
-    true_types = {c.get("type") for c in conditions if c.get("status") == "True"}
-    gates_text = (f"{sum(g.get('conditionType') in true_types for g in gates)}/{len(gates)}"
-                  if gates else "<none>")
-    pod_ip = _get(status, "podIPs", 0, "ip") or status.get("podIP") or "<none>"
-    return [
-        _get(obj, "metadata", "name"), f"{ready}/{total}", reason, restarts_text, _age(obj, now),
-        pod_ip, spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>",
-        gates_text,
-    ]
-
-
-def _wide(name: str, description: str) -> dict[str, Any]:
-    return _column(name, "string", description, priority=1)
-
-
-_CONTAINERS = _wide("Containers", "Names of each container in the template.")
-_IMAGES = _wide("Images", "Images referenced by each container in the template.")
-_SELECTOR = _wide("Selector", "The label selector of the pods.")
-
-_BUILTIN_PRINTERS: Mapping[tuple[str, str], tuple[tuple[dict[str, Any], ...], _Printer]] = {
-    ("", "pods"): ((
-        _NAME_COLUMN,
-        _column("Ready", "string", "Ready containers out of all containers."),
-        _column("Status", "string", "The aggregate status of the containers in this pod."),
-        _column("Restarts", "string", "Container restarts, and how long ago the last one was."),
-        _AGE_COLUMN,
-        _wide("IP", "The pod's IP address."),
-        _wide("Node", "The node the pod is bound to."),
-        _wide("Nominated Node", "The node the scheduler nominated for preemption."),
-        _wide("Readiness Gates", "Readiness gates that are true, out of all of them."),
-    ), _print_pod),
-    ("apps", "deployments"): ((
-        _NAME_COLUMN,
-        _column("Ready", "string", "Ready replicas out of desired replicas."),
-        _column("Up-to-date", "string", "Replicas running the newest template."),
-        _column("Available", "string", "Replicas available to serve."),
-        _AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
-    ), _print_deployment),
-    ("apps", "replicasets"): ((
-        _NAME_COLUMN,
-        _column("Desired", "integer", "Desired replicas."),
-        _column("Current", "integer", "Observed replicas."),
-        _column("Ready", "integer", "Ready replicas."),
-        _AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
-    ), _print_replicaset),
-    ("apps", "statefulsets"): ((
-        _NAME_COLUMN,
-        _column("Ready", "string", "Ready replicas out of desired replicas."),
-        _AGE_COLUMN, _CONTAINERS, _IMAGES,
-    ), _print_statefulset),
-    ("", "namespaces"): ((
-        _NAME_COLUMN, _column("Status", "string", "The phase of the namespace."), _AGE_COLUMN,
-    ), _print_namespace),
-    ("", "configmaps"): ((
-        _NAME_COLUMN, _column("Data", "string", "The number of data keys."), _AGE_COLUMN,
-    ), _print_configmap),
-    ("", "secrets"): ((
-        _NAME_COLUMN, _column("Type", "string", "The type of the secret."),
-        _column("Data", "string", "The number of data keys."), _AGE_COLUMN,
-    ), _print_secret),
-    ("", "services"): ((
-        _NAME_COLUMN,
-        _column("Type", "string", "How the service is exposed."),
-        _column("Cluster-IP", "string", "The service's IP address in the cluster."),
-        _column("External-IP", "string", "Addresses the service is reachable at from outside."),
-        _column("Port(s)", "string", "The ports the service exposes."),
-        _AGE_COLUMN, _wide("Selector", "The label selector of the backing pods."),
-    ), _print_service),
-    ("coordination.k8s.io", "leases"): ((
-        _NAME_COLUMN, _column("Holder", "string", "The current holder of the lease."),
-        _AGE_COLUMN,
-    ), _print_lease),
-}
-_EVENT_PRINTER = ((
-    _column("Last Seen", "string", "When the event was last observed."),
-    _column("Type", "string", "The type of the event: Normal or Warning."),
-    _column("Reason", "string", "Why the event happened, in CamelCase."),
-    _column("Object", "string", "The object the event is about."),
-    _wide("Subobject", "The part of the object the event is about."),
-    _wide("Source", "The component that reported the event."),
-    _column("Message", "string", "A human-readable description."),
-    _wide("First Seen", "When the event was first observed."),
-    _wide("Count", "How many times the event was observed."),
-    {**_wide("Name", "The name of the event object."), "format": "name"},
-), _print_event)
-
-
-def _columns_and_printer(resource: ResourceInfo) -> tuple[Sequence[Mapping[str, Any]], _Printer]:
+def _columns_and_printer(resource: ResourceInfo) -> tuple[Sequence[Mapping[str, Any]], Printer]:
     if resource.custom:
         return _custom_columns(resource)
     if resource.plural == "events" and resource.group in ("", "events.k8s.io"):
-        return _EVENT_PRINTER
-    if resource.key in _BUILTIN_PRINTERS:
-        return _BUILTIN_PRINTERS[resource.key]
-    return (_NAME_COLUMN, _AGE_COLUMN), lambda obj, now: [_get(obj, "metadata", "name"),
-                                                          _age(obj, now)]
+        return EVENT_PRINTER
+    if resource.key in BUILTIN_PRINTERS:
+        return BUILTIN_PRINTERS[resource.key]
+    return (NAME_COLUMN, AGE_COLUMN), lambda obj, now: [get(obj, "metadata", "name"),
+                                                        age(obj, now)]
