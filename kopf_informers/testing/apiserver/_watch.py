@@ -1,0 +1,113 @@
+"""Watch streams of the embedded server: replay, live events, bookmarks, timeouts.
+
+One :class:`WatchStream` serves one watch connection: the events a subscription replays, then
+live events as the store hands them over, with selector transitions (an object that starts
+matching arrives as ADDED, one that stops as DELETED), periodic BOOKMARKs carrying the newest
+resourceVersion, and a clean end at ``timeoutSeconds``. Events are JSON lines, batched into one
+write when several are pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from . import _tables
+from ._reads import Selection, present
+from ._resources import ResourceInfo
+from ._store import Event, Obj, Watcher
+
+if TYPE_CHECKING:
+    from ._http import HttpApi
+
+
+class WatchStream:
+    """One watch connection: replays, then streams events, bookmarks and the timeout."""
+
+    def __init__(self, api: HttpApi, res: ResourceInfo, selection: Selection, watcher: Watcher,
+                 response: web.StreamResponse, bookmarks: bool, *,
+                 include_object: str | None = None) -> None:
+        self.api = api
+        self.include_object = include_object
+        self.res = res
+        self.selection = selection
+        self.watcher = watcher
+        self.response = response
+        self.bookmarks = bookmarks
+        self.interval = api.server.bookmark_interval
+
+    async def run(self, initial: list[Event], *, end_marker: bool, duration: float | None,
+                  ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = None if duration is None else loop.time() + duration
+        await self._send(initial)
+        if end_marker:
+            await self._write(self._bookmark({"k8s.io/initial-events-end": "true"}))
+        next_bookmark = loop.time() + self.interval
+        watcher = self.watcher
+        while not watcher.closed:
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                return
+            wait = next_bookmark - now if self.bookmarks else None
+            if deadline is not None:
+                wait = deadline - now if wait is None else min(wait, deadline - now)
+            if not watcher.queue:
+                watcher.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watcher.wakeup.wait(), wait)
+            events = list(watcher.queue)
+            watcher.queue.clear()
+            if events:
+                await self._send(events)
+            if self.bookmarks and loop.time() >= next_bookmark and not watcher.closed:
+                await self._write(self._bookmark())
+                next_bookmark = loop.time() + self.interval
+
+    def _bookmark(self, annotations: dict[str, str] | None = None) -> bytes:
+        meta: dict[str, Any] = {"resourceVersion": str(self.api.core.store.rv)}
+        if annotations:
+            meta["annotations"] = annotations
+        obj = {"kind": self.res.kind, "apiVersion": self.res.api_version, "metadata": meta}
+        return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+    async def _send(self, events: list[Event]) -> None:
+        chunks = []
+        res, selection = self.res, self.selection
+        for event in events:
+            converted = watch_event(event, selection)
+            if converted is not None:
+                kind, obj = converted
+                out = present(res, obj)
+                if self.include_object is not None:
+                    out = _tables.table_for_object(res, out, include_object=self.include_object,
+                                                   now=datetime.datetime.now(datetime.UTC))
+                chunks.append(orjson.dumps({"type": kind, "object": out}))
+        if chunks:
+            await self._write(b"\n".join(chunks) + b"\n")
+
+    async def _write(self, data: bytes) -> None:
+        await self.response.write(data)
+
+
+def watch_event(event: Event, selection: Selection) -> tuple[str, Obj] | None:
+    """What a watcher with this selection sees of an event, with selector transitions."""
+    if event.type == "ADDED":
+        return ("ADDED", event.obj) if selection.matches(event.obj) else None
+    old_ok = event.old is not None and selection.matches(event.old)
+    if event.type == "DELETED":
+        return ("DELETED", event.obj) if old_ok else None
+    new_ok = selection.matches(event.obj)
+    if new_ok:
+        return ("MODIFIED" if old_ok else "ADDED", event.obj)
+    if old_ok and event.old is not None:
+        # It stopped matching: a DELETED with its previous state at the new resourceVersion.
+        rv = event.obj["metadata"]["resourceVersion"]
+        meta = {**event.old["metadata"], "resourceVersion": rv}
+        return ("DELETED", {**event.old, "metadata": meta})
+    return None
