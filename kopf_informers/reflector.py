@@ -28,10 +28,12 @@ with scripted pages and event streams and no server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import gc
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from .backoff import ExponentialBackoff
@@ -221,7 +223,8 @@ class Reflector(Generic[T]):
                 return items, list_rv
 
     def _replace(self, items: list[Obj], resource_version: str) -> None:
-        added, updated, deleted = self._writer.replace(items)
+        with _collector_paused():
+            added, updated, deleted = self._writer.replace(items)
         self._rv = resource_version
         self._listed_once = True
         self._need_list = False
@@ -295,6 +298,24 @@ class Reflector(Generic[T]):
         old = self._writer.delete(object_key(obj))
         if old is not None:  # a delete of something never seen is no news
             self._handler.on_delete(self._writer.transformed(obj))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a relist builds the cache (synchronously).
+
+    A relist creates ~10 tracked containers per object, which triggers full collections that
+    scan the whole growing cache: half the CPU of a 10,000-object sync (bench/informers.py).
+    The objects built are acyclic trees, so pausing loses nothing; it is brief and resumed
+    even on errors, and only if it was enabled before.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:
