@@ -5,9 +5,12 @@ The test harness lives in :mod:`kopf_informers.testing`.
 """
 
 from ._api import ApiClient, ApiResource, PatchType, PropagationPolicy, WatchEvent
+from ._kopf import backoff, reconcile, shared_informer
 from .backoff import ExponentialBackoff
+from .controller import Controller, Request, Result
 from .errors import (
     AlreadyExistsError,
+    AlreadyOwnedError,
     ApiConnectionError,
     ApiError,
     ApiTimeoutError,
@@ -15,12 +18,14 @@ from .errors import (
     CacheSyncTimeoutError,
     ConflictError,
     CredentialsError,
+    DeletionOngoingError,
     ForbiddenError,
     GoneError,
     InvalidArgumentError,
     InvalidError,
     KopfInformersError,
     NotFoundError,
+    QueueShutDown,
     SelectorError,
     ServerError,
     StatusCause,
@@ -29,26 +34,68 @@ from .errors import (
     UnknownIndexError,
     UnknownResourceError,
 )
+from .events import post_event
+from .finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
 from .informer import HandlerRegistration, InformerFactory, SharedIndexInformer
 from .listers import Lister, NamespaceLister
+from .owners import (
+    controller_of,
+    is_owned_by,
+    remove_owner_reference,
+    set_controller_reference,
+    set_owner_reference,
+)
+from .predicates import (
+    Predicate,
+    all_of,
+    annotations_changed,
+    any_of,
+    generation_changed,
+    labels_changed,
+    predicate,
+    resource_version_changed,
+)
+from .ratelimiters import (
+    BucketRateLimiter,
+    ItemExponentialFailureRateLimiter,
+    ItemFastSlowRateLimiter,
+    JitteredRateLimiter,
+    MaxOfRateLimiter,
+    MaxWaitRateLimiter,
+    RateLimiter,
+    default_controller_rate_limiter,
+)
 from .reflector import DeletedFinalStateUnknown
 from .selectors import FieldSelector, LabelSelector
 from .store import Store, StoreWriter, frozen, object_key, strip_managed_fields, thaw
+from .workqueue import (
+    DelayingQueue,
+    RateLimitingQueue,
+    RateLimitingWorkQueue,
+    WorkQueue,
+    WorkQueueMetrics,
+    WorkQueueStats,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AlreadyExistsError",
+    "AlreadyOwnedError",
     "ApiClient",
     "ApiConnectionError",
     "ApiError",
     "ApiResource",
     "ApiTimeoutError",
     "BadRequestError",
+    "BucketRateLimiter",
     "CacheSyncTimeoutError",
     "ConflictError",
+    "Controller",
     "CredentialsError",
+    "DelayingQueue",
     "DeletedFinalStateUnknown",
+    "DeletionOngoingError",
     "ExponentialBackoff",
     "FieldSelector",
     "ForbiddenError",
@@ -57,13 +104,25 @@ __all__ = [
     "InformerFactory",
     "InvalidArgumentError",
     "InvalidError",
+    "ItemExponentialFailureRateLimiter",
+    "ItemFastSlowRateLimiter",
+    "JitteredRateLimiter",
     "KopfInformersError",
     "LabelSelector",
     "Lister",
+    "MaxOfRateLimiter",
+    "MaxWaitRateLimiter",
     "NamespaceLister",
     "NotFoundError",
     "PatchType",
+    "Predicate",
     "PropagationPolicy",
+    "QueueShutDown",
+    "RateLimiter",
+    "RateLimitingQueue",
+    "RateLimitingWorkQueue",
+    "Request",
+    "Result",
     "SelectorError",
     "ServerError",
     "SharedIndexInformer",
@@ -75,9 +134,33 @@ __all__ = [
     "UnknownIndexError",
     "UnknownResourceError",
     "WatchEvent",
+    "WorkQueue",
+    "WorkQueueMetrics",
+    "WorkQueueStats",
     "__version__",
+    "add_finalizer",
+    "all_of",
+    "annotations_changed",
+    "any_of",
+    "backoff",
+    "controller_of",
+    "default_controller_rate_limiter",
     "frozen",
+    "generation_changed",
+    "has_finalizer",
+    "is_deletion_ongoing",
+    "is_owned_by",
+    "labels_changed",
     "object_key",
+    "post_event",
+    "predicate",
+    "reconcile",
+    "remove_finalizer",
+    "remove_owner_reference",
+    "resource_version_changed",
+    "set_controller_reference",
+    "set_owner_reference",
+    "shared_informer",
     "strip_managed_fields",
     "thaw",
 ]

@@ -10,6 +10,11 @@ They are split by what the caller should do next::
      |                                       or install its CRD (the message lists what it serves)
      +-- CredentialsError                    no usable credentials: fix the kubeconfig or login
      +-- CacheSyncTimeoutError(TimeoutError) informers not synced in time (``.informers``)
+     +-- AlreadyOwnedError                   another controller owns the object (``.controller``):
+     |                                       leave it alone, report it (e.g. a Warning event)
+     +-- DeletionOngoingError                the object is being deleted, so no finalizer can be
+     |                                       added: run the cleanup instead
+     +-- QueueShutDown                       the workqueue was shut down: the worker should exit
      +-- ApiConnectionError                  no answer from the server (refused, reset, DNS, TLS,
      |    |                                  a broken stream): retry with backoff
      |    +-- ApiTimeoutError                the request timed out: retry with backoff
@@ -38,6 +43,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "AlreadyExistsError",
+    "AlreadyOwnedError",
     "ApiConnectionError",
     "ApiError",
     "ApiTimeoutError",
@@ -45,12 +51,14 @@ __all__ = [
     "CacheSyncTimeoutError",
     "ConflictError",
     "CredentialsError",
+    "DeletionOngoingError",
     "ForbiddenError",
     "GoneError",
     "InvalidArgumentError",
     "InvalidError",
     "KopfInformersError",
     "NotFoundError",
+    "QueueShutDown",
     "SelectorError",
     "ServerError",
     "StatusCause",
@@ -237,3 +245,35 @@ class CacheSyncTimeoutError(KopfInformersError, TimeoutError):
     def __init__(self, message: str, *, informers: list[str]) -> None:
         super().__init__(message)
         self.informers = informers
+
+
+class AlreadyOwnedError(KopfInformersError):
+    """The object already has a controller, and it is not the would-be owner.
+
+    Kubernetes allows one controller per object (one ``ownerReferences`` entry with
+    ``controller: true``). Taking the object over would fight the other controller, so do not:
+    leave the object alone and report it, as kubernetes/sample-controller does with a Warning
+    event ``ErrResourceExists``. ``controller`` is the other controller's owner reference as
+    found on the object; ``obj`` says which object (``Deployment default/web``).
+    """
+
+    def __init__(self, message: str, *, controller: Mapping[str, Any], obj: str) -> None:
+        super().__init__(message)
+        self.controller = controller
+        self.obj = obj
+
+
+class DeletionOngoingError(KopfInformersError):
+    """The object is being deleted (it has a ``deletionTimestamp``) and lacks the finalizer to add.
+
+    The API server forbids new finalizers on an object being deleted, so adding one cannot
+    succeed: run the cleanup (or nothing) instead of the normal reconcile.
+    """
+
+
+class QueueShutDown(KopfInformersError):
+    """The workqueue is shut down and has nothing more to hand out: the worker should exit.
+
+    Raised by :meth:`~kopf_informers.workqueue.RateLimitingWorkQueue.get` (client-go's ``Get``
+    returning ``shutdown == true``). Not an error to log: it is how workers learn to stop.
+    """

@@ -1,0 +1,212 @@
+"""The Kopf integration: ``@reconcile`` controllers and module-level informers inside Kopf.
+
+Decorating a function registers three Kopf activity handlers (once per Kopf registry, whatever
+the number of controllers or re-imports):
+
+- **startup**: resolve credentials (in-cluster, ``KUBECONFIG``, ``~/.kube/config``), start every
+  informer, wait until every cache has synced (2 minutes at most, as controller-runtime), then
+  start the controllers' workers. Kopf runs its own handlers only after startup handlers
+  finish, so plain Kopf handlers also see synced listers.
+- **cleanup**: stop the workers (letting running reconciles finish), stop the informers.
+- **probe** ``kopf_informers``: sync state, cache sizes, queue depths and reconcile counts.
+
+Kopf's own login and handlers are untouched: nothing here registers a login handler or uses
+Kopf's private API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import inspect
+import random
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import kopf
+
+from ._api import ApiClient
+from .controller import Controller, MapFn, Request
+from .errors import InvalidArgumentError
+from .informer import InformerFactory, SharedIndexInformer
+from .predicates import Predicate
+from .ratelimiters import RateLimiter
+from .store import IndexFunc, RawObject
+
+__all__ = ["backoff", "reconcile", "shared_informer"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+CACHE_SYNC_TIMEOUT = 120.0  # seconds, controller-runtime's default
+DRAIN_TIMEOUT = 10.0
+HANDLER_ID = "kopf_informers"
+
+
+@dataclasses.dataclass
+class _Runtime:
+    """What the plugin runs inside one operator process."""
+
+    controllers: dict[str, Controller] = dataclasses.field(default_factory=dict)
+    factory: InformerFactory | None = None
+    api: ApiClient | None = None
+    registries: weakref.WeakSet[kopf.OperatorRegistry] = dataclasses.field(
+        default_factory=weakref.WeakSet,
+    )
+
+    def the_factory(self) -> InformerFactory:
+        if self.factory is None:
+            self.factory = InformerFactory()
+        return self.factory
+
+
+_runtime = _Runtime()
+
+
+def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
+    registry = registry if registry is not None else kopf.get_default_registry()
+    if registry in _runtime.registries:
+        return
+    _runtime.registries.add(registry)
+    kopf.on.startup(id=f"{HANDLER_ID}/startup", registry=registry)(_startup)
+    kopf.on.cleanup(id=f"{HANDLER_ID}/cleanup", registry=registry)(_cleanup)
+    kopf.on.probe(id=HANDLER_ID, registry=registry)(_probe)
+
+
+async def _startup(logger: Any, **_: Any) -> None:
+    factory = _runtime.the_factory()
+    for controller in _runtime.controllers.values():
+        controller.setup(factory)
+    await factory.start()
+    logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))
+    await factory.wait_synced(timeout=CACHE_SYNC_TIMEOUT)
+    for controller in _runtime.controllers.values():
+        await controller.start(factory.api)
+    logger.info("kopf-informers: caches synced; %d controllers started",
+                len(_runtime.controllers))
+
+
+async def _cleanup(logger: Any, **_: Any) -> None:
+    await asyncio.gather(*(c.stop(drain_timeout=DRAIN_TIMEOUT)
+                           for c in _runtime.controllers.values()))
+    if _runtime.factory is not None:
+        await _runtime.factory.stop()
+        _runtime.factory = None
+    logger.info("kopf-informers: controllers and informers stopped")
+
+
+async def _probe(**_: Any) -> dict[str, Any]:
+    factory = _runtime.factory
+    informers = factory.informers if factory is not None else []
+    return {
+        "synced": all(i.has_synced for i in informers),
+        "informers": {i.name: {"synced": i.has_synced, "objects": len(i.store)}
+                      for i in informers},
+        "controllers": {
+            name: {"depth": len(c.queue) if c.queue is not None else 0,
+                   "reconciles": dict(c.reconciles)}
+            for name, c in _runtime.controllers.items()
+        },
+    }
+
+
+def reconcile(
+    resource: str, *, owns: Sequence[str] = (), watches: Mapping[str, MapFn] | None = None,
+    finalizer: str | None = None, max_concurrent: int = 1,
+    rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
+    any_owner: bool = False, id: str | None = None,
+    registry: kopf.OperatorRegistry | None = None,
+) -> Callable[[F], F]:
+    """Register a level-triggered reconcile function for ``resource`` with Kopf.
+
+    The function is called Kopf-style with keyword arguments (``name``, ``namespace``,
+    ``body``, ``logger``, ``api``, ``retry``, ``cleanup``, ``request``) and returns None (done)
+    or :meth:`kopf_informers.Result.requeue_after`; an exception retries it with backoff.
+    See :class:`kopf_informers.Controller` for the arguments. Registering the same ``id``
+    (default: the function's module and qualified name) again replaces the function and
+    registers nothing twice.
+    """
+
+    def decorator(fn: F) -> F:
+        cid = id or f"{fn.__module__}.{fn.__qualname__}"
+        existing = _runtime.controllers.get(cid)
+        if existing is not None and existing.resource == resource:
+            existing.fn = fn  # a re-import: same controller, the newest function
+        else:
+            _runtime.controllers[cid] = Controller(
+                name=cid, resource=resource, fn=fn, owns=owns, watches=watches,
+                finalizer=finalizer, max_concurrent=max_concurrent, rate_limiter=rate_limiter,
+                predicates=predicates, any_owner=any_owner,
+            )
+        _register_activities(registry)
+        return fn
+
+    return decorator
+
+
+def shared_informer(
+    resource: str, *, namespace: str | None = None,
+    label_selector: str | Mapping[str, Any] | None = None, field_selector: str | None = None,
+    indexers: Mapping[str, IndexFunc[Any]] | None = None,
+    transform: Callable[[RawObject], Any] | None = None,
+    registry: kopf.OperatorRegistry | None = None,
+) -> SharedIndexInformer[Any]:
+    """A module-level informer, started and synced before any Kopf handler runs.
+
+    Its ``.lister`` is usable from plain Kopf handlers: reads from the cache, no API call.
+    """
+    _register_activities(registry)
+    return _runtime.the_factory().informer(
+        resource, namespace=namespace, label_selector=label_selector,
+        field_selector=field_selector, indexers=indexers, transform=transform,
+    )
+
+
+def backoff(
+    base: float = 1.0, cap: float = 300.0, jitter: float = 0.1,
+    rng: Callable[[], float] = random.random,
+) -> Callable[[F], F]:
+    """Exponential backoff for plain Kopf handlers, instead of Kopf's fixed 60 s retry delay.
+
+    Decorate a handler (below ``@kopf.on...``): an exception other than Kopf's own becomes
+    ``kopf.TemporaryError(delay=min(cap, base * 2**retry) * (1 + jitter * random))``, using the
+    ``retry`` count Kopf passes. ``kopf.PermanentError`` and ``kopf.TemporaryError`` pass through.
+    """
+    if not (base > 0 and cap >= base and jitter >= 0):
+        raise InvalidArgumentError(
+            f"backoff needs base > 0, cap >= base, jitter >= 0; got base={base}, cap={cap}, "
+            f"jitter={jitter}"
+        )
+
+    def delay(retry: int) -> float:
+        exponential: float = base * 2.0 ** max(0, retry)
+        return min(cap, exponential) * (1 + jitter * rng())
+
+    def convert(error: Exception, kwargs: Mapping[str, Any]) -> kopf.TemporaryError:
+        seconds = delay(int(kwargs.get("retry", 0) or 0))
+        return kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=seconds)
+
+    def decorator(fn: F) -> F:
+        passthrough = (kopf.PermanentError, kopf.TemporaryError)
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await fn(*args, **kwargs)
+                except passthrough:
+                    raise
+                except Exception as e:
+                    raise convert(e, kwargs) from e
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except passthrough:
+                raise
+            except Exception as e:
+                raise convert(e, kwargs) from e
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
