@@ -181,10 +181,10 @@ class Controller:
             self._secondary.append(informer)
         for resource, map_fn in self.watches.items():
             informer = factory.informer(resource)
-            mapped = functools.partial(self._mapped, map_fn)
             informer.add_handler(
-                on_add=mapped, on_update=lambda old, new: mapped(new),
-                on_delete=lambda obj: mapped(_unwrap(obj)),
+                on_add=functools.partial(self._mapped, map_fn),
+                on_update=functools.partial(self._mapped_update, map_fn),
+                on_delete=functools.partial(self._mapped_delete, map_fn),
             )
             self._secondary.append(informer)
 
@@ -236,6 +236,12 @@ class Controller:
         for request in {*self._owners(old), *self._owners(new)}:
             self._enqueue(request)
 
+    def _mapped_update(self, map_fn: MapFn, old: Any, new: Any) -> None:
+        self._mapped(map_fn, new)
+
+    def _mapped_delete(self, map_fn: MapFn, obj: Any) -> None:
+        self._mapped(map_fn, _unwrap(obj))
+
     def _mapped(self, map_fn: MapFn, obj: Any) -> None:
         try:
             requests = [_as_request(value) for value in map_fn(obj) or ()]
@@ -284,7 +290,7 @@ class Controller:
                 self.queue.done(request)
 
     async def _process(self, request: Request) -> None:
-        assert self.queue is not None and self.primary is not None
+        assert self.queue is not None
         queue = self.queue
         started = time.monotonic()
         try:
@@ -308,7 +314,8 @@ class Controller:
             self.reconciles["success"] += 1
 
     async def _reconcile(self, request: Request) -> Any:
-        assert self.primary is not None and self.queue is not None and self._api is not None
+        assert self.primary is not None
+        assert self._api is not None
         obj = self.primary.lister.get(request.name, request.namespace)
         if obj is None:
             return None  # gone: nothing to reconcile (level-triggered)
