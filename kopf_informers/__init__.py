@@ -5,7 +5,7 @@ The test harness lives in :mod:`kopf_informers.testing`.
 """
 
 from ._api import ApiClient, ApiResource, PatchType, PropagationPolicy, WatchEvent
-from ._kopf import backoff, reconcile, shared_informer
+from ._kopf import backoff, configure, reconcile, shared_informer
 from .backoff import ExponentialBackoff
 from .controller import Controller, Request, Result
 from .errors import (
@@ -38,6 +38,14 @@ from .events import post_event
 from .finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
 from .informer import HandlerRegistration, InformerFactory, SharedIndexInformer
 from .listers import Lister, NamespaceLister
+from .metrics import (
+    ControllerMetrics,
+    MetricsServer,
+    PrometheusWorkQueueMetrics,
+    register_informers,
+    start_metrics_server,
+    unregister_informers,
+)
 from .owners import (
     controller_of,
     is_owned_by,
@@ -92,6 +100,7 @@ __all__ = [
     "CacheSyncTimeoutError",
     "ConflictError",
     "Controller",
+    "ControllerMetrics",
     "CredentialsError",
     "DelayingQueue",
     "DeletedFinalStateUnknown",
@@ -112,10 +121,12 @@ __all__ = [
     "Lister",
     "MaxOfRateLimiter",
     "MaxWaitRateLimiter",
+    "MetricsServer",
     "NamespaceLister",
     "NotFoundError",
     "PatchType",
     "Predicate",
+    "PrometheusWorkQueueMetrics",
     "PropagationPolicy",
     "QueueShutDown",
     "RateLimiter",
@@ -143,6 +154,7 @@ __all__ = [
     "annotations_changed",
     "any_of",
     "backoff",
+    "configure",
     "controller_of",
     "default_controller_rate_limiter",
     "frozen",
@@ -155,12 +167,15 @@ __all__ = [
     "post_event",
     "predicate",
     "reconcile",
+    "register_informers",
     "remove_finalizer",
     "remove_owner_reference",
     "resource_version_changed",
     "set_controller_reference",
     "set_owner_reference",
     "shared_informer",
+    "start_metrics_server",
     "strip_managed_fields",
     "thaw",
+    "unregister_informers",
 ]

@@ -160,13 +160,13 @@ def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
     result = {}
     for key, item in value.items():
         cls = type(item)
-        if cls is dict:
+        if cls is str:  # the commonest, so tested first
+            if len(item) <= _INTERNED_LENGTH:
+                item = _intern(item)
+        elif cls is dict:
             item = _freeze_dict(item) if item else _EMPTY_DICT
         elif cls is list:
             item = _freeze_list(item) if item else _EMPTY_LIST
-        elif cls is str:
-            if len(item) <= _INTERNED_LENGTH:
-                item = _intern(item)
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         result[key] = item
@@ -180,13 +180,13 @@ def _freeze_list(value: list[Any]) -> FrozenList:
     append = result.append
     for item in value:
         cls = type(item)
-        if cls is dict:
+        if cls is str:
+            if len(item) <= _INTERNED_LENGTH:
+                item = _intern(item)
+        elif cls is dict:
             item = _freeze_dict(item) if item else _EMPTY_DICT
         elif cls is list:
             item = _freeze_list(item) if item else _EMPTY_LIST
-        elif cls is str:
-            if len(item) <= _INTERNED_LENGTH:
-                item = _intern(item)
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         append(item)

@@ -10,6 +10,10 @@ the number of controllers or re-imports):
 - **cleanup**: stop the workers (letting running reconciles finish), stop the informers.
 - **probe** ``kopf_informers``: sync state, cache sizes, queue depths and reconcile counts.
 
+Prometheus metrics (:mod:`kopf_informers.metrics`) are opt-in, with :func:`configure` or the
+``KOPF_INFORMERS_METRICS_PORT`` and ``KOPF_INFORMERS_METRICS_HOST`` environment variables, read
+at each startup; the endpoint starts before the caches sync and stops at cleanup.
+
 Kopf's own login and handlers are untouched: nothing here registers a login handler or uses
 Kopf's private API.
 """
@@ -20,27 +24,38 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import os
 import random
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import kopf
+from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
 from .controller import Controller, MapFn, Request
 from .errors import InvalidArgumentError
 from .informer import InformerFactory, SharedIndexInformer
+from .metrics import (
+    DEFAULT_REGISTRY,
+    MetricsServer,
+    register_informers,
+    start_metrics_server,
+    unregister_informers,
+)
 from .predicates import Predicate
 from .ratelimiters import RateLimiter
 from .store import IndexFunc, RawObject
 
-__all__ = ["backoff", "reconcile", "shared_informer"]
+__all__ = ["backoff", "configure", "reconcile", "shared_informer"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 CACHE_SYNC_TIMEOUT = 120.0  # seconds, controller-runtime's default
 DRAIN_TIMEOUT = 10.0
 HANDLER_ID = "kopf_informers"
+METRICS_PORT_ENV = "KOPF_INFORMERS_METRICS_PORT"
+METRICS_HOST_ENV = "KOPF_INFORMERS_METRICS_HOST"
 
 
 @dataclasses.dataclass
@@ -53,6 +68,12 @@ class _Runtime:
     registries: weakref.WeakSet[kopf.OperatorRegistry] = dataclasses.field(
         default_factory=weakref.WeakSet,
     )
+    # Metrics, as configure() set them (None: from the environment at startup), and in use.
+    metrics_port: int | None = None
+    metrics_host: str | None = None
+    metrics_registry: CollectorRegistry | None = None
+    metrics_server: MetricsServer | None = None
+    reporting_to: CollectorRegistry | None = None
 
     def the_factory(self) -> InformerFactory:
         if self.factory is None:
@@ -75,7 +96,9 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
 
 async def _startup(logger: Any, **_: Any) -> None:
     factory = _runtime.the_factory()
+    registry = _start_metrics(factory, logger)
     for controller in _runtime.controllers.values():
+        controller.metrics_registry = registry
         controller.setup(factory)
     await factory.start()
     logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))
@@ -91,8 +114,69 @@ async def _cleanup(logger: Any, **_: Any) -> None:
                            for c in _runtime.controllers.values()))
     if _runtime.factory is not None:
         await _runtime.factory.stop()
+        if _runtime.reporting_to is not None:
+            unregister_informers(_runtime.factory, registry=_runtime.reporting_to)
         _runtime.factory = None
+    await _stop_metrics()
     logger.info("kopf-informers: controllers and informers stopped")
+
+
+def configure(
+    *, metrics_port: int | None = None, metrics_host: str | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+) -> None:
+    """Configure the Kopf integration; read when the operator starts (call it at import).
+
+    Metrics are off unless a port or a registry is given. Then controllers, their workqueues
+    and the informers report to ``metrics_registry`` (default: kopf-informers' own
+    :data:`~kopf_informers.metrics.DEFAULT_REGISTRY`; ``prometheus_client.REGISTRY`` to report
+    with the process's other metrics), and with a port, ``http://{host}:{port}/metrics`` serves
+    it. A setting left None comes from the environment: ``KOPF_INFORMERS_METRICS_PORT``, and
+    ``KOPF_INFORMERS_METRICS_HOST`` (default ``127.0.0.1``: in a pod, ``0.0.0.0``, or
+    Prometheus cannot reach it). Each call replaces every setting.
+
+    Raises:
+        InvalidArgumentError: the port is not in 0..65535.
+    """
+    if metrics_port is not None and not 0 <= metrics_port <= 65535:
+        raise InvalidArgumentError(f"metrics_port must be in 0..65535, got {metrics_port!r}")
+    _runtime.metrics_port = metrics_port
+    _runtime.metrics_host = metrics_host
+    _runtime.metrics_registry = metrics_registry
+
+
+def _metrics_settings() -> tuple[int | None, str, CollectorRegistry | None]:
+    """The port (None: no server), host and registry (None: no metrics) to use now."""
+    port = _runtime.metrics_port
+    raw = os.environ.get(METRICS_PORT_ENV, "").strip()
+    if port is None and raw:
+        port = int(raw) if raw.isascii() and raw.isdigit() else -1
+        if not 0 <= port <= 65535:
+            raise InvalidArgumentError(f"{METRICS_PORT_ENV}={raw!r} is not a port (0..65535)")
+    host = _runtime.metrics_host or os.environ.get(METRICS_HOST_ENV, "").strip() or "127.0.0.1"
+    registry = _runtime.metrics_registry
+    if registry is None and port is not None:
+        registry = DEFAULT_REGISTRY
+    return port, host, registry
+
+
+def _start_metrics(factory: InformerFactory, logger: Any) -> CollectorRegistry | None:
+    """Report the informers and serve the metrics, if configured; the registry, or None."""
+    port, host, registry = _metrics_settings()
+    _runtime.reporting_to = registry
+    if registry is None:
+        return None
+    register_informers(factory, registry=registry)
+    if port is not None and _runtime.metrics_server is None:  # None: not a startup retry
+        _runtime.metrics_server = start_metrics_server(port, host=host, registry=registry)
+        logger.info("kopf-informers: serving metrics on %s", _runtime.metrics_server.url)
+    return registry
+
+
+async def _stop_metrics() -> None:
+    server, _runtime.metrics_server = _runtime.metrics_server, None
+    if server is not None:
+        await asyncio.to_thread(server.stop)  # blocks up to the server's poll interval
 
 
 async def _probe(**_: Any) -> dict[str, Any]:
@@ -123,13 +207,16 @@ def reconcile(
     ``body``, ``logger``, ``api``, ``retry``, ``cleanup``, ``request``) and returns None (done)
     or :meth:`kopf_informers.Result.requeue_after`; an exception retries it with backoff.
     See :class:`kopf_informers.Controller` for the arguments. Registering the same ``id``
-    (default: the function's module and qualified name) again replaces the function and
-    registers nothing twice.
+    (default: the function's module and qualified name), or the same function imported again,
+    replaces the function and registers nothing twice.
     """
 
     def decorator(fn: F) -> F:
-        cid = id or f"{fn.__module__}.{fn.__qualname__}"
+        cid = id or _default_id(fn)
         existing = _runtime.controllers.get(cid)
+        if existing is None and id is None:  # the module imported again, under another name
+            existing = next((c for c in _runtime.controllers.values()
+                             if _same_source(c.fn, fn)), None)
         if existing is not None and existing.resource == resource:
             existing.fn = fn  # a re-import: same controller, the newest function
         else:
@@ -142,6 +229,26 @@ def reconcile(
         return fn
 
     return decorator
+
+
+def _default_id(fn: Callable[..., Any]) -> str:
+    """The function's module and qualified name. For a file run by ``kopf run`` (its module is
+    ``__kopf_script_<n>__<path>``, numbered by the file's place on the command line) or as
+    ``__main__``, the file's name stands for the module: the id stays the same however the file
+    is loaded, and no machine path ends up in logs, probes and metrics."""
+    module = fn.__module__
+    if module == "__main__" or module.startswith("__kopf_script_"):
+        module = os.path.splitext(os.path.basename(fn.__code__.co_filename))[0]
+    return f"{module}.{fn.__qualname__}"
+
+
+def _same_source(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """Whether two functions come from the same source: each import of a module (under two
+    names, or by ``kopf run`` as well as ``import``) makes new function objects."""
+    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
+    return (code_a is not None and code_b is not None
+            and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
+            and os.path.realpath(code_a.co_filename) == os.path.realpath(code_b.co_filename))
 
 
 def shared_informer(

@@ -34,10 +34,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from prometheus_client import CollectorRegistry
+
 from ._api import ApiClient
 from .errors import InvalidArgumentError, QueueShutDown
 from .finalizers import add_finalizer, has_finalizer, remove_finalizer
-from .informer import InformerFactory, SharedIndexInformer
+from .informer import InformerFactory, SharedIndexInformer, wait_for_cache_sync
+from .metrics import ControllerMetrics, PrometheusWorkQueueMetrics, ReconcileResult
 from .predicates import Predicate
 from .ratelimiters import RateLimiter
 from .reflector import DeletedFinalStateUnknown
@@ -130,6 +133,8 @@ class Controller:
         max_concurrent: workers (controller-runtime's MaxConcurrentReconciles, default 1).
         rate_limiter: per-key retry policy; default ``default_controller_rate_limiter()``.
         predicates: filters for the primary's events.
+        metrics: a Prometheus registry to report the reconcile and workqueue metrics to (e.g.
+            ``kopf_informers.metrics.DEFAULT_REGISTRY``); None: none. Read by :meth:`setup`.
     """
 
     def __init__(
@@ -137,7 +142,7 @@ class Controller:
         any_owner: bool = False, watches: Mapping[str, MapFn] | None = None,
         finalizer: str | None = None, max_concurrent: int = 1,
         rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
-        namespace: str | None = None,
+        namespace: str | None = None, metrics: CollectorRegistry | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise InvalidArgumentError(f"max_concurrent must be at least 1, got {max_concurrent}")
@@ -161,8 +166,13 @@ class Controller:
         self._owner_group = _group_of(resource.rpartition("/")[0])
         self._owner_kind: str | None = None
         self._workers: list[asyncio.Task[None]] = []
+        # Objects (by uid) whose cleanup is done and finalizer removed, until their delete event:
+        # the cache may still show them with the finalizer, and cleanup runs only once.
+        self._finalized: dict[Request, str] = {}
         self.reconciles: dict[str, int] = {"success": 0, "error": 0, "requeue_after": 0}
         self.last_duration: float | None = None
+        self.metrics_registry = metrics
+        self.metrics: ControllerMetrics | None = None  # made by setup() from metrics_registry
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -170,7 +180,13 @@ class Controller:
         """Ask the factory for this controller's informers and connect their events."""
         self._secondary = []
         # None: the queue's default limiter, whose bucket runs on the loop's clock.
-        self.queue = RateLimitingWorkQueue(self._rate_limiter, name=self.name)
+        registry = self.metrics_registry
+        self.metrics = None if registry is None else ControllerMetrics(
+            controller=self.name, registry=registry)
+        queue_metrics = None if registry is None else PrometheusWorkQueueMetrics(
+            name=self.name, controller=self.name, registry=registry)
+        self.queue = RateLimitingWorkQueue(self._rate_limiter, name=self.name,
+                                           metrics=queue_metrics)
         self.primary = factory.informer(self.resource, namespace=self.namespace)
         self.primary.add_handler(on_add=self._primary_added, on_update=self._primary_updated,
                                  on_delete=self._primary_deleted)
@@ -212,6 +228,9 @@ class Controller:
             self._enqueue(_request_of(new))
 
     def _primary_deleted(self, obj: Any) -> None:
+        request, uid = _request_of(_unwrap(obj)), _meta(_unwrap(obj)).get("uid")
+        if uid is not None and self._finalized.get(request) == uid:
+            del self._finalized[request]
         if self._passes("delete", _unwrap(obj)):
             self._enqueue(_request_of(_unwrap(obj)))
 
@@ -253,11 +272,20 @@ class Controller:
 
     # -- running --------------------------------------------------------------------------------
 
-    async def start(self, api: ApiClient) -> None:
-        """Start the workers (the informers must have synced: the caller waits for them)."""
+    async def start(self, api: ApiClient, *, sync_timeout: float | None = 120.0) -> None:
+        """Start the workers once every informer of the controller has synced.
+
+        The caller starts the informers (``factory.start()``); this waits for their caches, as
+        controller-runtime's ``CacheSyncTimeout`` (2 minutes), so that no reconcile ever reads
+        a cache that is still filling.
+
+        Raises:
+            CacheSyncTimeoutError: naming the informers not synced within ``sync_timeout``.
+        """
         if self.queue is None or self.primary is None:
             raise RuntimeError(f"controller {self.name} is not set up: call setup(factory)")
         self._api = api
+        await wait_for_cache_sync(self.informers, timeout=sync_timeout)
         info = await api.discover(self.resource)
         self._owner_kind = info.kind
         loop = asyncio.get_running_loop()
@@ -298,7 +326,7 @@ class Controller:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            self.reconciles["error"] += 1
+            self._record("error", started)
             failures = queue.num_requeues(request) + 1
             logger.error("%s: reconciling %s failed (%d failures so far): %s",
                          self.name, request, failures, e, exc_info=True)
@@ -308,10 +336,15 @@ class Controller:
             self.last_duration = time.monotonic() - started
         queue.forget(request)
         if isinstance(result, Result) and result.after is not None:
-            self.reconciles["requeue_after"] += 1
+            self._record("requeue_after", started)
             queue.add_after(request, result.after)
         else:
-            self.reconciles["success"] += 1
+            self._record("success", started)
+
+    def _record(self, result: ReconcileResult, started: float) -> None:
+        self.reconciles[result] += 1
+        if self.metrics is not None:
+            self.metrics.observe(result, time.monotonic() - started)
 
     async def _reconcile(self, request: Request) -> Any:
         assert self.primary is not None
@@ -323,10 +356,14 @@ class Controller:
         deleting = bool(_meta(obj).get("deletionTimestamp"))
         if finalizer is not None:
             if deleting:
-                if not has_finalizer(obj, finalizer):
-                    return None
+                uid = _meta(obj).get("uid")
+                if not has_finalizer(obj, finalizer) or (
+                        uid is not None and self._finalized.get(request) == uid):
+                    return None  # not ours, or cleaned up already and the cache lags behind
                 await self._call(request, obj, cleanup=True)
                 await remove_finalizer(self._api, self.resource, obj, finalizer)
+                if uid is not None:
+                    self._finalized[request] = uid
                 return None
             if not has_finalizer(obj, finalizer):
                 # The change comes back as a watch event and reconciles the object again.

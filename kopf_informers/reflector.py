@@ -38,7 +38,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from .backoff import ExponentialBackoff
 from .errors import ApiConnectionError, ApiError, GoneError
-from .store import StoreWriter, object_key
+from .store import Replacement, StoreWriter, object_key
 
 __all__ = [
     "DeletedFinalStateUnknown",
@@ -189,42 +189,51 @@ class Reflector(Generic[T]):
     async def _list(self) -> None:
         resource_version = self._list_resource_version()
         try:
-            items, list_rv = await self._list_all(resource_version)
+            replacement, list_rv = await self._list_all(resource_version)
         except GoneError:
             if resource_version == "":
                 raise
             logger.debug("%s: list at %r is gone (410); listing the latest", self.name,
                          resource_version)
             self._rv_unavailable = True
-            items, list_rv = await self._list_all("")
+            replacement, list_rv = await self._list_all("")
         self._rv_unavailable = False
-        self._replace(items, list_rv)
+        self._replace(replacement, list_rv)
 
-    async def _list_all(self, resource_version: str) -> tuple[list[Obj], str]:
-        items: list[Obj] = []
-        token: str | None = None
-        list_rv = resource_version
-        while True:
+    async def _list_all(self, resource_version: str) -> tuple[Replacement[T], str]:
+        """Every page of a list, added to a replacement of the store's contents as it comes.
+
+        The next page is asked for before a page is added (transformed, frozen, indexed), so
+        that this CPU-bound work runs while the server prepares the next page.
+        """
+        replacement = self._writer.replacement()
+        page = await self._list_page(resource_version, None)
+        while page.continue_token:
+            next_page = asyncio.create_task(self._list_page(None, page.continue_token),
+                                            name=f"{self.name}: next list page")
             try:
-                page = await self._source.list_page(
-                    resource_version=None if token else resource_version,
-                    limit=self._page_size, continue_token=token,
-                )
+                await asyncio.sleep(0)  # the request goes out before the work below
+                self._add_page(replacement, page)
+                page = await next_page
             except GoneError:
-                if token is None:
-                    raise
                 # The continue token expired mid-list: start over from the latest state.
-                items, token, resource_version = [], None, ""
-                continue
-            items.extend(page.items)
-            list_rv = page.resource_version
-            token = page.continue_token
-            if not token:
-                return items, list_rv
+                replacement = self._writer.replacement()
+                page = await self._list_page("", None)
+            finally:
+                await _settled(next_page)
+        self._add_page(replacement, page)
+        return replacement, page.resource_version
 
-    def _replace(self, items: list[Obj], resource_version: str) -> None:
+    async def _list_page(self, resource_version: str | None, token: str | None) -> ListPage:
+        return await self._source.list_page(resource_version=resource_version,
+                                            limit=self._page_size, continue_token=token)
+
+    def _add_page(self, replacement: Replacement[T], page: ListPage) -> None:
         with _collector_paused():
-            added, updated, deleted = self._writer.replace(items)
+            replacement.add(page.items)
+
+    def _replace(self, replacement: Replacement[T], resource_version: str) -> None:
+        added, updated, deleted = replacement.commit()
         self._rv = resource_version
         self._listed_once = True
         self._need_list = False
@@ -268,7 +277,10 @@ class Reflector(Generic[T]):
             rv = _resource_version(obj)
             if buffered is not None:  # the initial state of a WatchList stream
                 if event.type == "BOOKMARK" and _ends_initial_events(obj):
-                    self._replace(buffered, rv or self._rv or "")
+                    replacement = self._writer.replacement()
+                    with _collector_paused():
+                        replacement.add(buffered)
+                    self._replace(replacement, rv or self._rv or "")
                     buffered = None
                 elif event.type != "BOOKMARK":
                     buffered.append(obj)
@@ -300,14 +312,24 @@ class Reflector(Generic[T]):
             self._handler.on_delete(self._writer.transformed(obj))
 
 
+async def _settled(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` unless it is done, and wait until it is: a page asked for in advance
+    never outlives its list, and its failure, if nobody awaited it, is not reported as lost."""
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
+
+
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a relist builds the cache (synchronously).
 
     A relist creates ~10 tracked containers per object, which triggers full collections that
     scan the whole growing cache: half the CPU of a 10,000-object sync (bench/informers.py).
-    The objects built are acyclic trees, so pausing loses nothing; it is brief and resumed
-    even on errors, and only if it was enabled before.
+    The objects built are acyclic trees, so pausing loses nothing; it is brief (one page, with
+    no await inside) and resumed even on errors, and only if it was enabled before.
     """
     enabled = gc.isenabled()
     gc.disable()

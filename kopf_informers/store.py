@@ -102,6 +102,7 @@ __all__ = [
     "FrozenList",
     "IndexFunc",
     "RawObject",
+    "Replacement",
     "Store",
     "StoreWriter",
     "frozen",
@@ -236,12 +237,6 @@ class _Index(Generic[T]):
         self.buckets: dict[str, dict[str, T]] = {}
         self.values: dict[str, tuple[str, ...]] = {}  # only keys with at least one value
 
-    def empty_copy(self) -> _Index[T]:
-        return _Index(self.func, on_raw=self.on_raw)
-
-    def compute(self, raw: RawObject, obj: T) -> tuple[str, ...]:
-        return _values(self.func, raw if self.on_raw else obj)
-
     def put(self, key: str, obj: T, values: tuple[str, ...]) -> None:
         old_values = self.values.get(key)
         if old_values is not None and old_values != values:
@@ -257,6 +252,25 @@ class _Index(Generic[T]):
                 buckets[value] = {key: obj}
             else:
                 bucket[key] = obj  # also refreshes the object of an unchanged value
+
+    def fill(self, key: str, obj: T, values: tuple[str, ...]) -> None:
+        """:meth:`put` for a key not yet in this index (a relist fills empty indexes)."""
+        if values:
+            self.values[key] = values
+            buckets = self.buckets
+            for value in values:
+                bucket = buckets.get(value)
+                if bucket is None:
+                    buckets[value] = {key: obj}
+                else:
+                    bucket[key] = obj
+
+    def filled(self, items: Mapping[str, T]) -> _Index[T]:
+        """This index, empty until now, with ``items`` (stored objects) filled in."""
+        func = self.func
+        for key, obj in items.items():
+            self.fill(key, obj, _values(func, obj))
+        return self
 
     def remove(self, key: str) -> None:
         old_values = self.values.pop(key, None)
@@ -357,7 +371,7 @@ class StoreWriter(Generic[T]):
     whatever the transform keeps; user index functions get the stored ``T``.
     """
 
-    __slots__ = ("_freeze", "_indexes", "_store", "_transform", "_versions")
+    __slots__ = ("_freeze", "_indexes", "_store", "_transform", "_versions", "_writes")
 
     def __init__(
         self, *,
@@ -369,6 +383,7 @@ class StoreWriter(Generic[T]):
         self._transform = transform
         self._freeze = freeze
         self._versions: dict[str, str | None] = {}
+        self._writes = 0  # writes so far: a replacement refuses to commit over one it missed
         self._indexes: dict[str, _Index[T]] = {
             name: _Index(func, on_raw=True) for name, func in _BUILTIN_INDEXERS.items()
         }
@@ -403,6 +418,7 @@ class StoreWriter(Generic[T]):
         old = items.get(key)
         items[key] = new
         self._versions[key] = _resource_version(obj)
+        self._writes += 1
         for index, index_values in zip(indexes, values, strict=True):
             index.put(key, new, index_values)
         return old
@@ -412,6 +428,7 @@ class StoreWriter(Generic[T]):
         key = key_or_obj if isinstance(key_or_obj, str) else object_key(key_or_obj)
         old = self._store._items.pop(key, None)
         if old is not None:
+            self._writes += 1
             del self._versions[key]
             for index in self._indexes.values():
                 index.remove(key)
@@ -427,41 +444,23 @@ class StoreWriter(Generic[T]):
         the objects that are gone. Objects with an unchanged resourceVersion are not reported and
         keep their stored instance (they are not transformed or frozen again). If ``objects``
         repeats a key, the last one wins. The swap is atomic: an exception leaves the old
-        contents in place.
+        contents in place. The same as :meth:`replacement`, one :meth:`Replacement.add` of
+        everything, and :meth:`Replacement.commit`.
         """
-        latest = {object_key(obj): obj for obj in objects}
-        old_items = self._store._items
-        old_versions = self._versions
-        old_indexes = self._indexes
-        items: dict[str, T] = {}
-        versions: dict[str, str | None] = {}
-        indexes = {name: index.empty_copy() for name, index in old_indexes.items()}
-        pairs = [(indexes[name], index) for name, index in old_indexes.items()]
-        added: list[T] = []
-        updated: list[tuple[T, T]] = []
-        for key, raw in latest.items():
-            rv = _resource_version(raw)
-            old = old_items.get(key)
-            if old is not None and rv is not None and old_versions.get(key) == rv:
-                new = old
-                for index, old_index in pairs:
-                    index.put(key, new, old_index.values.get(key, ()))
-            else:
-                new = self.transformed(raw)
-                for index, _ in pairs:
-                    index.put(key, new, index.compute(raw, new))
-                if old is None:
-                    added.append(new)
-                else:
-                    updated.append((old, new))
-            items[key] = new
-            versions[key] = rv
-        deleted = [(key, obj) for key, obj in old_items.items() if key not in items]
-        self._versions = versions
-        self._indexes = indexes
-        self._store._items = items
-        self._publish_indexes()
-        return added, updated, deleted
+        replacement = self.replacement()
+        replacement.add(objects)
+        return replacement.commit()
+
+    def replacement(self) -> Replacement[T]:
+        """Begin replacing the store's contents page by page: :meth:`Replacement.add` each page
+        of a list as it comes, then :meth:`Replacement.commit` (see :meth:`replace`).
+
+        The new contents are built aside, so readers see the old ones until the commit, and
+        each page's transform, freezing and indexing can run while the next page is fetched.
+        Do not write to the store meanwhile: the commit then refuses, as its report would be
+        wrong. Indexes added meanwhile are built at the commit.
+        """
+        return Replacement(self)
 
     def add_indexers(self, indexers: Mapping[str, IndexFunc[T]]) -> None:
         """Add named indexes, and index the objects already stored (client-go's AddIndexers).
@@ -472,16 +471,120 @@ class StoreWriter(Generic[T]):
         taken = sorted(name for name in indexers if name in self._indexes)
         if taken:
             raise InvalidArgumentError(f"indexes already exist: {', '.join(map(repr, taken))}")
-        added = {name: _Index[T](func, on_raw=False) for name, func in indexers.items()}
         items = self._store._items
-        for index in added.values():
-            for key, obj in items.items():
-                index.put(key, obj, _values(index.func, obj))
+        added = {name: _Index[T](func, on_raw=False).filled(items)
+                 for name, func in indexers.items()}
         self._indexes.update(added)
         self._publish_indexes()
 
     def _publish_indexes(self) -> None:
         self._store._buckets = {name: index.buckets for name, index in self._indexes.items()}
+
+
+class Replacement(Generic[T]):
+    """A relist in progress: the next contents of a store, built aside, page by page.
+
+    Made by :meth:`StoreWriter.replacement`. Each :meth:`add` transforms, freezes and indexes
+    its objects at once (keeping the stored instance of those whose resourceVersion is
+    unchanged); :meth:`commit` swaps everything in at once and reports what changed. Until
+    then the store is untouched, so a replacement that is dropped changes nothing. An
+    exception from :meth:`add` (a nameless object, the transform, an index function) leaves
+    the replacement half-built: it then refuses to commit, and is to be dropped.
+    """
+
+    __slots__ = ("_fresh", "_indexes", "_items", "_old_items", "_old_versions", "_pairs",
+                 "_state", "_versions", "_writer", "_writes")
+
+    def __init__(self, writer: StoreWriter[T]) -> None:
+        self._writer = writer
+        self._writes = writer._writes
+        self._old_items = writer._store._items
+        self._old_versions = writer._versions
+        self._items: dict[str, T] = {}
+        self._versions: dict[str, str | None] = {}
+        self._fresh: dict[str, None] = {}  # the keys of the objects transformed anew, in order
+        self._indexes = {name: _Index[T](index.func, on_raw=index.on_raw)
+                         for name, index in writer._indexes.items()}
+        self._pairs = [(index, writer._indexes[name].values)
+                       for name, index in self._indexes.items()]
+        self._state = "open"
+
+    def add(self, objects: Iterable[RawObject]) -> None:
+        """Add objects (one page of a list) to the next contents; a key added again replaces
+        the object added before, as in :meth:`StoreWriter.replace`.
+
+        Raises :class:`~kopf_informers.errors.InvalidArgumentError` for an object without a
+        name; errors of the transform or of an index function propagate. Either way, this
+        replacement is then broken: drop it.
+        """
+        self._check("add to")
+        try:
+            self._add(objects)
+        except BaseException:
+            self._state = "broken"
+            raise
+
+    def _add(self, objects: Iterable[RawObject]) -> None:
+        items, versions, fresh, pairs = self._items, self._versions, self._fresh, self._pairs
+        old_items, old_versions = self._old_items, self._old_versions
+        transformed = self._writer.transformed
+        for raw in objects:
+            key = object_key(raw)
+            rv = _resource_version(raw)
+            if key in items:  # a repeated key: the last one wins
+                self._forget(key)
+            old = old_items.get(key)
+            if old is not None and rv is not None and old_versions.get(key) == rv:
+                new = old
+                for index, old_values in pairs:
+                    index.fill(key, new, old_values.get(key, ()))
+            else:
+                new = transformed(raw)
+                fresh[key] = None
+                for index, _ in pairs:
+                    index.fill(key, new, _values(index.func, raw if index.on_raw else new))
+            items[key] = new
+            versions[key] = rv
+
+    def _forget(self, key: str) -> None:
+        for index, _ in self._pairs:
+            index.remove(key)
+        self._fresh.pop(key, None)
+
+    def commit(self) -> tuple[list[T], list[tuple[T, T]], list[tuple[str, T]]]:
+        """Make the store hold exactly what was added; returns ``(added, updated, deleted)``
+        as :meth:`StoreWriter.replace` does. Committing twice, after a failed :meth:`add`, or
+        after another write to the store raises ``RuntimeError`` and changes nothing.
+        """
+        self._check("commit")
+        writer = self._writer
+        if writer._writes != self._writes:
+            raise RuntimeError("the store was written to while a replacement was being built")
+        items, old_items = self._items, self._old_items
+        indexes = self._indexes
+        for name, index in writer._indexes.items():
+            if name not in indexes:  # added by add_indexers() since this replacement began
+                indexes[name] = _Index[T](index.func, on_raw=False).filled(items)
+        added: list[T] = []
+        updated: list[tuple[T, T]] = []
+        for key in self._fresh:
+            old = old_items.get(key)
+            if old is None:
+                added.append(items[key])
+            else:
+                updated.append((old, items[key]))
+        deleted = [(key, obj) for key, obj in old_items.items() if key not in items]
+        self._state = "committed"
+        writer._writes += 1
+        writer._versions = self._versions
+        writer._indexes = {name: indexes[name] for name in writer._indexes}
+        writer._store._items = items
+        writer._publish_indexes()
+        return added, updated, deleted
+
+    def _check(self, verb: str) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"cannot {verb} a replacement that is {self._state}")
 
 
 @overload
