@@ -217,7 +217,12 @@ def reconcile(
         if existing is None and id is None:  # the module imported again, under another name
             existing = next((c for c in _runtime.controllers.values()
                              if _same_source(c.fn, fn)), None)
-        if existing is not None and existing.resource == resource:
+        if existing is not None and existing.resource != resource:
+            raise InvalidArgumentError(
+                f"a controller with id {existing.name!r} already reconciles "
+                f"{existing.resource}; give the one for {resource} another id="
+            )
+        if existing is not None:
             existing.fn = fn  # a re-import: same controller, the newest function
         else:
             _runtime.controllers[cid] = Controller(

@@ -16,10 +16,8 @@ finalizer; events POSTed with ``generateName``. With ``--namespace`` it lists an
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import logging
 import os
 import subprocess
 import sys
@@ -33,6 +31,7 @@ import kopf.testing
 import kubernetes
 import pytest
 import yaml
+from _kopf_harness import kopf_logging_undone
 from kubernetes.client import ApiException
 
 from kopf_informers.testing.apiserver import EmbeddedApiServer, JournalEntry
@@ -120,22 +119,6 @@ def install_foo_crd(
     wait_until(established, message="the foos CRD is established")
 
 
-@contextlib.contextmanager
-def kopf_logging_undone() -> Iterator[None]:
-    """Undo what ``kopf run`` does to logging process-wide: a root handler writing into the
-    runner's captured output, the DEBUG level, and a silenced ``asyncio`` logger; later tests in
-    this process would otherwise log into a closed stream and miss asyncio's errors."""
-    root, aio = logging.getLogger(), logging.getLogger("asyncio")
-    handlers, level = set(root.handlers), root.level
-    aio_handlers, aio_propagate = list(aio.handlers), aio.propagate
-    try:
-        yield
-    finally:
-        for handler in set(root.handlers) - handlers:
-            root.removeHandler(handler)
-        root.setLevel(level)
-        aio.handlers[:] = aio_handlers
-        aio.propagate = aio_propagate
 
 
 # -- waiting and reading --------------------------------------------------------------------------

@@ -693,3 +693,4 @@ async def test_a_handler_that_returns_a_coroutine_is_reported_and_the_coroutine_
     registration._call("add", registration.on_add, {"x": 1})
     assert calls == [{"x": 1}]
     assert "returned an awaitable" in caplog.text
+

@@ -178,6 +178,92 @@ async def test_an_expired_continue_token_restarts_the_list_from_the_latest_state
     assert sorted(reader.keys()) == ["ns/a", "ns/b"]
 
 
+class PagedSource(ScriptedSource):
+    """Logs list calls into ``log``; a request for a page past ``stuck_after`` never answers."""
+
+    def __init__(self, log: list[tuple[str, str | None]], stuck_after: str | None = None) -> None:
+        super().__init__()
+        self.log = log
+        self.stuck_after = stuck_after
+        self.stuck = asyncio.Event()
+        self.cancelled = 0
+
+    async def list_page(self, *, resource_version: str | None, limit: int,
+                        continue_token: str | None) -> ListPage:
+        self.log.append(("list", continue_token))
+        if continue_token is not None and continue_token == self.stuck_after:
+            self.stuck.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return await super().list_page(resource_version=resource_version, limit=limit,
+                                       continue_token=continue_token)
+
+
+def next_page_requests() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name().endswith("next list page")]
+
+
+async def test_the_next_page_is_requested_before_a_page_is_stored() -> None:
+    log: list[tuple[str, str | None]] = []
+    source = PagedSource(log)
+    source.pages.extend([
+        ListPage([cm("a", 3)], "10", "token-1"),
+        ListPage([cm("b", 4)], "10", "token-2"),
+        ListPage([cm("c", 5)], "10", None),
+    ])
+
+    def transform(obj: Obj) -> Obj:
+        log.append(("store", obj["metadata"]["name"]))
+        return obj
+
+    reader, writer = store(transform=transform)
+    reflector: Reflector[Any] = Reflector(source=source, writer=writer,
+                                          handler=Recorder(reader.get), rng=lambda: 0.0)
+    task = asyncio.create_task(reflector.run())
+    await asyncio.wait_for(source.idle.wait(), timeout=600)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert log == [("list", None), ("list", "token-1"), ("store", "a"),
+                   ("list", "token-2"), ("store", "b"), ("store", "c")]
+    assert reader.keys() == ["ns/a", "ns/b", "ns/c"]
+
+
+async def test_a_list_stopped_midway_leaves_no_page_request_behind_and_the_store_empty() -> None:
+    source = PagedSource([], stuck_after="token")
+    source.pages.append(ListPage([cm("a", 1)], "5", "token"))
+    reader, writer = store()
+    reflector: Reflector[Any] = Reflector(source=source, writer=writer,
+                                          handler=Recorder(reader.get), rng=lambda: 0.0)
+    task = asyncio.create_task(reflector.run())
+    await asyncio.wait_for(source.stuck.wait(), timeout=600)
+    assert next_page_requests()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert (source.cancelled, next_page_requests(), len(reader)) == (1, [], 0)
+
+
+async def test_a_page_that_fails_to_store_cancels_the_request_for_the_next() -> None:
+    def transform(obj: Obj) -> Obj:
+        if obj["metadata"]["name"] == "bad":
+            raise ValueError("a transform that fails")
+        return obj
+
+    source = PagedSource([], stuck_after="token")
+    source.pages.extend([ListPage([cm("bad", 1)], "5", "token"), ListPage([], "6", None)])
+    reader, writer = store(transform=transform)
+    reflector: Reflector[Any] = Reflector(source=source, writer=writer,
+                                          handler=Recorder(reader.get), rng=lambda: 0.0)
+    task = asyncio.create_task(reflector.run())
+    await asyncio.wait_for(source.idle.wait(), timeout=600)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert source.log == [("list", None), ("list", "token"), ("list", None)]
+    assert (source.cancelled, next_page_requests(), len(reader)) == (1, [], 0)
+
+
 async def test_failures_back_off_exponentially_from_0_8_seconds(looptime: Any) -> None:
     source = ScriptedSource()
     source.pages.extend([

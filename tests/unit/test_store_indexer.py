@@ -455,6 +455,73 @@ def test_a_list_taken_before_a_replace_is_not_changed_by_it() -> None:
     assert listed == [make("a")]
 
 
+def test_a_replacement_page_by_page_is_invisible_until_its_commit() -> None:
+    reader, writer = store(indexers={"app": by_app})
+    writer.apply(make("kept", labels={"app": "web"}))
+    writer.apply(make("gone"))
+    replacement = writer.replacement()
+    replacement.add([make("kept", labels={"app": "web"}), make("new", labels={"app": "web"})])
+    replacement.add([make("newer", "prod")])
+    assert reader.keys() == ["default/kept", "default/gone"]
+    assert reader.index_keys("app", "web") == ["default/kept"]
+    added, updated, deleted = replacement.commit()
+    assert [object_key(obj) for obj in added] == ["default/new", "prod/newer"]
+    assert (updated, [key for key, _ in deleted]) == ([], ["default/gone"])
+    assert reader.keys() == ["default/kept", "default/new", "prod/newer"]
+    assert reader.index_keys("app", "web") == ["default/kept", "default/new"]
+
+
+def test_a_key_repeated_on_a_later_page_keeps_the_last_object_and_its_index_values() -> None:
+    reader, writer = store(indexers={"app": by_app})
+    replacement = writer.replacement()
+    replacement.add([make("a", rv="1", labels={"app": "web"})])
+    replacement.add([make("a", rv="2", labels={"app": "db"})])
+    added, _, _ = replacement.commit()
+    assert added == [make("a", rv="2", labels={"app": "db"})]
+    assert reader.list_index_values("app") == ["db"]
+
+
+def test_an_index_added_while_a_replacement_is_built_indexes_the_committed_objects() -> None:
+    reader, writer = store()
+    writer.apply(make("old", labels={"app": "web"}))
+    replacement = writer.replacement()
+    replacement.add([make("new", labels={"app": "web"})])
+    writer.add_indexers({"app": by_app})
+    replacement.commit()
+    assert reader.index_keys("app", "web") == ["default/new"]
+
+
+def test_a_replacement_refuses_to_commit_over_a_write_it_did_not_see() -> None:
+    reader, writer = store()
+    replacement = writer.replacement()
+    replacement.add([make("a")])
+    writer.apply(make("b"))
+    with pytest.raises(RuntimeError, match="written to"):
+        replacement.commit()
+    assert reader.keys() == ["default/b"]
+
+
+def test_a_replacement_whose_page_failed_refuses_to_commit() -> None:
+    reader, writer = store()
+    writer.apply(make("a"))
+    replacement = writer.replacement()
+    with pytest.raises(InvalidArgumentError):
+        replacement.add([make("b"), {"metadata": {}}])
+    with pytest.raises(RuntimeError, match="broken"):
+        replacement.commit()
+    assert reader.keys() == ["default/a"]
+
+
+def test_a_replacement_commits_once() -> None:
+    _, writer = store()
+    replacement = writer.replacement()
+    replacement.commit()
+    with pytest.raises(RuntimeError, match="committed"):
+        replacement.add([make("a")])
+    with pytest.raises(RuntimeError, match="committed"):
+        replacement.commit()
+
+
 # ---------------------------------------------------------------------------------------------
 # Transforms
 
@@ -753,10 +820,13 @@ class StoreIndexes(RuleBasedStateMachine):
         key = object_key(obj)
         assert self.writer.delete(key) == self.model.pop(key, None)
 
-    @rule(objects=st.lists(OBJECTS, max_size=6))
-    def replace(self, objects: list[Obj]) -> None:
+    @rule(objects=st.lists(OBJECTS, max_size=6), split=st.integers(0, 6))
+    def replace(self, objects: list[Obj], split: int) -> None:
         new = {object_key(obj): obj for obj in objects}
-        added, updated, deleted = self.writer.replace(objects)
+        replacement = self.writer.replacement()  # in two pages, as a paginated relist adds
+        replacement.add(objects[:split])
+        replacement.add(objects[split:])
+        added, updated, deleted = replacement.commit()
         assert sorted(map(object_key, added)) == sorted(new.keys() - self.model.keys())
         assert sorted(key for key, _ in deleted) == sorted(self.model.keys() - new.keys())
         for old, current in updated:
