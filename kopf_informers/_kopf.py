@@ -198,7 +198,7 @@ def reconcile(
     resource: str, *, owns: Sequence[str] = (), watches: Mapping[str, MapFn] | None = None,
     finalizer: str | None = None, max_concurrent: int = 1,
     rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
-    any_owner: bool = False, id: str | None = None,
+    child_predicates: Sequence[Predicate] = (), any_owner: bool = False, id: str | None = None,
     registry: kopf.OperatorRegistry | None = None,
 ) -> Callable[[F], F]:
     """Register a level-triggered reconcile function for ``resource`` with Kopf.
@@ -228,7 +228,7 @@ def reconcile(
             _runtime.controllers[cid] = Controller(
                 name=cid, resource=resource, fn=fn, owns=owns, watches=watches,
                 finalizer=finalizer, max_concurrent=max_concurrent, rate_limiter=rate_limiter,
-                predicates=predicates, any_owner=any_owner,
+                predicates=predicates, child_predicates=child_predicates, any_owner=any_owner,
             )
         _register_activities(registry)
         return fn

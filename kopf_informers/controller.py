@@ -133,6 +133,8 @@ class Controller:
         max_concurrent: workers (controller-runtime's MaxConcurrentReconciles, default 1).
         rate_limiter: per-key retry policy; default ``default_controller_rate_limiter()``.
         predicates: filters for the primary's events.
+        child_predicates: filters for the events of owned and watched resources (e.g.
+            ``~generation_changed``-style filters to ignore status churn of children).
         metrics: a Prometheus registry to report the reconcile and workqueue metrics to (e.g.
             ``kopf_informers.metrics.DEFAULT_REGISTRY``); None: none. Read by :meth:`setup`.
     """
@@ -142,6 +144,7 @@ class Controller:
         any_owner: bool = False, watches: Mapping[str, MapFn] | None = None,
         finalizer: str | None = None, max_concurrent: int = 1,
         rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
+        child_predicates: Sequence[Predicate] = (),
         namespace: str | None = None, metrics: CollectorRegistry | None = None,
     ) -> None:
         if max_concurrent < 1:
@@ -157,6 +160,7 @@ class Controller:
         self.finalizer = finalizer
         self.max_concurrent = max_concurrent
         self.predicates = tuple(predicates)
+        self.child_predicates = tuple(child_predicates)
         self.namespace = namespace
         self._rate_limiter = rate_limiter
         self.queue: RateLimitingWorkQueue[Request] | None = None
@@ -192,13 +196,13 @@ class Controller:
                                  on_delete=self._primary_deleted)
         for resource in self.owns:
             informer = factory.informer(resource, namespace=self.namespace)
-            informer.add_handler(on_add=self._child_changed, on_delete=self._child_changed,
+            informer.add_handler(on_add=self._child_added, on_delete=self._child_deleted,
                                  on_update=self._child_updated)
             self._secondary.append(informer)
         for resource, map_fn in self.watches.items():
             informer = factory.informer(resource)
             informer.add_handler(
-                on_add=functools.partial(self._mapped, map_fn),
+                on_add=functools.partial(self._mapped_added, map_fn),
                 on_update=functools.partial(self._mapped_update, map_fn),
                 on_delete=functools.partial(self._mapped_delete, map_fn),
             )
@@ -218,6 +222,9 @@ class Controller:
 
     def _passes(self, event: str, *objs: Any) -> bool:
         return all(getattr(p, event)(*objs) for p in self.predicates)
+
+    def _child_passes(self, event: str, *objs: Any) -> bool:
+        return all(getattr(p, event)(*objs) for p in self.child_predicates)
 
     def _primary_added(self, obj: Any) -> None:
         if self._passes("create", obj):
@@ -247,19 +254,32 @@ class Controller:
             requests.append(Request(namespace, str(ref.get("name"))))
         return requests
 
-    def _child_changed(self, obj: Any) -> None:
-        for request in self._owners(_unwrap(obj)):
-            self._enqueue(request)
+    def _child_added(self, obj: Any) -> None:
+        if self._child_passes("create", obj):
+            for request in self._owners(obj):
+                self._enqueue(request)
+
+    def _child_deleted(self, obj: Any) -> None:
+        if self._child_passes("delete", _unwrap(obj)):
+            for request in self._owners(_unwrap(obj)):
+                self._enqueue(request)
 
     def _child_updated(self, old: Any, new: Any) -> None:
-        for request in {*self._owners(old), *self._owners(new)}:
-            self._enqueue(request)
+        if self._child_passes("update", old, new):
+            for request in {*self._owners(old), *self._owners(new)}:
+                self._enqueue(request)
+
+    def _mapped_added(self, map_fn: MapFn, obj: Any) -> None:
+        if self._child_passes("create", obj):
+            self._mapped(map_fn, obj)
 
     def _mapped_update(self, map_fn: MapFn, old: Any, new: Any) -> None:
-        self._mapped(map_fn, new)
+        if self._child_passes("update", old, new):
+            self._mapped(map_fn, new)
 
     def _mapped_delete(self, map_fn: MapFn, obj: Any) -> None:
-        self._mapped(map_fn, _unwrap(obj))
+        if self._child_passes("delete", _unwrap(obj)):
+            self._mapped(map_fn, _unwrap(obj))
 
     def _mapped(self, map_fn: MapFn, obj: Any) -> None:
         try:

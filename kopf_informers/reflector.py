@@ -214,6 +214,7 @@ class Reflector(Generic[T]):
             try:
                 await asyncio.sleep(0)  # the request goes out before the work below
                 self._add_page(replacement, page)
+                del page  # its raw objects are garbage now, before the next page is decoded
                 page = await next_page
             except GoneError:
                 # The continue token expired mid-list: start over from the latest state.

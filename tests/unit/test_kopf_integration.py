@@ -25,3 +25,30 @@ def test_two_controllers_cannot_share_an_id_across_resources() -> None:
             _kopf.reconcile("v1/secrets", id="same", registry=registry)(fn)
     finally:
         _kopf._runtime = saved
+
+
+def _deployment(generation: int, replicas: int) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "ns", "generation": generation,
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                              "name": "owner", "uid": "u1",
+                                              "controller": True}]},
+            "status": {"replicas": replicas}}
+
+
+async def test_child_predicates_filter_the_events_of_owned_resources() -> None:
+    from kopf_informers import generation_changed
+    from kopf_informers.controller import Controller, Request
+    from kopf_informers.informer import InformerFactory
+
+    async def fn(**_: Any) -> None: ...
+
+    controller = Controller(name="c", resource="v1/configmaps", fn=fn,
+                            owns=["apps/v1/deployments"], child_predicates=[generation_changed])
+    controller.setup(InformerFactory())
+    assert controller.queue is not None
+    controller._child_updated(_deployment(1, 1), _deployment(1, 3))  # status only: filtered
+    assert len(controller.queue) == 0
+    controller._child_updated(_deployment(1, 1), _deployment(2, 1))  # a spec change: enqueued
+    assert len(controller.queue) == 1
+    assert await controller.queue.get() == Request("ns", "owner")
