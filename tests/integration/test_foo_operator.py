@@ -43,8 +43,9 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 
 
 @pytest.fixture
-def operator(embedded_apiserver: EmbeddedApiServer, api_client: ApiClient,
-             tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+def operator(embedded_apiserver: EmbeddedApiServer, api_client: ApiClient, tmp_path: Path,
+             request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[str]]:
+    scope = getattr(request, "param", ["-A"])  # Kopf's namespace options: -A, or -n NS
     crd = yaml.safe_load((OPERATORS / "foo-crd.yaml").read_text())
     from kubernetes.client import ApiextensionsV1Api
 
@@ -52,7 +53,7 @@ def operator(embedded_apiserver: EmbeddedApiServer, api_client: ApiClient,
     log = (tmp_path / "operator.log").open("w")
     env = {**os.environ, "KUBECONFIG": str(embedded_apiserver.kubeconfig)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kopf", "run", "--standalone", "-A",
+        [sys.executable, "-m", "kopf", "run", "--standalone", *scope,
          str(OPERATORS / "foo.py")],
         env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
@@ -103,6 +104,16 @@ def test_a_foo_gets_an_owned_deployment_and_its_status(
     wait_for(lambda: get_foo(custom_objects, "example").get("status", {})
              .get("availableReplicas") == 2, what="status.availableReplicas")
     wait_for(lambda: events_of(core_v1, "example", "Synced"), what="a Synced event")
+
+
+@pytest.mark.parametrize("operator", [pytest.param(["-n", "default"], id="namespaced")],
+                         indirect=True)
+def test_the_operator_also_runs_restricted_to_a_namespace(
+        operator: subprocess.Popen[str], custom_objects: CustomObjectsApi,
+        apps_v1: AppsV1Api) -> None:
+    create_foo(custom_objects, "narrow", {"deploymentName": "narrow-deploy", "replicas": 1})
+    wait_for(lambda: apps_v1.read_namespaced_deployment("narrow-deploy", "default"))
+    assert operator.poll() is None
 
 
 def test_a_deleted_deployment_is_recreated_and_an_edited_one_restored(
