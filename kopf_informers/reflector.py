@@ -12,7 +12,9 @@ resourceVersion seen after a disconnect. On 410 Gone (an in-stream ERROR or an H
 re-lists and diffs against the store: objects that changed are reported as updates and objects
 that vanished while it was not watching are reported as deletes carrying a
 :class:`DeletedFinalStateUnknown` tombstone with their last known state — the case Kopf's own
-re-list misses.
+re-list misses. The new contents are built aside page by page, each page transformed, frozen
+and indexed while the request for the next one is out (that work is most of a sync's CPU, and
+it then overlaps the server's), and swapped in once the list is complete.
 
 Guarantees:
   - Handlers are notified after the store and its indexes are updated, in watch order.
