@@ -52,20 +52,22 @@ def new_deployment(foo: Any, name: str, replicas: int) -> dict[str, Any]:
     return kopf_informers.set_controller_reference(foo, deployment)
 
 
-async def set_ready(api: ApiClient, foo: Any, ready: bool, reason: str, message: str) -> None:
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    condition = {"type": "Ready", "status": "True" if ready else "False", "reason": reason,
-                 "message": message, "lastTransitionTime": now}
+def ready_condition(foo: Any, ready: bool, reason: str, message: str) -> list[Any] | None:
+    """The Foo's new ``conditions``, or None if its Ready condition already says so."""
     current = [c for c in (foo.get("status") or {}).get("conditions") or ()
                if c.get("type") == "Ready"]
-    if current and all(current[0].get(k) == condition[k] for k in ("status", "reason")):
-        return
-    meta = foo["metadata"]
-    await api.patch_status(FOOS, meta["name"], {"status": {"conditions": [condition]}},
-                           namespace=meta["namespace"])
+    status = "True" if ready else "False"
+    if current and current[0].get("status") == status and current[0].get("reason") == reason:
+        return None
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [{"type": "Ready", "status": status, "reason": reason, "message": message,
+             "lastTransitionTime": now}]
 
 
-@kopf_informers.reconcile(FOOS, owns=[DEPLOYMENTS], id="foo")
+# Reconciles mostly wait on API requests: several asyncio workers keep the server busy (one
+# never handles the same Foo twice at once). bench/fanout.py measured 1 worker at 1.5-2.5x
+# plain Kopf's speed and 8 workers at 3.6-5.5x.
+@kopf_informers.reconcile(FOOS, owns=[DEPLOYMENTS], id="foo", max_concurrent=8)
 async def reconcile_foo(name: str, namespace: str, body: Any, api: ApiClient, logger: Any,
                         **_: Any) -> None:
     spec = body.get("spec") or {}
@@ -73,7 +75,10 @@ async def reconcile_foo(name: str, namespace: str, body: Any, api: ApiClient, lo
     replicas = spec.get("replicas", 1)
     if not isinstance(deployment_name, str) or not deployment_name:
         message = "spec.deploymentName must be set to the name of the Deployment to manage"
-        await set_ready(api, body, False, "InvalidSpec", message)
+        conditions = ready_condition(body, False, "InvalidSpec", message)
+        if conditions is not None:
+            await api.patch_status(FOOS, name, {"status": {"conditions": conditions}},
+                                   namespace=namespace)
         await kopf_informers.post_event(api, body, type="Warning", reason="InvalidSpec",
                                         message=message, reporting_component=COMPONENT)
         return  # nothing to retry until the Foo changes; its edit re-runs this
@@ -96,12 +101,16 @@ async def reconcile_foo(name: str, namespace: str, body: Any, api: ApiClient, lo
                                      {"spec": {"replicas": replicas}}, namespace=namespace)
         changed = True
 
+    status: dict[str, Any] = {}
     available = (deployment.get("status") or {}).get("availableReplicas", 0)
     if (body.get("status") or {}).get("availableReplicas") != available:
-        await api.patch_status(FOOS, name, {"status": {"availableReplicas": available}},
-                               namespace=namespace)
+        status["availableReplicas"] = available
+    conditions = ready_condition(body, True, "Synced", "Foo synced successfully")
+    if conditions is not None:
+        status["conditions"] = conditions
+    if status:  # one status write for both
+        await api.patch_status(FOOS, name, {"status": status}, namespace=namespace)
         changed = True
-    await set_ready(api, body, True, "Synced", "Foo synced successfully")
     if changed:
         await kopf_informers.post_event(api, body, type="Normal", reason="Synced",
                                         message="Foo synced successfully",
