@@ -34,7 +34,7 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
-from .controller import Controller, MapFn, Request
+from .controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request
 from .errors import InvalidArgumentError
 from .informer import InformerFactory, SharedIndexInformer
 from .metrics import (
@@ -199,6 +199,7 @@ def reconcile(
     finalizer: str | None = None, max_concurrent: int = 1,
     rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
     child_predicates: Sequence[Predicate] = (), any_owner: bool = False, id: str | None = None,
+    resync_period: float | None = DEFAULT_RESYNC_PERIOD,
     registry: kopf.OperatorRegistry | None = None,
 ) -> Callable[[F], F]:
     """Register a level-triggered reconcile function for ``resource`` with Kopf.
@@ -229,6 +230,7 @@ def reconcile(
                 name=cid, resource=resource, fn=fn, owns=owns, watches=watches,
                 finalizer=finalizer, max_concurrent=max_concurrent, rate_limiter=rate_limiter,
                 predicates=predicates, child_predicates=child_predicates, any_owner=any_owner,
+                resync_period=resync_period,
             )
         _register_activities(registry)
         return fn

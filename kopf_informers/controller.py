@@ -20,6 +20,30 @@ Guarantees (controller-runtime's and kube-rs' semantics):
     after it returns without error (cleanup errors back off like any error). A deleted object
     without our finalizer is not reconciled.
   - Workers start only after every informer of the controller has synced.
+
+Convergence at a bounded cost (what client-go's built-in controllers get from expectations and
+uid-checked owner references; here, without asking anything of the reconcile function):
+  - **Nothing bypasses a failing key's backoff** but a change to the primary itself made by
+    someone else (a new object, a deletion, a new generation). Child and watched events, and
+    updates of the primary's status, labels or annotations, wait for the key's next retry: a
+    reconcile that fails and whose failure causes events (its children being deleted, say)
+    cannot loop faster than its backoff.
+  - **A key whose reconciles keep writing is slowed down**: after ``HOT_LOOP_STREAK``
+    consecutive reconciles of one object that each wrote to the API, events wait for a
+    per-key exponential backoff (5 ms doubling, under a 10 qps bucket) until a reconcile finds
+    nothing to write. A healthy reconcile converges in a few writing rounds; one whose writes
+    keep being undone (a child the garbage collector removes, a fight with another writer)
+    would otherwise loop as fast as the server answers.
+  - **A stale primary is not acted on**: when the server contradicts the cached primary — a
+    request for it answers 404 and a live read confirms it is gone, or an answer about it has
+    another uid (deleted and created again under the same name) — the cache lags behind the
+    server. The key is then not reconciled from that cached state again (for up to
+    ``STALE_FENCE`` seconds) until the primary's informer catches up with it.
+  - **Relists re-queue everything**: after a watch outage that ends in 410 Gone, a relist of
+    the primary or of any owned or watched resource re-queues every primary (objects created
+    and deleted during the outage leave no trace to map from), and ``resync_period``
+    re-queues every primary periodically (controller-runtime's ``SyncPeriod``: 10 hours,
+    jittered, by default; None turns it off).
 """
 
 from __future__ import annotations
@@ -30,6 +54,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -37,12 +62,24 @@ from typing import Any, NamedTuple
 from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
-from .errors import InvalidArgumentError, QueueShutDown
+from ._api.tracking import RequestLog, watching
+from .errors import (
+    ApiConnectionError,
+    ApiError,
+    InvalidArgumentError,
+    NotFoundError,
+    QueueShutDown,
+)
 from .finalizers import add_finalizer, has_finalizer, remove_finalizer
 from .informer import InformerFactory, SharedIndexInformer, wait_for_cache_sync
 from .metrics import ControllerMetrics, PrometheusWorkQueueMetrics, ReconcileResult
 from .predicates import Predicate
-from .ratelimiters import RateLimiter
+from .ratelimiters import (
+    BucketRateLimiter,
+    ItemExponentialFailureRateLimiter,
+    MaxOfRateLimiter,
+    RateLimiter,
+)
 from .reflector import DeletedFinalStateUnknown
 from .workqueue import RateLimitingWorkQueue
 
@@ -52,6 +89,11 @@ logger = logging.getLogger(__name__)
 
 ReconcileFn = Callable[..., Awaitable[Any] | Any]
 MapFn = Callable[[Any], Iterable[Any]]
+
+HOT_LOOP_STREAK = 10  # consecutive writing reconciles of one key before its events are slowed
+STALE_FENCE = 60.0  # seconds a key is not reconciled from a cached primary the server denied
+DEFAULT_RESYNC_PERIOD = 10 * 3600.0  # controller-runtime's SyncPeriod default
+RESYNC_JITTER = 0.1  # each period is up to 10% longer, so that replicas and restarts spread out
 
 
 class Request(NamedTuple):
@@ -115,6 +157,14 @@ def _group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
 
+def _changes_itself(old: Any, new: Any) -> bool:
+    """Whether an update changes the object itself (a new spec, a deletion), not its status,
+    labels or bookkeeping: such a change re-runs even a held key at once."""
+    old_meta, new_meta = _meta(old), _meta(new)
+    return any(old_meta.get(field) != new_meta.get(field)
+               for field in ("uid", "generation", "deletionTimestamp"))
+
+
 class Controller:
     """One reconcile loop over one primary resource, with owned and watched resources.
 
@@ -137,6 +187,9 @@ class Controller:
             ``~generation_changed``-style filters to ignore status churn of children).
         metrics: a Prometheus registry to report the reconcile and workqueue metrics to (e.g.
             ``kopf_informers.metrics.DEFAULT_REGISTRY``); None: none. Read by :meth:`setup`.
+        resync_period: seconds between re-queues of every primary (jittered up to 10% longer);
+            None: never. Default 10 hours, controller-runtime's ``SyncPeriod``: a safety net
+            for state that no watch reports, not a way to poll.
     """
 
     def __init__(
@@ -146,9 +199,14 @@ class Controller:
         rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
         child_predicates: Sequence[Predicate] = (),
         namespace: str | None = None, metrics: CollectorRegistry | None = None,
+        resync_period: float | None = DEFAULT_RESYNC_PERIOD,
     ) -> None:
         if max_concurrent < 1:
             raise InvalidArgumentError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        if resync_period is not None and not resync_period >= 1.0:
+            raise InvalidArgumentError(
+                f"resync_period must be at least 1 second (or None for none), got "
+                f"{resync_period!r}")
         if not callable(fn):
             raise InvalidArgumentError(f"the reconcile function must be callable, got {fn!r}")
         self.name = name
@@ -173,6 +231,15 @@ class Controller:
         # Objects (by uid) whose cleanup is done and finalizer removed, until their delete event:
         # the cache may still show them with the finalizer, and cleanup runs only once.
         self._finalized: dict[Request, str] = {}
+        self.resync_period = resync_period
+        # Loop guards (see the module docstring), all keyed by request:
+        self._hold: dict[Request, float] = {}  # loop time before which events wait
+        self._streaks: dict[Request, int] = {}  # consecutive reconciles that wrote
+        self._stale: dict[Request, tuple[str, float]] = {}  # denied cached uid, since when
+        self._own_versions: dict[Request, set[str]] = {}  # the primary as the last run wrote it
+        self._churn: RateLimiter[Request] | None = None  # made by setup(), on the loop's clock
+        self._primary_resource = resource  # as discovery spells it, from start()
+        self._resync_task: asyncio.Task[None] | None = None
         self.reconciles: dict[str, int] = {"success": 0, "error": 0, "requeue_after": 0}
         self.last_duration: float | None = None
         self.metrics_registry = metrics
@@ -189,15 +256,19 @@ class Controller:
             controller=self.name, registry=registry)
         queue_metrics = None if registry is None else PrometheusWorkQueueMetrics(
             name=self.name, controller=self.name, registry=registry)
-        self.queue = RateLimitingWorkQueue(self._rate_limiter, name=self.name,
-                                           metrics=queue_metrics)
+        self.queue = queue = RateLimitingWorkQueue(self._rate_limiter, name=self.name,
+                                                   metrics=queue_metrics)
+        self._churn = MaxOfRateLimiter(
+            ItemExponentialFailureRateLimiter(base=0.005, cap=1000.0),
+            BucketRateLimiter(qps=10.0, burst=100, clock=queue.now),
+        )
         self.primary = factory.informer(self.resource, namespace=self.namespace)
         self.primary.add_handler(on_add=self._primary_added, on_update=self._primary_updated,
-                                 on_delete=self._primary_deleted)
+                                 on_delete=self._primary_deleted, on_relist=self.requeue_all)
         for resource in self.owns:
             informer = factory.informer(resource, namespace=self.namespace)
             informer.add_handler(on_add=self._child_added, on_delete=self._child_deleted,
-                                 on_update=self._child_updated)
+                                 on_update=self._child_updated, on_relist=self.requeue_all)
             self._secondary.append(informer)
         for resource, map_fn in self.watches.items():
             informer = factory.informer(resource)
@@ -205,6 +276,7 @@ class Controller:
                 on_add=functools.partial(self._mapped_added, map_fn),
                 on_update=functools.partial(self._mapped_update, map_fn),
                 on_delete=functools.partial(self._mapped_delete, map_fn),
+                on_relist=self.requeue_all,
             )
             self._secondary.append(informer)
 
@@ -216,9 +288,33 @@ class Controller:
     def has_synced(self) -> bool:
         return all(informer.has_synced for informer in self.informers)
 
-    def _enqueue(self, request: Request) -> None:
-        if self.queue is not None:
-            self.queue.add(request)
+    def _enqueue(self, request: Request, *, urgent: bool = False) -> None:
+        """Queue a key now, or when its hold (failure backoff, hot-loop backoff) ends;
+        ``urgent`` (a change of the primary itself) goes past the hold."""
+        queue = self.queue
+        if queue is None:
+            return
+        hold = self._hold.get(request)
+        if hold is not None and not urgent:
+            remaining = hold - queue.now()
+            if remaining > 0:
+                queue.add_after(request, remaining)
+                return
+        queue.add(request)
+
+    def requeue_all(self) -> None:
+        """Queue every cached primary (after a relist; on resync), each subject to its hold."""
+        if self.primary is None:
+            return
+        for obj in self.primary.store.list():
+            self._enqueue(_request_of(obj))
+
+    def _unfence(self, obj: Any) -> None:
+        """The primary's informer shows this key with another uid (or gone): it caught up."""
+        request = _request_of(obj)
+        stale = self._stale.get(request)
+        if stale is not None and _meta(obj).get("uid") != stale[0]:
+            del self._stale[request]
 
     def _passes(self, event: str, *objs: Any) -> bool:
         return all(getattr(p, event)(*objs) for p in self.predicates)
@@ -227,19 +323,25 @@ class Controller:
         return all(getattr(p, event)(*objs) for p in self.child_predicates)
 
     def _primary_added(self, obj: Any) -> None:
+        self._unfence(obj)
         if self._passes("create", obj):
-            self._enqueue(_request_of(obj))
+            self._enqueue(_request_of(obj), urgent=True)
 
     def _primary_updated(self, old: Any, new: Any) -> None:
+        self._unfence(new)
         if self._passes("update", old, new):
-            self._enqueue(_request_of(new))
+            request = _request_of(new)
+            ours = _meta(new).get("resourceVersion") in self._own_versions.get(request, ())
+            self._enqueue(request, urgent=_changes_itself(old, new) and not ours)
 
     def _primary_deleted(self, obj: Any) -> None:
         request, uid = _request_of(_unwrap(obj)), _meta(_unwrap(obj)).get("uid")
         if uid is not None and self._finalized.get(request) == uid:
             del self._finalized[request]
+        self._stale.pop(request, None)  # whatever the cache showed is gone from it too
+        self._own_versions.pop(request, None)
         if self._passes("delete", _unwrap(obj)):
-            self._enqueue(_request_of(_unwrap(obj)))
+            self._enqueue(request, urgent=True)
 
     def _owners(self, obj: Any) -> list[Request]:
         namespace = _meta(obj).get("namespace") or None
@@ -308,11 +410,20 @@ class Controller:
         await wait_for_cache_sync(self.informers, timeout=sync_timeout)
         info = await api.discover(self.resource)
         self._owner_kind = info.kind
+        self._primary_resource = info.resource
         loop = asyncio.get_running_loop()
         self._workers = [
             loop.create_task(self._worker(), name=f"worker:{self.name}:{i}")
             for i in range(self.max_concurrent)
         ]
+        if self.resync_period is not None:
+            self._resync_task = loop.create_task(self._resync(self.resync_period),
+                                                 name=f"resync:{self.name}")
+
+    async def _resync(self, period: float) -> None:
+        while True:
+            await asyncio.sleep(period * (1 + RESYNC_JITTER * random.random()))
+            self.requeue_all()
 
     async def stop(self, drain_timeout: float | None = 10.0) -> None:
         """Stop taking new keys, let running reconciles finish (up to the timeout), then stop."""
@@ -320,10 +431,12 @@ class Controller:
             with contextlib.suppress(TimeoutError):
                 await self.queue.shut_down_with_drain(timeout=drain_timeout)
             self.queue.shut_down()
-        for task in self._workers:
+        tasks = [*self._workers, *([self._resync_task] if self._resync_task else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._workers = []
+        self._resync_task = None
 
     async def _worker(self) -> None:
         assert self.queue is not None
@@ -341,37 +454,115 @@ class Controller:
         assert self.queue is not None
         queue = self.queue
         started = time.monotonic()
+        log = RequestLog(self._primary_resource, request.namespace, request.name, uid=None)
+        error: Exception | None = None
+        result: Any = None
         try:
-            result = await self._reconcile(request)
+            with watching(log):
+                result = await self._reconcile(request, log)
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            error = e
+        finally:
+            self.last_duration = time.monotonic() - started
+        if log.own_versions:
+            self._own_versions[request] = log.own_versions
+        else:
+            self._own_versions.pop(request, None)
+        if await self._denies_cache(request, log):
+            if error is not None:
+                self._record("error", started)
+            logger.info("%s: the cache of %s is behind the server (it no longer has uid %s); "
+                        "not reconciling it again until the cache catches up",
+                        self.name, request, log.uid)
+            queue.forget(request)
+            self._hold.pop(request, None)
+            return
+        if error is not None:
             self._record("error", started)
             failures = queue.num_requeues(request) + 1
             logger.error("%s: reconciling %s failed (%d failures so far): %s",
-                         self.name, request, failures, e, exc_info=True)
-            queue.add_rate_limited(request)
+                         self.name, request, failures, error, exc_info=error)
+            self._retry_later(request, queue.rate_limiter.when(request))
             return
-        finally:
-            self.last_duration = time.monotonic() - started
         queue.forget(request)
+        self._hold.pop(request, None)
+        self._watch_for_hot_loop(request, log)
         if isinstance(result, Result) and result.after is not None:
             self._record("requeue_after", started)
             queue.add_after(request, result.after)
         else:
             self._record("success", started)
 
+    def _retry_later(self, request: Request, delay: float) -> None:
+        """Queue the key after ``delay``, and hold its events until then."""
+        assert self.queue is not None
+        self._hold[request] = self.queue.now() + delay
+        self.queue.add_after(request, delay)
+
+    def _watch_for_hot_loop(self, request: Request, log: RequestLog) -> None:
+        """Count consecutive writing reconciles; past the streak, hold the key's events."""
+        assert self._churn is not None
+        assert self.queue is not None
+        if not log.writes:
+            self._streaks.pop(request, None)
+            self._churn.forget(request)
+            return
+        streak = self._streaks[request] = self._streaks.get(request, 0) + 1
+        if streak > HOT_LOOP_STREAK:
+            delay = self._churn.when(request)
+            self._hold[request] = self.queue.now() + delay
+            if streak == HOT_LOOP_STREAK + 1:
+                logger.warning("%s: %s has written to the API in each of its last %d "
+                               "reconciles; slowing its re-queues down until one finds "
+                               "nothing to change", self.name, request, streak)
+
+    async def _denies_cache(self, request: Request, log: RequestLog) -> bool:
+        """Whether the server contradicted the cached primary this reconcile acted on; if so,
+        the key is fenced until the primary's informer shows it otherwise."""
+        if log.uid is None:
+            return False
+        denied = log.other_uid is not None
+        if not denied and log.not_found:
+            denied = await self._is_gone(request, log.uid)
+        if denied:
+            assert self.queue is not None
+            self._stale[request] = (log.uid, self.queue.now())
+        return denied
+
+    async def _is_gone(self, request: Request, uid: str) -> bool:
+        """One live read, after a 404 for the primary (which may also mean that a subresource
+        is not served): is the object with this uid really gone from the server?"""
+        assert self._api is not None
+        try:
+            live = await self._api.get(self.resource, request.name, namespace=request.namespace)
+        except NotFoundError:
+            return True
+        except (ApiError, ApiConnectionError):
+            return False  # cannot tell: treat it as any failure
+        return _meta(live).get("uid") != uid
+
     def _record(self, result: ReconcileResult, started: float) -> None:
         self.reconciles[result] += 1
         if self.metrics is not None:
             self.metrics.observe(result, time.monotonic() - started)
 
-    async def _reconcile(self, request: Request) -> Any:
+    async def _reconcile(self, request: Request, log: RequestLog) -> Any:
         assert self.primary is not None
         assert self._api is not None
+        assert self.queue is not None
         obj = self.primary.lister.get(request.name, request.namespace)
         if obj is None:
+            self._stale.pop(request, None)
             return None  # gone: nothing to reconcile (level-triggered)
+        uid = _meta(obj).get("uid")
+        stale = self._stale.get(request)
+        if stale is not None:
+            if stale[0] == uid and self.queue.now() - stale[1] < STALE_FENCE:
+                return None  # the server denied this very state: wait for the informer
+            del self._stale[request]
+        log.uid = uid if isinstance(uid, str) else None
         finalizer = self.finalizer
         deleting = bool(_meta(obj).get("deletionTimestamp"))
         if finalizer is not None:

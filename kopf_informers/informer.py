@@ -17,6 +17,8 @@ Contract (client-go's ``SharedInformer``):
     events): hand longer work to a workqueue, as client-go advises. Coroutine functions are
     refused with a clear error.
   - With a resync period, every cached object is re-delivered as ``on_update(obj, obj)``.
+  - After a relist that follows a 410 (not after the first list), ``on_relist()`` is called
+    once the relist's differences have been delivered.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ T = TypeVar("T", bound=Mapping[str, Any])
 OnAdd = Callable[[Any], object]
 OnUpdate = Callable[[Any, Any], object]
 OnDelete = Callable[[Any], object]
+OnRelist = Callable[[], object]
 
 logger = logging.getLogger(__name__)
 MINIMUM_RESYNC_PERIOD = 1.0  # seconds, as client-go
@@ -73,11 +76,13 @@ class HandlerRegistration:
     def __init__(
         self, informer: SharedIndexInformer[Any], on_add: OnAdd | None,
         on_update: OnUpdate | None, on_delete: OnDelete | None,
+        on_relist: OnRelist | None = None,
     ) -> None:
         self._informer = informer
         self.on_add = on_add
         self.on_update = on_update
         self.on_delete = on_delete
+        self.on_relist = on_relist
 
     def remove(self) -> None:
         self._informer._remove(self)
@@ -162,15 +167,24 @@ class SharedIndexInformer(Generic[T]):
 
     def add_handler(
         self, on_add: OnAdd | None = None, on_update: OnUpdate | None = None,
-        on_delete: OnDelete | None = None,
+        on_delete: OnDelete | None = None, *, on_relist: OnRelist | None = None,
     ) -> HandlerRegistration:
-        """Register handlers; if the cache is synced, ``on_add`` first gets every object."""
-        for name, fn in (("on_add", on_add), ("on_update", on_update), ("on_delete", on_delete)):
+        """Register handlers; if the cache is synced, ``on_add`` first gets every object.
+
+        ``on_relist()`` is called after a relist that followed a watch outage ending in 410
+        Gone, once its differences have been delivered as adds, updates and tombstones. Objects
+        created and deleted during the outage left no trace in them: a handler that derives
+        state from this resource (e.g. a controller whose children these are) should look at
+        everything again.
+        """
+        handlers = (("on_add", on_add), ("on_update", on_update), ("on_delete", on_delete),
+                    ("on_relist", on_relist))
+        for name, fn in handlers:
             _check_handler(name, fn)
-        if on_add is None and on_update is None and on_delete is None:
+        if all(fn is None for _, fn in handlers):
             raise InvalidArgumentError("add_handler() needs at least one of on_add, on_update, "
-                                       "on_delete")
-        registration = HandlerRegistration(self, on_add, on_update, on_delete)
+                                       "on_delete, on_relist")
+        registration = HandlerRegistration(self, on_add, on_update, on_delete, on_relist)
         if self.has_synced:
             for obj in self._store.list():
                 registration._call("add", on_add, obj)
@@ -194,6 +208,10 @@ class SharedIndexInformer(Generic[T]):
     def on_delete(self, obj: T | DeletedFinalStateUnknown[T]) -> None:
         for registration in tuple(self._handlers):
             registration._call("delete", registration.on_delete, obj)
+
+    def on_relist(self) -> None:
+        for registration in tuple(self._handlers):
+            registration._call("relist", registration.on_relist)
 
     # -- running --------------------------------------------------------------------------------
 

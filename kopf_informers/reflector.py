@@ -110,6 +110,9 @@ class EventHandler(Protocol[T_contra]):
 
     def on_delete(self, obj: T_contra | DeletedFinalStateUnknown[T_contra]) -> None: ...
 
+    # Optional: ``on_relist()``, called after a relist (not the first list) has been applied,
+    # i.e. after a watch outage that ended in 410 Gone, once its diff has been delivered.
+
 
 class Reflector(Generic[T]):
     """Lists and watches one source into one store, and notifies one handler of changes."""
@@ -237,6 +240,7 @@ class Reflector(Generic[T]):
 
     def _replace(self, replacement: Replacement[T], resource_version: str) -> None:
         added, updated, deleted = replacement.commit()
+        relisted = self._listed_once
         self._rv = resource_version
         self._listed_once = True
         self._need_list = False
@@ -248,6 +252,11 @@ class Reflector(Generic[T]):
             handler.on_update(old, new)
         for key, last in deleted:
             handler.on_delete(DeletedFinalStateUnknown(key, last))
+        on_relist = getattr(handler, "on_relist", None)
+        if relisted and on_relist is not None:
+            # Objects created and deleted while the watch was down left no trace in the diff:
+            # whoever derives state from this resource must look at everything again.
+            on_relist()
 
     async def _try_watch_list(self) -> bool:
         """A WatchList stream instead of a list; False if the server does not support it."""

@@ -395,6 +395,10 @@ class RateLimitingWorkQueue(Generic[K]):
             self._clock = loop.time
         return loop
 
+    def now(self) -> float:
+        """The queue's clock: its loop's (virtual, under looptime), for delays relative to it."""
+        return self._now()
+
     def _now(self) -> float:
         return self._bind_loop().time()
 

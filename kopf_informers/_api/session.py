@@ -21,7 +21,14 @@ import aiohttp
 import kopf
 import orjson
 
-from ..errors import ApiConnectionError, CredentialsError, InvalidArgumentError, KopfInformersError
+from ..errors import (
+    ApiConnectionError,
+    ApiError,
+    CredentialsError,
+    InvalidArgumentError,
+    KopfInformersError,
+)
+from . import tracking
 from .credentials import Login, is_expired
 from .errors import RequestContext, connection_error, error_from_response
 
@@ -101,9 +108,14 @@ class Session:
                 raise InvalidArgumentError(f"{context.verb} {context.resource}: the body is not "
                                            f"JSON-serialisable: {e}") from e
         content_type_or_none = content_type if data is not None else None
-        async with self.open(context, method, path, params=params, data=data,
-                             content_type=content_type_or_none) as response:
-            raw = await response.read()
+        tracking.record_request(context)
+        try:
+            async with self.open(context, method, path, params=params, data=data,
+                                 content_type=content_type_or_none) as response:
+                raw = await response.read()
+        except ApiError as e:
+            tracking.record_failure(context, e.status)
+            raise
         try:
             decoded = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
@@ -112,6 +124,7 @@ class Session:
         if not isinstance(decoded, dict):
             raise ApiConnectionError(f"the server answered with JSON that is not an object: "
                                      f"{raw[:200]!r}", **context.fields())
+        tracking.record_answer(context, decoded)
         return decoded
 
     @contextlib.asynccontextmanager

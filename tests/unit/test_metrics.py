@@ -262,7 +262,8 @@ class OneInformerFactory:
 
 class FakeApi:
     async def discover(self, resource: str) -> Any:
-        return type("Info", (), {"kind": "ConfigMap", "namespaced": True})()
+        return type("Info", (), {"kind": "ConfigMap", "namespaced": True,
+                                   "resource": resource})()
 
 
 @pytest.fixture
