@@ -160,6 +160,59 @@ def test_a_deployment_owned_by_someone_else_is_never_adopted(
     deployment = apps_v1.read_namespaced_deployment("taken", "default")
     assert deployment.metadata.owner_references is None
     assert deployment.spec.replicas == 7
+    conditions = wait_for(lambda: get_foo(custom_objects, "greedy").get("status", {})
+                          .get("conditions"), what="a condition")
+    assert (conditions[0]["status"], conditions[0]["reason"]) == ("False", "ErrResourceExists")
+    time.sleep(2)  # retrying on a timer would post a warning each time (about ten by now)
+    assert len(events_of(core_v1, "greedy", "ErrResourceExists")) == 1
+
+    # Once the conflicting Deployment is gone, the Foo gets its own at once: it is watched by
+    # name, so nothing waits for a retry timer (which would be 20 s or more by then).
+    apps_v1.delete_namespaced_deployment("taken", "default")
+    deleted = time.monotonic()
+    mine = wait_for(lambda: (d := apps_v1.read_namespaced_deployment("taken", "default"))
+                    .metadata.owner_references and d, what="the Foo's own Deployment")
+    assert mine.metadata.owner_references[0].name == "greedy"
+    assert time.monotonic() - deleted < 10
+    wait_for(lambda: get_foo(custom_objects, "greedy")["status"]["conditions"][0]["status"]
+             == "True", what="Ready=True")
+
+
+def test_a_deployment_the_server_refuses_gets_its_message_in_a_condition_once(
+        operator: subprocess.Popen[str], embedded_apiserver: EmbeddedApiServer,
+        custom_objects: CustomObjectsApi, core_v1: CoreV1Api) -> None:
+    create_foo(custom_objects, "badname", {"deploymentName": "Bad_Name!", "replicas": 1})
+    conditions = wait_for(lambda: get_foo(custom_objects, "badname").get("status", {})
+                          .get("conditions"), what="a condition")
+    assert (conditions[0]["status"], conditions[0]["reason"]) == ("False", "InvalidSpec")
+    assert "Bad_Name!" in conditions[0]["message"]
+    assert "a lowercase RFC 1123" in conditions[0]["message"]  # the server's own words
+    wait_for(lambda: events_of(core_v1, "badname", "InvalidSpec"), what="a Warning event")
+    time.sleep(2)  # a retry loop would show here; a refused spec waits for the Foo to change
+    # One refused create, and one more from the reconcile that the condition's write causes
+    # (retrying with backoff would have made about ten in these two seconds).
+    creates = embedded_apiserver.journal.filter(verb="create", resource="deployments")
+    assert len(creates) <= 2, [(e.name, e.status) for e in creates]
+    assert len(events_of(core_v1, "badname", "InvalidSpec")) == 1
+
+
+def test_a_renamed_deployment_replaces_the_old_one(
+        operator: subprocess.Popen[str], custom_objects: CustomObjectsApi,
+        apps_v1: AppsV1Api) -> None:
+    create_foo(custom_objects, "renamed", {"deploymentName": "first", "replicas": 1})
+    wait_for(lambda: apps_v1.read_namespaced_deployment("first", "default"))
+    custom_objects.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "renamed",
+                                                  {"spec": {"deploymentName": "second"}})
+    wait_for(lambda: apps_v1.read_namespaced_deployment("second", "default"))
+
+    def first_gone() -> bool:
+        try:
+            apps_v1.read_namespaced_deployment("first", "default")
+        except ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_for(first_gone, what="the old Deployment deleted")
 
 
 def test_a_malformed_foo_gets_a_condition_and_an_event_while_others_are_served(
