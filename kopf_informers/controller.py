@@ -237,6 +237,7 @@ class Controller:
         self._streaks: dict[Request, int] = {}  # consecutive reconciles that wrote
         self._stale: dict[Request, tuple[str, float]] = {}  # denied cached uid, since when
         self._own_versions: dict[Request, set[str]] = {}  # the primary as the last run wrote it
+        self._last_errors: dict[Request, str] = {}  # the last failure's type and message
         self._churn: RateLimiter[Request] | None = None  # made by setup(), on the loop's clock
         self._primary_resource = resource  # as discovery spells it, from start()
         self._resync_task: asyncio.Task[None] | None = None
@@ -340,6 +341,9 @@ class Controller:
             del self._finalized[request]
         self._stale.pop(request, None)  # whatever the cache showed is gone from it too
         self._own_versions.pop(request, None)
+        self._last_errors.pop(request, None)
+        self._streaks.pop(request, None)
+        self._hold.pop(request, None)
         if self._passes("delete", _unwrap(obj)):
             self._enqueue(request, urgent=True)
 
@@ -481,11 +485,18 @@ class Controller:
             return
         if error is not None:
             self._record("error", started)
-            failures = queue.num_requeues(request) + 1
-            logger.error("%s: reconciling %s failed (%d failures so far): %s",
-                         self.name, request, failures, error, exc_info=error)
-            self._retry_later(request, queue.rate_limiter.when(request))
+            delay = queue.rate_limiter.when(request)
+            failures = queue.num_requeues(request)
+            # One line a retry; the traceback only when the error is new for this object.
+            signature = f"{type(error).__qualname__}: {error}"
+            repeated = self._last_errors.get(request) == signature
+            self._last_errors[request] = signature
+            logger.error("%s: reconciling %s failed (%d failures so far; next try in %.3g s): "
+                         "%s", self.name, request, failures, delay, signature,
+                         exc_info=None if repeated else error)
+            self._retry_later(request, delay)
             return
+        self._last_errors.pop(request, None)
         queue.forget(request)
         self._hold.pop(request, None)
         self._watch_for_hot_loop(request, log)

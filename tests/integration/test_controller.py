@@ -494,7 +494,28 @@ async def test_an_always_failing_reconcile_is_retried_on_the_exponential_schedul
     assert controller.reconciles["error"] == len(attempts)
     assert controller.reconciles["success"] == 0
     messages = [r.getMessage() for r in caplog.records]
-    assert any("(3 failures so far)" in m and "failure #3" in m for m in messages), messages
+    assert any("(3 failures so far; next try in" in m and "failure #3" in m
+               for m in messages), messages
+    # One line a retry; a traceback only with an error not seen before for this object (the
+    # function's message names its attempt, so each of these errors is new).
+    failures = [r for r in caplog.records if "reconciling default/doomed failed" in r.getMessage()]
+    assert len(failures) == len(attempts)
+    assert all(r.exc_info is not None for r in failures)
+
+
+async def test_a_repeated_failure_logs_its_traceback_once(
+        api: ApiClient, caplog: pytest.LogCaptureFixture) -> None:
+    async def fail(**_: Any) -> None:
+        raise RuntimeError("the same every time")
+
+    controller = Controller(name="samefail", resource=CM, fn=fail)
+    async with running(api, controller):
+        await create_cm(api, "same")
+        await eventually(lambda: controller.reconciles["error"] >= 5, "5 failures")
+    failures = [r for r in caplog.records if "reconciling default/same failed" in r.getMessage()]
+    assert len(failures) >= 5
+    assert [r.exc_info is not None for r in failures[:3]] == [True, False, False]
+    assert "RuntimeError: the same every time" in failures[1].getMessage()
 
 
 async def test_a_success_after_failures_resets_the_backoff(api: ApiClient) -> None:
