@@ -26,7 +26,13 @@ from typing import Any
 import pytest
 from test_controller import eventually, running
 
-from kopf_informers import ApiClient, Controller, NotFoundError, set_controller_reference
+from kopf_informers import (
+    ApiClient,
+    Controller,
+    InvalidArgumentError,
+    NotFoundError,
+    set_controller_reference,
+)
 from kopf_informers.testing import EmbeddedApiServer
 
 CM = "v1/configmaps"
@@ -223,3 +229,21 @@ async def test_a_key_whose_writes_keep_being_undone_is_slowed_down(
     # Unbounded, a round takes a few milliseconds (hundreds in 3 s); held back after a streak
     # of 10 with delays doubling from 5 ms, the rounds in 3 s are 10 + about 10.
     assert 10 < rounds <= 30, rounds
+
+
+async def test_a_resync_period_reconciles_every_primary_again(api: ApiClient) -> None:
+    seen: list[str] = []
+
+    async def record(name: str, **_: Any) -> None:
+        seen.append(name)
+
+    controller = Controller(name="resync", resource=CM, fn=record, resync_period=1.0)
+    async with running(api, controller):
+        await api.create(CM, {"metadata": {"name": "steady", "namespace": NS}}, namespace=NS)
+        await eventually(lambda: seen.count("steady") >= 3, "two resyncs after the first run")
+
+
+@pytest.mark.parametrize("period", [0, 0.5, -1, float("nan")])
+def test_a_resync_period_under_a_second_is_refused(period: float) -> None:
+    with pytest.raises(InvalidArgumentError, match="resync_period"):
+        Controller(name="bad", resource=CM, fn=lambda **_: None, resync_period=period)

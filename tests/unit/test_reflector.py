@@ -44,6 +44,9 @@ class Recorder:
             self.events.append(("delete", obj["metadata"]["name"]))
         self.seen_in_store.append(True)
 
+    def on_relist(self) -> None:
+        self.events.append(("relist", None))
+
 
 async def run_until_idle(
     source: ScriptedSource, **kwargs: Any,
@@ -124,9 +127,20 @@ async def test_relist_after_410_emits_updates_adds_and_tombstones_for_vanished_o
     reflector, reader, recorder = await run_until_idle(source)
     assert source.list_calls[1][0] == "3"  # the relist asks for at least the last known state
     assert recorder.events[3:] == [("add", "new"), ("update", "changed"),
-                                   ("tombstone", "ns/vanished")]
+                                   ("tombstone", "ns/vanished"), ("relist", None)]
     assert sorted(reader.keys()) == ["ns/changed", "ns/new", "ns/same"]
     assert reflector.last_resource_version == "9"
+
+
+async def test_a_relist_that_changes_nothing_still_says_so_and_the_first_list_does_not() -> None:
+    # Objects created and deleted while the watch was down leave no trace in a diff: only the
+    # relist itself tells a controller to look at everything again.
+    source = ScriptedSource()
+    source.pages.extend([ListPage([cm("same", 1)], "3", None),
+                         ListPage([cm("same", 1)], "7", None)])
+    source.streams.append([GoneError("too old", status=410, reason="Expired")])
+    _, _, recorder = await run_until_idle(source)
+    assert recorder.events == [("add", "same"), ("relist", None)]
 
 
 async def test_a_tombstone_carries_the_last_known_state_of_the_vanished_object() -> None:
