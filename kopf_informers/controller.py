@@ -39,6 +39,8 @@ uid-checked owner references; here, without asking anything of the reconcile fun
     another uid (deleted and created again under the same name) — the cache lags behind the
     server. The key is then not reconciled from that cached state again (for up to
     ``STALE_FENCE`` seconds) until the primary's informer catches up with it.
+  - **A throttled key waits as long as the server asked**: a failure caused by a 429 (or
+    503) with ``Retry-After`` is retried no sooner than that, even if its backoff is shorter.
   - **Relists re-queue everything**: after a watch outage that ends in 410 Gone, a relist of
     the primary or of any owned or watched resource re-queues every primary (objects created
     and deleted during the outage leave no trace to map from), and ``resync_period``
@@ -93,6 +95,7 @@ MapFn = Callable[[Any], Iterable[Any]]
 HOT_LOOP_STREAK = 10  # consecutive writing reconciles of one key before its events are slowed
 STALE_FENCE = 60.0  # seconds a key is not reconciled from a cached primary the server denied
 DEFAULT_RESYNC_PERIOD = 10 * 3600.0  # controller-runtime's SyncPeriod default
+MAX_RETRY_AFTER = 600.0  # seconds: a server's Retry-After is honoured up to this
 RESYNC_JITTER = 0.1  # each period is up to 10% longer, so that replicas and restarts spread out
 
 
@@ -155,6 +158,19 @@ def _request_of(obj: Any) -> Request:
 
 def _group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0]
+
+
+def _retry_after(error: BaseException) -> float:
+    """How long the server asked to wait (429 or 503 with ``Retry-After``), if the error or
+    what caused it says so; 0 otherwise. A throttled key waits at least that long."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ApiError) and current.retry_after is not None:
+            return min(max(current.retry_after, 0.0), MAX_RETRY_AFTER)
+        current = current.__cause__ or current.__context__
+    return 0.0
 
 
 def _changes_itself(old: Any, new: Any) -> bool:
@@ -485,7 +501,7 @@ class Controller:
             return
         if error is not None:
             self._record("error", started)
-            delay = queue.rate_limiter.when(request)
+            delay = max(queue.rate_limiter.when(request), _retry_after(error))
             failures = queue.num_requeues(request)
             # One line a retry; the traceback only when the error is new for this object.
             signature = f"{type(error).__qualname__}: {error}"

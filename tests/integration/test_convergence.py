@@ -247,3 +247,21 @@ async def test_a_resync_period_reconciles_every_primary_again(api: ApiClient) ->
 def test_a_resync_period_under_a_second_is_refused(period: float) -> None:
     with pytest.raises(InvalidArgumentError, match="resync_period"):
         Controller(name="bad", resource=CM, fn=lambda **_: None, resync_period=period)
+
+
+async def test_a_throttled_reconcile_waits_as_long_as_the_server_asked(
+        server: EmbeddedApiServer, api: ApiClient) -> None:
+    attempts: list[float] = []
+
+    async def patch_itself(name: str, namespace: str, api: ApiClient, **_: Any) -> None:
+        attempts.append(asyncio.get_running_loop().time())
+        await api.patch(CM, name, {"data": {"seen": "yes"}}, namespace=namespace)
+
+    controller = Controller(name="throttled", resource=CM, fn=patch_itself)
+    server.faults.fail("patch", "configmaps", 429, count=2, retry_after=1)
+    async with running(api, controller):
+        await api.create(CM, {"metadata": {"name": "slow", "namespace": NS}}, namespace=NS)
+        await eventually(lambda: len(attempts) >= 3, "two throttled attempts, then one more")
+    # Backoff alone would retry after 5 and 10 ms; the server said 1 s each time.
+    assert attempts[1] - attempts[0] >= 0.95
+    assert attempts[2] - attempts[1] >= 0.95
