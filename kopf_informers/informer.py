@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 from ._api import ApiClient
+from ._api.segments import check_segment
 from .backoff import ExponentialBackoff
 from .errors import CacheSyncTimeoutError, InvalidArgumentError
 from .listers import Lister
@@ -337,7 +338,15 @@ class InformerFactory:
 
         A second request with new ``indexers`` adds them to the shared informer; asking for
         another ``transform`` than the first request's is an error, since the cache is shared.
+        ``namespace`` None or ``""`` means all namespaces.
+
+        Raises:
+            InvalidArgumentError: a namespace that cannot be a segment of an API path (``.``,
+                ``..``, with ``/`` or ``%``), a malformed selector, or another transform or
+                index function than the shared informer's.
         """
+        if namespace:
+            check_segment(namespace, "namespace", request=f"informer {resource}")
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         key = (resource, namespace or None, str(labels), str(fields))
