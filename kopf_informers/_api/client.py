@@ -13,6 +13,10 @@ Guarantees:
     (``ConnectionInfo.expiration``) are renewed before the request.
   - There are no other retries: 429, 5xx and connection errors reach the caller, who knows
     whether to back off (``TooManyRequestsError.retry_after``), re-list or give up.
+  - No error, log line or ``repr`` shows the credentials of a URL (userinfo of the server or
+    proxy URL, a token in a query): they read ``***`` (:mod:`kopf_informers._redaction`).
+  - Names, namespaces and subresources that cannot be a path segment (``.``, ``..``, ``""``,
+    with ``/`` or ``%``) are refused before any request (:mod:`~kopf_informers._api.segments`).
 
 Caveats:
   - The aiohttp session is made on the first request and belongs to that event loop: use one
@@ -42,6 +46,7 @@ from typing import Any, Literal
 import aiohttp
 import kopf
 
+from .._redaction import redact
 from ..errors import ApiConnectionError, ApiError, InvalidArgumentError
 from ..selectors import FieldSelector, LabelSelector
 from .credentials import KubeconfigLogin, Login, autodetect_login, static_login
@@ -166,8 +171,19 @@ class ApiClient:
 
     @property
     def connection_info(self) -> kopf.ConnectionInfo | None:
-        """The credentials of the last login, or None before the first one."""
+        """The credentials of the last login, or None before the first one.
+
+        Kopf's ``ConnectionInfo`` shows every credential in its ``repr``: never log it; log the
+        client instead, whose ``repr`` names the server without them.
+        """
         return self._session.info
+
+    def __repr__(self) -> str:
+        info = self._session.info
+        if info is None:
+            return f"<{type(self).__name__}: not logged in yet>"
+        proxy = f" through {redact(info.proxy_url)}" if info.proxy_url else ""
+        return f"<{type(self).__name__} {redact(info.server)}{proxy}>"
 
     # -- discovery ------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import aiohttp
 import kopf
 import orjson
 
+from .._redaction import redact, redacted_cause
 from ..errors import ApiConnectionError, CredentialsError, InvalidArgumentError, KopfInformersError
 from .credentials import Login, is_expired
 from .errors import RequestContext, connection_error, error_from_response
@@ -132,7 +133,7 @@ class Session:
             if content_type is not None:
                 headers["Content-Type"] = content_type
             url = info.server.rstrip("/") + path
-            with _transport_errors(context, info.server):
+            with _transport_errors(context, info):
                 response = await session.request(
                     method, url, params=params, data=data, headers=headers,
                     proxy=info.proxy_url, timeout=client_timeout or self._timeout,
@@ -143,7 +144,7 @@ class Session:
                     await self._relogin(generation, context, unauthorized=True)
                     continue
                 if response.status >= 400:
-                    with _transport_errors(context, info.server):
+                    with _transport_errors(context, info):
                         raw = await response.read()
                     suffix = " (after logging in again)" if response.status == 401 else ""
                     raise error_from_response(
@@ -152,7 +153,7 @@ class Session:
                     )
                 if streaming:
                     self._streams.add(response)
-                with _transport_errors(context, info.server):  # also while the caller reads
+                with _transport_errors(context, info):  # also while the caller reads
                     yield response
                 return
             finally:
@@ -200,8 +201,9 @@ class Session:
         except KopfInformersError:
             raise
         except Exception as e:
-            raise CredentialsError(f"{context.verb} {context.resource}: the login failed: "
-                                   f"{type(e).__name__}: {e}") from e
+            raise CredentialsError(redact(f"{context.verb} {context.resource}: the login "
+                                          f"failed: {type(e).__name__}: {e}")) \
+                from redacted_cause(e)
         if not isinstance(info, kopf.ConnectionInfo):
             raise CredentialsError(f"the login returned {type(info).__name__}, "
                                    "not a kopf.ConnectionInfo")
@@ -225,8 +227,8 @@ class Session:
             try:
                 tls = info.as_ssl_context()
             except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
-                raise CredentialsError(f"the TLS settings for {info.server} do not load: "
-                                       f"{e}") from e
+                raise CredentialsError(redact(f"the TLS settings for {info.server} do not "
+                                              f"load: {e}")) from redacted_cause(e)
         # Watches hold a connection each for minutes: a pool limit would queue requests.
         connector = aiohttp.TCPConnector(ssl=tls, limit=0)
         return aiohttp.ClientSession(
@@ -243,8 +245,11 @@ def _session_key(info: kopf.ConnectionInfo) -> _SessionKey:
 
 
 @contextlib.contextmanager
-def _transport_errors(context: RequestContext, server: str) -> Iterator[None]:
+def _transport_errors(context: RequestContext, info: kopf.ConnectionInfo) -> Iterator[None]:
+    """aiohttp's and the OS's errors as :class:`ApiConnectionError`, showing no credentials:
+    aiohttp's own may quote the whole URL, so it is chained only if it shows none."""
     try:
         yield
     except (aiohttp.ClientError, OSError) as e:  # OSError includes TimeoutError
-        raise connection_error(context, server, e) from e
+        raise connection_error(context, info.server, e, proxy=info.proxy_url) \
+            from redacted_cause(e)
