@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import kopf
 import orjson
+import yarl
 
 from .._redaction import redact, redacted_cause
 from ..errors import ApiConnectionError, CredentialsError, InvalidArgumentError, KopfInformersError
@@ -132,7 +133,7 @@ class Session:
             headers = info.as_http_headers()
             if content_type is not None:
                 headers["Content-Type"] = content_type
-            url = info.server.rstrip("/") + path
+            url = _url(info, path, authorized="Authorization" in headers)
             with _transport_errors(context, info):
                 response = await session.request(
                     method, url, params=params, data=data, headers=headers,
@@ -236,6 +237,19 @@ class Session:
             headers={"User-Agent": self._user_agent, "Accept": JSON},
             timeout=self._timeout,
         )
+
+
+def _url(info: kopf.ConnectionInfo, path: str, *, authorized: bool) -> str | yarl.URL:
+    """The request's URL; without the server URL's userinfo if an Authorization header is sent,
+    as Go's HTTP client (so kubectl) does: aiohttp refuses the pair with a ValueError."""
+    url = info.server.rstrip("/") + path
+    if not authorized or "@" not in info.server:
+        return url
+    try:
+        parsed = yarl.URL(url)
+    except ValueError:
+        return url  # malformed: aiohttp reports it as a ClientError, as any malformed URL
+    return parsed.with_user(None) if parsed.raw_user is not None else parsed
 
 
 def _session_key(info: kopf.ConnectionInfo) -> _SessionKey:

@@ -22,6 +22,7 @@ import pytest
 from kopf_informers import ApiClient, ApiConnectionError, CredentialsError, KopfInformersError
 from kopf_informers.backoff import ExponentialBackoff
 from kopf_informers.informer import InformerFactory
+from kopf_informers.testing import EmbeddedApiServer
 
 SECRET = "secret"
 CM = "v1/configmaps"
@@ -136,3 +137,12 @@ async def test_the_client_shows_its_server_without_credentials() -> None:
             await client.list(CM)
         assert repr(client).startswith("<ApiClient http://***@127.0.0.1:")
 
+
+async def test_a_token_is_sent_instead_of_credentials_in_the_server_url() -> None:
+    # As Go's HTTP client does for client-go: an Authorization header wins over the URL's
+    # userinfo (aiohttp refuses both with a ValueError, which escaped the client).
+    async with EmbeddedApiServer() as server:
+        url = server.url.replace("http://", f"http://user:{SECRET}@")
+        info = kopf.ConnectionInfo(server=url, token="a-token")
+        async with ApiClient.from_connection_info(info) as client:
+            assert (await client.list(CM))["kind"] == "ConfigMapList"
