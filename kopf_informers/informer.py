@@ -17,6 +17,12 @@ Contract (client-go's ``SharedInformer``):
     events): hand longer work to a workqueue, as client-go advises. Coroutine functions are
     refused with a clear error.
   - With a resync period, every cached object is re-delivered as ``on_update(obj, obj)``.
+
+Starting (:meth:`InformerFactory.start`) resolves each resource by discovery first. Failures
+that pass (connection refused or reset, timeouts, 5xx, 429) are retried there with the
+reflector's backoff until a deadline, so that an API server down for a few seconds when an
+operator starts costs those seconds, not a failed start; the others (an unknown resource,
+401, 403, bad credentials) are raised at once, unchanged: retrying would not help.
 """
 
 from __future__ import annotations
@@ -28,19 +34,28 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
-from ._api import ApiClient
+from ._api import ApiClient, ApiResource
 from ._api.segments import check_segment
+from ._redaction import redact
 from .backoff import ExponentialBackoff
-from .errors import CacheSyncTimeoutError, InvalidArgumentError
+from .errors import (
+    ApiConnectionError,
+    CacheSyncTimeoutError,
+    InvalidArgumentError,
+    ServerError,
+    TooManyRequestsError,
+)
 from .listers import Lister
 from .reflector import DeletedFinalStateUnknown, ListerWatcher, ListPage, RawEvent, Reflector
 from .selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
 from .store import IndexFunc, RawObject, Store, StoreWriter, store
 
 __all__ = [
+    "DEFAULT_SYNC_TIMEOUT",
     "HandlerRegistration",
     "InformerFactory",
     "SharedIndexInformer",
+    "discover",
     "wait_for_cache_sync",
 ]
 
@@ -51,6 +66,9 @@ OnDelete = Callable[[Any], object]
 
 logger = logging.getLogger(__name__)
 MINIMUM_RESYNC_PERIOD = 1.0  # seconds, as client-go
+DEFAULT_SYNC_TIMEOUT = 120.0  # seconds, controller-runtime's CacheSyncTimeout
+# Failures that pass by themselves: no answer (refused, reset, timed out), 5xx, 429.
+TRANSIENT_ERRORS = (ApiConnectionError, ServerError, TooManyRequestsError)
 
 
 def _check_handler(name: str, fn: Callable[..., object] | None) -> None:
@@ -244,6 +262,51 @@ async def wait_for_cache_sync(
         ) from None
 
 
+async def discover(
+    api: ApiClient, resource: str, *, timeout: float | None = None,
+    backoff: ExponentialBackoff | None = None,
+) -> ApiResource:
+    """``api.discover(resource)``, retrying transient failures until ``timeout`` passes.
+
+    Transient are connection failures and timeouts (:class:`ApiConnectionError`), 5xx and 429
+    (waiting at least its ``retry_after``); they are retried after ``backoff``'s delays
+    (default: the reflector's, client-go's 0.8 s doubling to 30 s, jittered), each logged as
+    one warning that says when the next try is. The last try is at the deadline, not later.
+
+    Raises:
+        ApiConnectionError, ServerError, TooManyRequestsError: the last failure, when
+            ``timeout`` (None: never) has passed.
+        UnknownResourceError, UnauthorizedError, ForbiddenError, CredentialsError, ...: any
+            other failure, at once and unchanged.
+    """
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+    return await _discover(api, resource, deadline=deadline,
+                           backoff=backoff or ExponentialBackoff())
+
+
+async def _discover(
+    api: ApiClient, resource: str, *, deadline: float | None, backoff: ExponentialBackoff,
+) -> ApiResource:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            return await api.discover(resource)
+        except TRANSIENT_ERRORS as e:
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                raise
+            delay = backoff.next_delay(now)
+            if isinstance(e, TooManyRequestsError) and e.retry_after:
+                delay = max(delay, e.retry_after)
+            until = ""
+            if deadline is not None:
+                delay = min(delay, deadline - now)
+                until = f" (giving up in {deadline - now:.0f} s)"
+            logger.warning("discovery of %s failed: %s; retrying in %.1f s%s",
+                           resource, redact(str(e)), delay, until)
+        await asyncio.sleep(delay)
+
+
 WATCH_INACTIVITY_MARGIN = 30.0  # seconds beyond the server-side timeout before giving up on a watch
 
 
@@ -390,19 +453,37 @@ class InformerFactory:
             known.update(new)
         return informer
 
-    async def start(self) -> None:
+    async def start(self, *, timeout: float | None = DEFAULT_SYNC_TIMEOUT) -> None:
         """Resolve every new informer's resource through discovery, then start it.
+
+        Transient failures of discovery (connection refused or reset, timeouts, 5xx, 429) are
+        retried with the informers' backoff, each logged once with the delay until the next
+        try, for up to ``timeout`` seconds in all (default: the cache-sync timeout, 2 minutes;
+        None: until cancelled). See :func:`discover`.
 
         Raises:
             UnknownResourceError: a resource the server does not serve (nothing is started).
             InvalidArgumentError: a namespace given for a cluster-scoped resource.
+            UnauthorizedError, ForbiddenError, CredentialsError: at once, unchanged.
+            CacheSyncTimeoutError: discovery still failed at the deadline (nothing is started);
+                chained from the last failure.
         """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if self._api is None:
             self._api = await ApiClient.autodetect()
         pending = [(k, i) for k, i in self._informers.items() if k not in self._started]
+        backoff = self._backoff() if self._backoff is not None else ExponentialBackoff()
         scopes = {}
         for key, _ in pending:
-            info = await self._api.discover(key[0])
+            try:
+                info = await _discover(self._api, key[0], deadline=deadline, backoff=backoff)
+            except TRANSIENT_ERRORS as e:
+                names = [informer.name for _, informer in pending]
+                raise CacheSyncTimeoutError(
+                    f"caches not synced within {timeout} s: the discovery of {key[0]} still "
+                    f"fails: {redact(str(e))}", informers=names,
+                ) from e
             if key[1] is not None and not info.namespaced:
                 raise InvalidArgumentError(
                     f"{key[0]} is cluster-scoped: an informer for it cannot be restricted to "
@@ -414,7 +495,7 @@ class InformerFactory:
             informer.start()
             self._started.add(key)
 
-    async def wait_synced(self, timeout: float | None = 120.0) -> None:
+    async def wait_synced(self, timeout: float | None = DEFAULT_SYNC_TIMEOUT) -> None:
         """Wait until every informer has synced (default: controller-runtime's 2 minutes).
 
         Raises:
