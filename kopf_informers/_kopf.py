@@ -6,7 +6,11 @@ the number of controllers or re-imports):
 - **startup**: resolve credentials (in-cluster, ``KUBECONFIG``, ``~/.kube/config``), start every
   informer, wait until every cache has synced (2 minutes at most, as controller-runtime), then
   start the controllers' workers. Kopf runs its own handlers only after startup handlers
-  finish, so plain Kopf handlers also see synced listers.
+  finish, so plain Kopf handlers also see synced listers. An API server that is unreachable
+  (or answers 5xx or 429) is retried within those 2 minutes with the reflector's backoff
+  (0.8 s doubling to 30 s), one log line per retry: a few seconds of outage cost a few
+  seconds, not Kopf's 60 s before it re-runs a failed handler. Failures that retrying cannot
+  fix (an unknown resource, 401, 403, bad credentials) fail the handler at once.
 - **cleanup**: stop the workers (letting running reconciles finish), stop the informers.
 - **probe** ``kopf_informers``: sync state, cache sizes, queue depths and reconcile counts.
 
@@ -95,15 +99,19 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
 
 
 async def _startup(logger: Any, **_: Any) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     factory = _runtime.the_factory()
     registry = _start_metrics(factory, logger)
     for controller in _runtime.controllers.values():
         controller.metrics_registry = registry
         controller.setup(factory)
-    await factory.start()
+    # Discovery is retried (with the reflector's backoff) while the server is unreachable.
+    await factory.start(timeout=max(0.0, deadline - loop.time()))
     logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))
-    await factory.wait_synced(timeout=CACHE_SYNC_TIMEOUT)
+    await factory.wait_synced(timeout=max(0.0, deadline - loop.time()))
     for controller in _runtime.controllers.values():
+        # Its discovery of its resource is answered from the client's cache: the factory's.
         await controller.start(factory.api)
     logger.info("kopf-informers: caches synced; %d controllers started",
                 len(_runtime.controllers))

@@ -33,7 +33,9 @@ They are split by what the caller should do next::
 Every error names the problem in its message; the API errors and the connection errors name the
 verb, the resource and the object (``get v1/configmaps default/cm1: 404 NotFound: ...``).
 They are raised from the underlying cause (``raise ... from``): no exception of the HTTP stack
-(aiohttp) ever leaves the public API, and none of these classes derives from one.
+(aiohttp) ever leaves the public API, and none of these classes derives from one. URLs in
+messages show no credentials (``http://***@host``); a cause whose own text would show them is
+chained as a redacted stand-in instead.
 """
 
 from __future__ import annotations

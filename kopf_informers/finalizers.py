@@ -50,6 +50,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from ._api.segments import check_segment
 from .errors import (
     ConflictError,
     DeletionOngoingError,
@@ -103,8 +104,8 @@ async def add_finalizer(
 
     Raises:
         InvalidArgumentError: ``name`` is not a domain-qualified finalizer name (see the
-            module), ``obj`` has no
-            ``metadata.name``, or ``attempts`` is below 1.
+            module), ``obj`` has no ``metadata.name`` (or one, or a namespace, that cannot be
+            in an API path: ``.``, ``..``, with ``/`` or ``%``), or ``attempts`` is below 1.
         DeletionOngoingError: the object is being deleted and lacks the finalizer.
         NotFoundError: the object does not exist (any more: a namesake with another uid
             does not count).
@@ -125,7 +126,8 @@ async def remove_finalizer(
 
     Raises:
         InvalidArgumentError: ``name`` is not a valid finalizer name (a qualified name, as for
-            label keys), ``obj`` has no ``metadata.name``, or ``attempts`` is below 1.
+            label keys), ``obj`` has no ``metadata.name`` (or one, or a namespace, that cannot
+            be in an API path), or ``attempts`` is below 1.
         ConflictError, InvalidError: still refused after ``attempts`` patches.
     """
     _check_name(name, qualified=False)
@@ -167,6 +169,10 @@ async def _change(
     name, namespace = metadata.get("name"), metadata.get("namespace") or None
     if not name:
         raise InvalidArgumentError(f"{verb} {resource}: the object has no metadata.name")
+    # Even when nothing is to be written: no object can have such a name or namespace.
+    check_segment(name, "metadata.name", request=f"{verb} {resource}")
+    if namespace is not None:
+        check_segment(namespace, "metadata.namespace", request=f"{verb} {resource}")
 
     uid = metadata.get("uid")
 

@@ -19,6 +19,12 @@ Contract (client-go's ``SharedInformer``):
   - With a resync period, every cached object is re-delivered as ``on_update(obj, obj)``.
   - After a relist that follows a 410 (not after the first list), ``on_relist()`` is called
     once the relist's differences have been delivered.
+
+Starting (:meth:`InformerFactory.start`) resolves each resource by discovery first. Failures
+that pass (connection refused or reset, timeouts, 5xx, 429) are retried there with the
+reflector's backoff until a deadline, so that an API server down for a few seconds when an
+operator starts costs those seconds, not a failed start; the others (an unknown resource,
+401, 403, bad credentials) are raised at once, unchanged: retrying would not help.
 """
 
 from __future__ import annotations
@@ -30,18 +36,28 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
-from ._api import ApiClient
+from ._api import ApiClient, ApiResource
+from ._api.segments import check_segment
+from ._redaction import redact
 from .backoff import ExponentialBackoff
-from .errors import CacheSyncTimeoutError, InvalidArgumentError
+from .errors import (
+    ApiConnectionError,
+    CacheSyncTimeoutError,
+    InvalidArgumentError,
+    ServerError,
+    TooManyRequestsError,
+)
 from .listers import Lister
 from .reflector import DeletedFinalStateUnknown, ListerWatcher, ListPage, RawEvent, Reflector
 from .selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
 from .store import IndexFunc, RawObject, Store, StoreWriter, store
 
 __all__ = [
+    "DEFAULT_SYNC_TIMEOUT",
     "HandlerRegistration",
     "InformerFactory",
     "SharedIndexInformer",
+    "discover",
     "wait_for_cache_sync",
 ]
 
@@ -53,6 +69,9 @@ OnRelist = Callable[[], object]
 
 logger = logging.getLogger(__name__)
 MINIMUM_RESYNC_PERIOD = 1.0  # seconds, as client-go
+DEFAULT_SYNC_TIMEOUT = 120.0  # seconds, controller-runtime's CacheSyncTimeout
+# Failures that pass by themselves: no answer (refused, reset, timed out), 5xx, 429.
+TRANSIENT_ERRORS = (ApiConnectionError, ServerError, TooManyRequestsError)
 
 
 def _check_handler(name: str, fn: Callable[..., object] | None) -> None:
@@ -261,6 +280,51 @@ async def wait_for_cache_sync(
         ) from None
 
 
+async def discover(
+    api: ApiClient, resource: str, *, timeout: float | None = None,
+    backoff: ExponentialBackoff | None = None,
+) -> ApiResource:
+    """``api.discover(resource)``, retrying transient failures until ``timeout`` passes.
+
+    Transient are connection failures and timeouts (:class:`ApiConnectionError`), 5xx and 429
+    (waiting at least its ``retry_after``); they are retried after ``backoff``'s delays
+    (default: the reflector's, client-go's 0.8 s doubling to 30 s, jittered), each logged as
+    one warning that says when the next try is. The last try is at the deadline, not later.
+
+    Raises:
+        ApiConnectionError, ServerError, TooManyRequestsError: the last failure, when
+            ``timeout`` (None: never) has passed.
+        UnknownResourceError, UnauthorizedError, ForbiddenError, CredentialsError, ...: any
+            other failure, at once and unchanged.
+    """
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+    return await _discover(api, resource, deadline=deadline,
+                           backoff=backoff or ExponentialBackoff())
+
+
+async def _discover(
+    api: ApiClient, resource: str, *, deadline: float | None, backoff: ExponentialBackoff,
+) -> ApiResource:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            return await api.discover(resource)
+        except TRANSIENT_ERRORS as e:
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                raise
+            delay = backoff.next_delay(now)
+            if isinstance(e, TooManyRequestsError) and e.retry_after:
+                delay = max(delay, e.retry_after)
+            until = ""
+            if deadline is not None:
+                delay = min(delay, deadline - now)
+                until = f" (giving up in {deadline - now:.0f} s)"
+            logger.warning("discovery of %s failed: %s; retrying in %.1f s%s",
+                           resource, redact(str(e)), delay, until)
+        await asyncio.sleep(delay)
+
+
 WATCH_INACTIVITY_MARGIN = 30.0  # seconds beyond the server-side timeout before giving up on a watch
 
 
@@ -355,7 +419,15 @@ class InformerFactory:
 
         A second request with new ``indexers`` adds them to the shared informer; asking for
         another ``transform`` than the first request's is an error, since the cache is shared.
+        ``namespace`` None or ``""`` means all namespaces.
+
+        Raises:
+            InvalidArgumentError: a namespace that cannot be a segment of an API path (``.``,
+                ``..``, with ``/`` or ``%``), a malformed selector, or another transform or
+                index function than the shared informer's.
         """
+        if namespace:
+            check_segment(namespace, "namespace", request=f"informer {resource}")
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         key = (resource, namespace or None, str(labels), str(fields))
@@ -399,19 +471,37 @@ class InformerFactory:
             known.update(new)
         return informer
 
-    async def start(self) -> None:
+    async def start(self, *, timeout: float | None = DEFAULT_SYNC_TIMEOUT) -> None:
         """Resolve every new informer's resource through discovery, then start it.
+
+        Transient failures of discovery (connection refused or reset, timeouts, 5xx, 429) are
+        retried with the informers' backoff, each logged once with the delay until the next
+        try, for up to ``timeout`` seconds in all (default: the cache-sync timeout, 2 minutes;
+        None: until cancelled). See :func:`discover`.
 
         Raises:
             UnknownResourceError: a resource the server does not serve (nothing is started).
             InvalidArgumentError: a namespace given for a cluster-scoped resource.
+            UnauthorizedError, ForbiddenError, CredentialsError: at once, unchanged.
+            CacheSyncTimeoutError: discovery still failed at the deadline (nothing is started);
+                chained from the last failure.
         """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if self._api is None:
             self._api = await ApiClient.autodetect()
         pending = [(k, i) for k, i in self._informers.items() if k not in self._started]
+        backoff = self._backoff() if self._backoff is not None else ExponentialBackoff()
         scopes = {}
         for key, _ in pending:
-            info = await self._api.discover(key[0])
+            try:
+                info = await _discover(self._api, key[0], deadline=deadline, backoff=backoff)
+            except TRANSIENT_ERRORS as e:
+                names = [informer.name for _, informer in pending]
+                raise CacheSyncTimeoutError(
+                    f"caches not synced within {timeout} s: the discovery of {key[0]} still "
+                    f"fails: {redact(str(e))}", informers=names,
+                ) from e
             if key[1] is not None and not info.namespaced:
                 raise InvalidArgumentError(
                     f"{key[0]} is cluster-scoped: an informer for it cannot be restricted to "
@@ -423,7 +513,7 @@ class InformerFactory:
             informer.start()
             self._started.add(key)
 
-    async def wait_synced(self, timeout: float | None = 120.0) -> None:
+    async def wait_synced(self, timeout: float | None = DEFAULT_SYNC_TIMEOUT) -> None:
         """Wait until every informer has synced (default: controller-runtime's 2 minutes).
 
         Raises:

@@ -38,6 +38,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
+from ._redaction import redact
 from .backoff import ExponentialBackoff
 from .errors import ApiConnectionError, ApiError, GoneError
 from .store import Replacement, StoreWriter, object_key
@@ -159,7 +160,8 @@ class Reflector(Generic[T]):
                 await self._list_and_watch()
             except (ApiError, ApiConnectionError) as e:
                 delay = self._backoff.next_delay(loop.time())
-                logger.warning("%s: %s; retrying in %.1f s", self.name, e, delay)
+                # Errors of any ListerWatcher, not only the API client's: redacted here too.
+                logger.warning("%s: %s; retrying in %.1f s", self.name, redact(str(e)), delay)
             except Exception:
                 delay = self._backoff.next_delay(loop.time())
                 logger.exception("%s: unexpected failure; retrying in %.1f s", self.name, delay)

@@ -13,6 +13,10 @@ Guarantees:
     (``ConnectionInfo.expiration``) are renewed before the request.
   - There are no other retries: 429, 5xx and connection errors reach the caller, who knows
     whether to back off (``TooManyRequestsError.retry_after``), re-list or give up.
+  - No error, log line or ``repr`` shows the credentials of a URL (userinfo of the server or
+    proxy URL, a token in a query): they read ``***`` (:mod:`kopf_informers._redaction`).
+  - Names, namespaces and subresources that cannot be a path segment (``.``, ``..``, ``""``,
+    with ``/`` or ``%``) are refused before any request (:mod:`~kopf_informers._api.segments`).
 
 Caveats:
   - The aiohttp session is made on the first request and belongs to that event loop: use one
@@ -42,6 +46,7 @@ from typing import Any, Literal
 import aiohttp
 import kopf
 
+from .._redaction import redact
 from ..errors import ApiConnectionError, ApiError, InvalidArgumentError
 from ..selectors import FieldSelector, LabelSelector
 from .credentials import KubeconfigLogin, Login, autodetect_login, static_login
@@ -56,6 +61,7 @@ from .resources import (
     unknown_group_version,
     unknown_plural,
 )
+from .segments import check_segment
 from .session import Obj, Params, Session
 from .watch import WatchEvent, WatchStreamParser, watch_event
 
@@ -165,8 +171,19 @@ class ApiClient:
 
     @property
     def connection_info(self) -> kopf.ConnectionInfo | None:
-        """The credentials of the last login, or None before the first one."""
+        """The credentials of the last login, or None before the first one.
+
+        Kopf's ``ConnectionInfo`` shows every credential in its ``repr``: never log it; log the
+        client instead, whose ``repr`` names the server without them.
+        """
         return self._session.info
+
+    def __repr__(self) -> str:
+        info = self._session.info
+        if info is None:
+            return f"<{type(self).__name__}: not logged in yet>"
+        proxy = f" through {redact(info.proxy_url)}" if info.proxy_url else ""
+        return f"<{type(self).__name__} {redact(info.server)}{proxy}>"
 
     # -- discovery ------------------------------------------------------------------------------
 
@@ -217,7 +234,11 @@ class ApiClient:
 
         Raises:
             NotFoundError: no such object. Other :class:`ApiError`\\ s, ``ApiConnectionError``.
+            InvalidArgumentError: a name, namespace or subresource that cannot be a segment of
+                the path (see :meth:`delete`); nothing is sent.
         """
+        _check_segments("get", resource, name=name, namespace=namespace,
+                        subresource=subresource)
         api = await self.discover(resource)
         ns = self._object_namespace(api, "get", name, namespace)
         context = RequestContext("get", api.resource, ns, name)
@@ -236,7 +257,10 @@ class ApiClient:
 
         Raises:
             GoneError: ``resource_version`` or ``continue_token`` is too old: list afresh.
+            InvalidArgumentError: a namespace that cannot be a segment of the path (``""``
+                included: None lists all namespaces).
         """
+        _check_segments("list", resource, namespace=namespace)
         api = await self.discover(resource)
         ns = self._collection_namespace(api, "list", namespace)
         context = RequestContext("list", api.resource, ns)
@@ -291,7 +315,9 @@ class ApiClient:
 
         Raises:
             AlreadyExistsError: the name is taken. ``InvalidError``: it does not validate.
+            InvalidArgumentError: a namespace that cannot be a segment of the path.
         """
+        _check_segments("create", resource, namespace=namespace)
         api = await self.discover(resource)
         meta = body.get("metadata") or {}
         name = meta.get("name") or (f"{meta['generateName']}*" if meta.get("generateName")
@@ -312,12 +338,18 @@ class ApiClient:
 
         Raises:
             ConflictError: the object changed since that resourceVersion: re-read and retry.
+            InvalidArgumentError: a name (given or the body's), namespace or subresource that
+                cannot be a segment of the path.
         """
+        given = name is not None
+        if not given:
+            name = (body.get("metadata") or {}).get("name")
+            if name is None:
+                raise InvalidArgumentError(f"replace {resource}: the body has no "
+                                           "metadata.name and no name= is given")
+        _check_segments("replace", resource, name=name, namespace=namespace,
+                        subresource=subresource, name_from="name" if given else "metadata.name")
         api = await self.discover(resource)
-        name = name or (body.get("metadata") or {}).get("name")
-        if not name:
-            raise InvalidArgumentError(f"replace {api.resource}: the body has no "
-                                       "metadata.name and no name= is given")
         ns = self._object_namespace(api, "replace", name, namespace, body)
         context = RequestContext("replace", api.resource, ns, name)
         params = _params(dryRun="All" if dry_run else None, fieldManager=field_manager)
@@ -338,7 +370,11 @@ class ApiClient:
         Raises:
             InvalidError: the result does not validate, or a JSON-patch ``test`` failed.
             ConflictError: an apply conflict with another manager (without ``force``).
+            InvalidArgumentError: a malformed patch or option, or a name, namespace or
+                subresource that cannot be a segment of the path; nothing is sent.
         """
+        _check_segments("patch", resource, name=name, namespace=namespace,
+                        subresource=subresource)
         if type not in PATCH_CONTENT_TYPES:
             raise InvalidArgumentError(f"patch {resource} {name}: unknown patch type {type!r}; "
                                        f"expected one of {', '.join(PATCH_CONTENT_TYPES)}")
@@ -386,7 +422,12 @@ class ApiClient:
 
         Raises:
             NotFoundError: it is already gone.
+            InvalidArgumentError: a name or namespace that cannot be a segment of the path
+                (empty, ``.``, ``..``, with ``/`` or ``%``, not a string): URLs drop dot
+                segments, so ``"."`` would delete the whole collection and ``".."`` the
+                namespace. Nothing is sent.
         """
+        _check_segments("delete", resource, name=name, namespace=namespace)
         api = await self.discover(resource)
         ns = self._object_namespace(api, "delete", name, namespace)
         context = RequestContext("delete", api.resource, ns, name)
@@ -429,7 +470,10 @@ class ApiClient:
                 re-list and watch from the new list's resourceVersion.
             ApiError: any other ``ERROR`` event or error answer, by its code.
             ApiConnectionError: the connection failed or broke off mid-stream.
+            InvalidArgumentError: a namespace that cannot be a segment of the path (``""``
+                included: None watches all namespaces).
         """
+        _check_segments("watch", resource, namespace=namespace)
         api = await self.discover(resource)
         ns = self._collection_namespace(api, "watch", namespace)
         context = RequestContext("watch", api.resource, ns)
@@ -483,12 +527,13 @@ class ApiClient:
         meta = (body or {}).get("metadata") or {}
         info = self._session.info
         default = info.default_namespace if info is not None else None
-        ns = namespace or meta.get("namespace") or default
-        if not ns:
-            raise InvalidArgumentError(f"{verb} {api.resource} {name}: the resource is "
-                                       "namespaced, and no namespace is given (nor in the body, "
-                                       "nor as the credentials' default)")
-        return str(ns)
+        for ns, source in ((namespace, "namespace"), (meta.get("namespace"), "metadata.namespace"),
+                           (default, "the credentials' default namespace")):
+            if ns:
+                return check_segment(ns, source, request=f"{verb} {api.resource}")
+        raise InvalidArgumentError(f"{verb} {api.resource} {name}: the resource is "
+                                   "namespaced, and no namespace is given (nor in the body, "
+                                   "nor as the credentials' default)")
 
     def _collection_namespace(
         self, api: ApiResource, verb: str, namespace: str | None,
@@ -497,6 +542,24 @@ class ApiClient:
             raise InvalidArgumentError(f"{verb} {api.resource}: the resource is cluster-scoped, "
                                        f"but namespace={namespace!r} is given")
         return namespace
+
+
+def _check_segments(
+    verb: str, resource: str, *, name: object = None, namespace: object = None,
+    subresource: object = None, name_from: str = "name",
+) -> None:
+    """Refuse, before any request, arguments that cannot be segments of the request's path.
+
+    ``name`` is always checked when the verb takes one (None is refused: it would address the
+    collection); ``namespace`` and ``subresource`` when given (None: not given).
+    """
+    request = f"{verb} {resource}"
+    if verb in ("get", "replace", "patch", "delete"):
+        check_segment(name, name_from, request=request)
+    if namespace is not None:
+        check_segment(namespace, "namespace", request=request)
+    if subresource is not None:
+        check_segment(subresource, "subresource", request=request)
 
 
 def _params(**values: object) -> Params:

@@ -41,6 +41,7 @@ from typing import Any
 import kopf
 import yaml
 
+from .._redaction import redact, redacted_cause
 from ..errors import CredentialsError
 
 Login = Callable[[], Awaitable[kopf.ConnectionInfo]]
@@ -152,7 +153,9 @@ def _read(paths: list[Path]) -> _Kubeconfig:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as e:
-            raise CredentialsError(f"cannot read the kubeconfig {path}: {e}") from e
+            # A YAML error quotes the line it is on: the server URL, say, with a password.
+            raise CredentialsError(redact(f"cannot read the kubeconfig {path}: {e}")) \
+                from redacted_cause(e)
         if not isinstance(data, Mapping):
             raise CredentialsError(f"the kubeconfig {path} is not a YAML mapping")
         base = path.resolve().parent
@@ -263,7 +266,8 @@ class KubeconfigLogin:
             header = configuration.get_api_key_with_prefix("BearerToken") \
                 or configuration.get_api_key_with_prefix("authorization")
         except Exception as e:
-            raise CredentialsError(f"context {name!r}: {what} failed: {e}") from e
+            raise CredentialsError(redact(f"context {name!r}: {what} failed: {e}")) \
+                from redacted_cause(e)
         scheme, _, token = str(header or "").partition(" ")
         if not token:  # a bare token, without a scheme
             scheme, token = "", scheme

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from .._redaction import redact
 from ..errors import (
     AlreadyExistsError,
     ApiConnectionError,
@@ -130,10 +131,16 @@ def error_from_response(
 
 
 def connection_error(
-    context: RequestContext, server: str, exc: BaseException,
+    context: RequestContext, server: str, exc: BaseException, *, proxy: str | None = None,
 ) -> ApiConnectionError:
-    """An error for a transport failure (the original is chained by the caller)."""
+    """An error for a transport failure (the caller chains the original, or its stand-in:
+    :func:`~kopf_informers._redaction.redacted_cause`).
+
+    URLs in the message, the server's, the proxy's and any in the original's text, show no
+    credentials (see :mod:`kopf_informers._redaction`).
+    """
     cls = ApiTimeoutError if isinstance(exc, TimeoutError) else ApiConnectionError
     what = "timed out talking to" if cls is ApiTimeoutError else "failed to talk to"
+    where = f"{server} through the proxy {proxy}" if proxy else server
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return cls(f"{what} {server}: {detail}", **context.fields())
+    return cls(redact(f"{what} {where}: {detail}"), **context.fields())

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InvalidArgumentError, UnknownResourceError
+from .segments import check_segment
 
 _VERSION = re.compile(r"^v\d+(?:(?:alpha|beta)\d+)?$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -112,15 +113,28 @@ class ApiResource:
         self, *, namespace: str | None = None, name: str | None = None,
         subresource: str | None = None,
     ) -> str:
-        """The URL path of a collection (no name) or of one object (and its subresource)."""
+        """The URL path of a collection (no name) or of one object (and its subresource).
+
+        Raises:
+            InvalidArgumentError: a namespace, name or subresource that cannot be a path
+                segment (see :mod:`~kopf_informers._api.segments`); the client checks them
+                earlier, this is the last line.
+        """
+        request = f"the path of {self.resource}"
+
+        def segment(value: str, parameter: str) -> str:
+            return quote(check_segment(value, parameter, request=request), safe="")
+
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if namespace is not None:
-            base += f"/namespaces/{quote(namespace, safe='')}"
+            base += f"/namespaces/{segment(namespace, 'namespace')}"
         base += f"/{self.plural}"
         if name is not None:
-            base += f"/{quote(name, safe='')}"
+            base += f"/{segment(name, 'name')}"
             if subresource is not None:
-                base += f"/{quote(subresource, safe='')}"
+                base += f"/{segment(subresource, 'subresource')}"
+        elif subresource is not None:
+            raise InvalidArgumentError(f"{request}: a subresource ({subresource!r}) needs a name")
         return base
 
 

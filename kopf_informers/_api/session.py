@@ -20,7 +20,9 @@ from typing import Any
 import aiohttp
 import kopf
 import orjson
+import yarl
 
+from .._redaction import redact, redacted_cause
 from ..errors import (
     ApiConnectionError,
     ApiError,
@@ -144,8 +146,8 @@ class Session:
             headers = info.as_http_headers()
             if content_type is not None:
                 headers["Content-Type"] = content_type
-            url = info.server.rstrip("/") + path
-            with _transport_errors(context, info.server):
+            url = _url(info, path, authorized="Authorization" in headers)
+            with _transport_errors(context, info):
                 response = await session.request(
                     method, url, params=params, data=data, headers=headers,
                     proxy=info.proxy_url, timeout=client_timeout or self._timeout,
@@ -156,7 +158,7 @@ class Session:
                     await self._relogin(generation, context, unauthorized=True)
                     continue
                 if response.status >= 400:
-                    with _transport_errors(context, info.server):
+                    with _transport_errors(context, info):
                         raw = await response.read()
                     suffix = " (after logging in again)" if response.status == 401 else ""
                     raise error_from_response(
@@ -165,7 +167,7 @@ class Session:
                     )
                 if streaming:
                     self._streams.add(response)
-                with _transport_errors(context, info.server):  # also while the caller reads
+                with _transport_errors(context, info):  # also while the caller reads
                     yield response
                 return
             finally:
@@ -213,8 +215,9 @@ class Session:
         except KopfInformersError:
             raise
         except Exception as e:
-            raise CredentialsError(f"{context.verb} {context.resource}: the login failed: "
-                                   f"{type(e).__name__}: {e}") from e
+            raise CredentialsError(redact(f"{context.verb} {context.resource}: the login "
+                                          f"failed: {type(e).__name__}: {e}")) \
+                from redacted_cause(e)
         if not isinstance(info, kopf.ConnectionInfo):
             raise CredentialsError(f"the login returned {type(info).__name__}, "
                                    "not a kopf.ConnectionInfo")
@@ -238,8 +241,8 @@ class Session:
             try:
                 tls = info.as_ssl_context()
             except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
-                raise CredentialsError(f"the TLS settings for {info.server} do not load: "
-                                       f"{e}") from e
+                raise CredentialsError(redact(f"the TLS settings for {info.server} do not "
+                                              f"load: {e}")) from redacted_cause(e)
         # Watches hold a connection each for minutes: a pool limit would queue requests.
         connector = aiohttp.TCPConnector(ssl=tls, limit=0)
         return aiohttp.ClientSession(
@@ -249,6 +252,19 @@ class Session:
         )
 
 
+def _url(info: kopf.ConnectionInfo, path: str, *, authorized: bool) -> str | yarl.URL:
+    """The request's URL; without the server URL's userinfo if an Authorization header is sent,
+    as Go's HTTP client (so kubectl) does: aiohttp refuses the pair with a ValueError."""
+    url = info.server.rstrip("/") + path
+    if not authorized or "@" not in info.server:
+        return url
+    try:
+        parsed = yarl.URL(url)
+    except ValueError:
+        return url  # malformed: aiohttp reports it as a ClientError, as any malformed URL
+    return parsed.with_user(None) if parsed.raw_user is not None else parsed
+
+
 def _session_key(info: kopf.ConnectionInfo) -> _SessionKey:
     return (info.server, info.ca_path, info.ca_data, info.insecure, info.certificate_path,
             info.certificate_data, info.private_key_path, info.private_key_data,
@@ -256,8 +272,11 @@ def _session_key(info: kopf.ConnectionInfo) -> _SessionKey:
 
 
 @contextlib.contextmanager
-def _transport_errors(context: RequestContext, server: str) -> Iterator[None]:
+def _transport_errors(context: RequestContext, info: kopf.ConnectionInfo) -> Iterator[None]:
+    """aiohttp's and the OS's errors as :class:`ApiConnectionError`, showing no credentials:
+    aiohttp's own may quote the whole URL, so it is chained only if it shows none."""
     try:
         yield
     except (aiohttp.ClientError, OSError) as e:  # OSError includes TimeoutError
-        raise connection_error(context, server, e) from e
+        raise connection_error(context, info.server, e, proxy=info.proxy_url) \
+            from redacted_cause(e)

@@ -256,6 +256,112 @@ async def test_malformed_patch_arguments_are_refused_before_any_request(
     assert server.journal.filter(method="PATCH") == []
 
 
+# -- path segments ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+async def test_a_delete_of_a_dot_name_is_refused_and_deletes_nothing(
+    client: ApiClient, server: EmbeddedApiServer, name: str,
+) -> None:
+    # "." would be sent as DELETE .../configmaps/ (a deletecollection), ".." as a DELETE of the
+    # namespace: URLs drop such segments before they are sent.
+    await client.create(CM, configmap("kept-1"))
+    await client.create(CM, configmap("kept-2"))
+    with pytest.raises(InvalidArgumentError) as info:
+        await client.delete(CM, name, namespace="default")
+    assert f"name={name!r}" in str(info.value)
+    assert server.journal.filter(method="DELETE") == []
+    listed = await client.list(CM, namespace="default")
+    assert sorted(item["metadata"]["name"] for item in listed["items"]) == ["kept-1", "kept-2"]
+    assert (await client.get("v1/namespaces", "default"))["metadata"]["name"] == "default"
+
+
+BAD_SEGMENTS = [
+    pytest.param("", id="empty"),
+    pytest.param(".", id="dot"),
+    pytest.param("..", id="dot-dot"),
+    pytest.param("a/b", id="slash"),
+    pytest.param("../kube-system", id="climbing"),
+    pytest.param("a%2Fb", id="percent"),
+]
+
+
+def calls_with(client: ApiClient, bad: Any) -> dict[str, Callable[[], Awaitable[Any]]]:
+    """Every method of the client with ``bad`` in each path segment it takes, by name."""
+
+    async def first(items: AsyncGenerator[Any, None]) -> Any:
+        async with contextlib.aclosing(items):
+            return await anext(items)
+
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "get name": lambda: client.get(CM, bad),
+        "get namespace": lambda: client.get(CM, "x", namespace=bad),
+        "get subresource": lambda: client.get(DEPLOY, "x", subresource=bad),
+        "list namespace": lambda: client.list(CM, namespace=bad),
+        "list_all namespace": lambda: first(client.list_all(CM, namespace=bad)),
+        "watch namespace": lambda: first(client.watch(CM, namespace=bad)),
+        "create namespace": lambda: client.create(CM, configmap("x"), namespace=bad),
+        "create metadata.namespace": lambda: client.create(
+            CM, {"metadata": {"name": "x", "namespace": bad}}),
+        "replace name": lambda: client.replace(CM, configmap("x"), name=bad),
+        "replace metadata.name": lambda: client.replace(CM, configmap(bad)),
+        "replace namespace": lambda: client.replace(CM, configmap("x"), namespace=bad),
+        "replace subresource": lambda: client.replace(DEPLOY, deployment("x"), subresource=bad),
+        "patch name": lambda: client.patch(CM, bad, {}),
+        "patch namespace": lambda: client.patch(CM, "x", {}, namespace=bad),
+        "patch subresource": lambda: client.patch(DEPLOY, "x", {}, subresource=bad),
+        "patch_status name": lambda: client.patch_status(DEPLOY, bad, {}),
+        "patch_status namespace": lambda: client.patch_status(DEPLOY, "x", {}, namespace=bad),
+        "delete name": lambda: client.delete(CM, bad),
+        "delete namespace": lambda: client.delete(CM, "x", namespace=bad),
+    }
+    if bad == "":  # an empty namespace in a body means "the request's", as on the server
+        del calls["create metadata.namespace"]
+    return calls
+
+
+@pytest.mark.parametrize("bad", BAD_SEGMENTS)
+async def test_every_method_refuses_a_malformed_path_segment_before_any_request(
+    client: ApiClient, server: EmbeddedApiServer, bad: str,
+) -> None:
+    await client.create(CM, configmap("x"))
+    await client.create(DEPLOY, deployment("x"))
+    server.journal.clear()
+    for call, make in calls_with(client, bad).items():
+        with pytest.raises(InvalidArgumentError) as info:
+            await make()
+        parameter = call.split()[1].split(".")[-1]
+        assert f"{parameter}=" in str(info.value), call
+        assert not isinstance(info.value, UnknownResourceError), call
+    assert [e.path for e in server.journal if e.resource] == []  # only discovery went out
+
+
+@pytest.mark.parametrize("bad", [None, 1, b"x"])
+async def test_a_name_that_is_not_a_string_is_refused_rather_than_addressing_the_collection(
+    client: ApiClient, server: EmbeddedApiServer, bad: Any,
+) -> None:
+    await client.create(CM, configmap("kept"))
+    calls = [lambda: client.get(CM, bad), lambda: client.delete(CM, bad),
+             lambda: client.patch(CM, bad, {})]
+    for call in calls:
+        with pytest.raises(InvalidArgumentError, match="name="):
+            await call()
+    assert [e.method for e in server.journal if e.resource == "configmaps"] == ["POST"]
+    assert (await client.get(CM, "kept"))["metadata"]["name"] == "kept"
+
+
+async def test_names_the_server_allows_in_a_path_segment_are_sent_encoded(
+    client: ApiClient, server: EmbeddedApiServer,
+) -> None:
+    # RBAC names may hold colons; "..." and "a..b" are not the dot segments.
+    for name in ("system:reader", "...", "a..b", ".hidden"):
+        await client.create("rbac.authorization.k8s.io/v1/clusterroles",
+                            {"metadata": {"name": name}, "rules": []})
+        got = await client.get("rbac.authorization.k8s.io/v1/clusterroles", name)
+        assert got["metadata"]["name"] == name
+        await client.delete("rbac.authorization.k8s.io/v1/clusterroles", name)
+
+
 # -- lists -----------------------------------------------------------------------------------------
 
 
@@ -502,7 +608,10 @@ async def test_an_unknown_resource_names_itself_and_what_the_server_serves(
     assert "apps/v1" in str(group.value)
 
 
-@pytest.mark.parametrize("resource", ["configmaps", "apps/deployments", "v1/ConfigMaps", ""])
+@pytest.mark.parametrize("resource", [
+    "configmaps", "apps/deployments", "v1/ConfigMaps", "", "v1/.", "v1/..", "../v1/configmaps",
+    "./v1/configmaps", "v1//configmaps", "apps/v1/deploy%2Fments", "apps/../deployments",
+])
 async def test_a_malformed_resource_name_is_refused_with_a_hint(
     client: ApiClient, resource: str,
 ) -> None:

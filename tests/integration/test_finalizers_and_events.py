@@ -415,6 +415,23 @@ async def test_an_object_without_a_name_is_refused(api: ApiClient) -> None:
         await add_finalizer(api, CM, {"metadata": {}}, OURS)
 
 
+@pytest.mark.parametrize("metadata", [
+    pytest.param({"name": ".", "namespace": "default"}, id="dot-name"),
+    pytest.param({"name": "cm1", "namespace": ".."}, id="dot-dot-namespace"),
+    pytest.param({"name": "a/b", "namespace": "default", "resourceVersion": "1"},
+                 id="slash-name"),
+])
+async def test_an_object_whose_name_cannot_be_in_a_path_is_refused_before_any_request(
+    api: ApiClient, server: EmbeddedApiServer, metadata: Obj,
+) -> None:
+    await make_cm(api)
+    server.journal.clear()
+    for change in (add_finalizer, remove_finalizer):
+        with pytest.raises(InvalidArgumentError, match="cannot be a segment"):
+            await change(api, CM, {"metadata": {**metadata, "finalizers": [OURS]}}, OURS)
+    assert [e.path for e in server.journal if e.resource] == []
+
+
 # -- events ---------------------------------------------------------------------------------------
 
 
@@ -506,6 +523,16 @@ async def test_an_invalid_event_is_refused_before_any_request(
     with pytest.raises(InvalidArgumentError, match=match):
         await post_event(api, cm, **kwargs)
     assert len(server.journal) == 0
+
+
+async def test_an_event_about_an_object_in_a_dot_dot_namespace_is_refused(
+    api: ApiClient, server: EmbeddedApiServer,
+) -> None:
+    server.journal.clear()
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": ".."}}
+    with pytest.raises(InvalidArgumentError, match=r"namespace='\.\.'"):
+        await post_event(api, obj, reason="R", message="m")
+    assert [e.path for e in server.journal if e.resource] == []
 
 
 async def test_an_event_about_an_object_without_kind_is_refused(api: ApiClient) -> None:

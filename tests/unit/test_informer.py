@@ -535,6 +535,14 @@ async def test_add_indexers_after_start_indexes_the_objects_already_cached() -> 
         assert sorted(name_of(o) for o in lister.by_index("by_k", "y")) == ["a", "b", "d"]
 
 
+@pytest.mark.parametrize("namespace", [".", "..", "a/b", "a%2Fb"])
+def test_an_informer_for_a_namespace_that_cannot_be_in_a_path_is_refused(namespace: str) -> None:
+    factory = InformerFactory()
+    with pytest.raises(InvalidArgumentError, match=rf"namespace={namespace!r}"):
+        factory.informer("v1/pods", namespace=namespace)
+    assert factory.informers == []
+
+
 async def test_add_indexers_with_a_taken_name_is_refused() -> None:
     informer = make_informer(ScriptedSource(), indexers={"mine": lambda o: []})
     with pytest.raises(InvalidArgumentError, match=r"'mine'"):
