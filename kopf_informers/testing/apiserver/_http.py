@@ -24,7 +24,7 @@ from ... import __version__
 from . import _openapi, _tables
 from ._core import ApiCore, Selection, present
 from ._resources import ResourceInfo
-from ._status import ApiStatusError, bad_request, status_body
+from ._status import ApiStatusError, bad_request, method_not_allowed, status_body
 from ._store import Obj, Watcher
 from ._watch import WatchStream
 
@@ -40,6 +40,8 @@ VERSION_INFO = {
     "platform": "linux/amd64", "emulator": f"kopf-informers {__version__}",
 }
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# The verbs of a collection's URL; all others need an object's URL (a name).
+COLLECTION_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
 # Kinds whose storage returns the deleted object instead of a Status (ReturnDeletedObject).
 RETURNS_DELETED_OBJECT = frozenset({
     ("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("", "persistentvolumes"),
@@ -271,17 +273,14 @@ class HttpApi:
         info = request[REQUEST_INFO]
         if info.discovery:
             if request.method != "GET":
-                raise ApiStatusError(405, f"the server does not allow this method on the "
-                                          f"requested resource ({request.method})",
-                                     reason="MethodNotAllowed")
+                raise method_not_allowed()
             return self._group_or_resources(request.path)
         resource = self.core.registry.get(info.group, info.version, info.plural)
         if resource is None or not self._shape_fits(resource, info):
             raise ApiStatusError(404, "the server could not find the requested resource")
         handler = getattr(self, f"_verb_{info.verb}", None)
-        if handler is None:
-            raise ApiStatusError(405, f"the server does not allow this method on the requested "
-                                      f"resource ({request.method})", reason="MethodNotAllowed")
+        if handler is None or not _route_takes(resource, info):
+            raise method_not_allowed()
         response: web.StreamResponse = await handler(request, resource, info)
         return response
 
@@ -290,8 +289,8 @@ class HttpApi:
         if info.subresource is not None and info.subresource not in resource.subresources:
             return False
         if resource.namespaced:
-            # A namespaced object is addressed in its namespace; only list/watch span them all.
-            return info.namespace is not None or info.verb in ("list", "watch")
+            # A namespaced object is addressed in its namespace; only collections span them all.
+            return info.namespace is not None or info.name is None
         return info.namespace is None
 
     async def _verb_get(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
@@ -343,8 +342,7 @@ class HttpApi:
     async def _verb_create(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
         if info.subresource is not None:
-            raise ApiStatusError(405, "the server does not allow this method on the requested "
-                                      "resource", reason="MethodNotAllowed")
+            raise method_not_allowed()
         body = await _read_body(request)
         warnings: list[str] = []
         obj = self.core.create(
@@ -459,6 +457,17 @@ class HttpApi:
             watcher.close()
             self.active_watches.pop(watcher, None)
         return response
+
+
+def _route_takes(resource: ResourceInfo, info: RequestInfo) -> bool:
+    """Whether the URL's route takes the verb, as kube-apiserver installs its routes: a
+    collection lists, watches, creates and deletes; across all namespaces it only lists and
+    watches; an object is got, updated, patched and deleted. Others are a 405."""
+    if info.name is not None:
+        return info.verb not in COLLECTION_VERBS
+    if resource.namespaced and info.namespace is None:
+        return info.verb in ("list", "watch")
+    return info.verb in COLLECTION_VERBS
 
 
 def _discovery_entry(info: ResourceInfo) -> dict[str, Any]:

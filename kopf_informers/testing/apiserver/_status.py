@@ -122,5 +122,17 @@ def bad_request(message: str) -> ApiStatusError:
     return ApiStatusError(400, message)
 
 
+def method_not_allowed() -> ApiStatusError:
+    """A verb the URL does not take (PATCH of a collection, POST to an object), as go-restful's
+    405 reaches clients through apimachinery's generic server response: ``details`` is there,
+    but empty, and the method is not named."""
+    error = ApiStatusError(
+        405, "the server does not allow this method on the requested resource",
+        reason="MethodNotAllowed",
+    )
+    error.body["details"] = {}
+    return error
+
+
 def gone(message: str) -> ApiStatusError:
     return ApiStatusError(410, message, reason="Expired")
