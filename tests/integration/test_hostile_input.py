@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -75,3 +76,60 @@ def test_a_verb_the_url_does_not_take_is_405_method_not_allowed(
                   content_type=MERGE if method == "PATCH" else JSON)
     assert (answer.status, answer.body) == (405, METHOD_NOT_ALLOWED)
     assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/named").status == 404
+
+
+# -- integer query parameters ---------------------------------------------------------------------
+
+WATCH = f"{CONFIGMAPS}?watch=true&timeoutSeconds="
+LIST = f"{CONFIGMAPS}?limit="
+DELETE = f"{CONFIGMAPS}/named?gracePeriodSeconds="
+
+
+@pytest.mark.parametrize(("method", "prefix", "value", "error"), [
+    pytest.param("GET", WATCH, "1" + "0" * 400, "value out of range", id="timeout-10^400"),
+    pytest.param("GET", WATCH, "9" * 5000, "value out of range", id="timeout-5000-digits"),
+    pytest.param("GET", WATCH, "9223372036854775808", "value out of range", id="timeout-2^63"),
+    pytest.param("GET", WATCH, "-9223372036854775809", "value out of range", id="timeout-2^63-1"),
+    pytest.param("GET", WATCH, "NaN", "invalid syntax", id="timeout-nan"),
+    pytest.param("GET", WATCH, "abc", "invalid syntax", id="timeout-word"),
+    pytest.param("GET", WATCH, "1e3", "invalid syntax", id="timeout-exponent"),
+    pytest.param("GET", WATCH, "1.5", "invalid syntax", id="timeout-fraction"),
+    pytest.param("GET", WATCH, "1_000", "invalid syntax", id="timeout-underscores"),
+    pytest.param("GET", WATCH, " 5", "invalid syntax", id="timeout-space"),
+    pytest.param("GET", WATCH, "٣", "invalid syntax", id="timeout-arabic-digit"),
+    pytest.param("GET", LIST, "1" + "0" * 400, "value out of range", id="limit-10^400"),
+    pytest.param("GET", LIST, "ten", "invalid syntax", id="limit-word"),
+    pytest.param("DELETE", DELETE, "1" + "0" * 400, "value out of range", id="grace-10^400"),
+])
+def test_an_integer_parameter_beyond_int64_or_not_an_integer_is_400_as_go_parses_it(
+    embedded_apiserver: EmbeddedApiServer, method: str, prefix: str, value: str, error: str,
+) -> None:
+    answer = send(embedded_apiserver, method, prefix + urllib.parse.quote(value))
+    assert answer.status == 400
+    assert answer.body["reason"] == "BadRequest"
+    quoted = json.dumps(value, ensure_ascii=False)  # as Go's %q quotes these
+    assert answer.message == f"strconv.ParseInt: parsing {quoted}: {error}"
+
+
+def test_a_negative_watch_timeout_ends_the_watch_at_once(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    send(embedded_apiserver, "POST", CONFIGMAPS, {"metadata": {"name": "seen"}})
+    response = HTTP.request("GET", embedded_apiserver.url + WATCH + "-5")
+    events = [json.loads(line) for line in response.data.splitlines()]
+    assert response.status == 200
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "seen")]
+
+
+def test_the_largest_int64_watch_timeout_is_taken_and_streams(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    send(embedded_apiserver, "POST", CONFIGMAPS, {"metadata": {"name": "seen"}})
+    response = HTTP.request("GET", embedded_apiserver.url + WATCH + str(2**63 - 1),
+                            preload_content=False)
+    try:
+        assert response.status == 200
+        first = json.loads(response.readline())
+        assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "seen")
+    finally:
+        response.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -506,12 +508,29 @@ def _warning_headers(warnings: list[str] | None) -> dict[str, str] | None:
 
 def _int_param(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise bad_request(f"{name}: invalid value {value!r}: must be an integer") from None
+    return None if not value else _parse_int64(value)
+
+
+def _parse_int64(value: str) -> int:
+    """An integer query parameter, as kube-apiserver decodes one: Go's ``strconv.ParseInt(value,
+    10, 64)``. Anything else is a 400 worded as Go words it: no fractions, exponents, spaces or
+    ``NaN``, and nothing outside int64 (which Python's ``int()`` would take, and later choke on).
+    """
+    if _INT64_SYNTAX.fullmatch(value) is None:
+        raise bad_request(f"strconv.ParseInt: parsing {_go_quote(value)}: invalid syntax")
+    digits = value.lstrip("+-").lstrip("0")
+    number = int(value) if len(digits) <= 19 else None  # int() refuses 4,300+ digits itself
+    if number is None or not -(2**63) <= number < 2**63:
+        raise bad_request(f"strconv.ParseInt: parsing {_go_quote(value)}: value out of range")
+    return number
+
+
+_INT64_SYNTAX = re.compile(r"[+-]?[0-9]+")
+
+
+def _go_quote(value: str) -> str:
+    """Go's ``%q`` of a string, near enough: double quotes, escaped quotes and backslashes."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _float_param(query: Mapping[str, str], name: str) -> float | None:
