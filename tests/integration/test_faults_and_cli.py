@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -440,6 +441,30 @@ def test_cli_refuses_a_remote_host_without_allow_remote() -> None:
     assert "not a loopback address" in result.stderr
     assert "--allow-remote" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- the kubeconfig -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [
+    pytest.param(False, id="temporary"),
+    pytest.param(True, id="at-a-given-path"),
+])
+def test_the_kubeconfig_is_readable_and_writable_by_its_owner_only(
+    tmp_path: Path, given: bool,
+) -> None:
+    with EmbeddedApiServer(kubeconfig=tmp_path / "new.kubeconfig" if given else None) as server:
+        assert stat.S_IMODE(server.kubeconfig.stat().st_mode) == 0o600
+
+
+def test_an_existing_kubeconfig_is_rewritten_readable_by_its_owner_only(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "old.kubeconfig"
+    kubeconfig.write_text("stale: true\n")
+    kubeconfig.chmod(0o644)
+    with EmbeddedApiServer(kubeconfig=kubeconfig) as server:
+        assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+        assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == (
+            server.url)
 
 
 # -- on the test's own loop -----------------------------------------------------------------------
