@@ -39,7 +39,8 @@ from ._store import DEFAULT_HISTORY, Store
 T = TypeVar("T")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
         return True
     try:
@@ -69,7 +70,7 @@ class EmbeddedApiServer:
         watch_timeout: float | None = None, simulate_workloads: bool = True,
         simulation_delay: float = 0.05, allow_remote: bool = False,
     ) -> None:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise InvalidArgumentError(
                 f"host {host!r} is not a loopback address and the server has no "
                 "authentication; pass allow_remote=True (--allow-remote on the command line) "
