@@ -133,3 +133,64 @@ def test_the_largest_int64_watch_timeout_is_taken_and_streams(
         assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "seen")
     finally:
         response.close()
+
+
+# -- sizes ----------------------------------------------------------------------------------------
+
+APPLY = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
+BODY_LIMIT = 3 * 1024 * 1024
+TOO_LARGE = {
+    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+    "message": f"Request entity too large: limit is {BODY_LIMIT}",
+    "reason": "RequestEntityTooLarge", "code": 413,
+}
+
+
+def configmap(name: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+
+
+@pytest.mark.parametrize(("method", "path", "content_type"), [
+    pytest.param("POST", CONFIGMAPS, JSON, id="create"),
+    pytest.param("PUT", f"{CONFIGMAPS}/big", JSON, id="update"),
+    pytest.param("PATCH", f"{CONFIGMAPS}/big", MERGE, id="merge-patch"),
+    pytest.param("PATCH", f"{CONFIGMAPS}/big?fieldManager=test", APPLY, id="apply"),
+    pytest.param("DELETE", f"{CONFIGMAPS}/big", JSON, id="delete"),
+])
+def test_a_10_mb_body_is_413_request_entity_too_large_and_changes_nothing(
+    embedded_apiserver: EmbeddedApiServer, method: str, path: str, content_type: str,
+) -> None:
+    before = send(embedded_apiserver, "POST", CONFIGMAPS, configmap("big", small="yes")).body
+    answer = send(embedded_apiserver, method, path, configmap("big", huge="x" * 10_000_000),
+                  content_type=content_type)
+    assert (answer.status, answer.body) == (413, TOO_LARGE)
+    assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/big").body == before
+
+
+def test_a_body_streamed_without_a_length_is_cut_off_at_3_mib(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    def chunks() -> Any:
+        yield b'{"metadata": {"name": "streamed"}, "data": {"huge": "'
+        for _ in range(10):
+            yield b"x" * 1_000_000
+        yield b'"}}'
+
+    response = HTTP.request("POST", embedded_apiserver.url + CONFIGMAPS, body=chunks(),
+                            headers={"Content-Type": JSON}, chunked=True)
+    assert (response.status, json.loads(response.data)) == (413, TOO_LARGE)
+    assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/streamed").status == 404
+    assert still_serves(embedded_apiserver)
+
+
+@pytest.mark.parametrize(("size", "refused"), [
+    pytest.param(BODY_LIMIT, False, id="at-the-limit"),
+    pytest.param(BODY_LIMIT + 1, True, id="one-byte-over"),
+])
+def test_the_body_limit_is_3_mib_exactly(
+    embedded_apiserver: EmbeddedApiServer, size: int, refused: bool,
+) -> None:
+    body = b'{"metadata": {"generateName": "padded-"}}'
+    answer = send(embedded_apiserver, "POST", CONFIGMAPS, body + b" " * (size - len(body)))
+    assert (answer.status == 413) == refused

@@ -25,8 +25,15 @@ from aiohttp import web
 from ... import __version__
 from . import _openapi, _tables
 from ._core import ApiCore, Selection, present
+from ._limits import MAX_REQUEST_BODY_BYTES
 from ._resources import ResourceInfo
-from ._status import ApiStatusError, bad_request, method_not_allowed, status_body
+from ._status import (
+    ApiStatusError,
+    bad_request,
+    method_not_allowed,
+    request_entity_too_large,
+    status_body,
+)
 from ._store import Obj, Watcher
 from ._watch import WatchStream
 
@@ -129,7 +136,8 @@ class HttpApi:
         self._openapi_generation = -1
 
     def make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[self._middleware],
+                              client_max_size=MAX_REQUEST_BODY_BYTES)
         add = app.router.add_route
         add("GET", "/version", self._version)
         add("GET", "/version/", self._version)  # the official client's VersionApi asks here
@@ -159,6 +167,8 @@ class HttpApi:
             response = await self._faulted(request, info, handler)
         except ApiStatusError as e:
             response = status_response(e)
+        except web.HTTPRequestEntityTooLarge:  # a body read beyond client_max_size
+            response = status_response(_body_too_large())
         except web.HTTPException as e:
             response = json_response(status_body(e.status, e.reason), status=e.status)
         entry.status = response.status
@@ -375,7 +385,7 @@ class HttpApi:
         content_type = request.content_type
         if content_type.startswith(PROTOBUF):
             raise _protobuf_refused()
-        raw = await request.read()
+        raw = await _read_raw(request)
         if info.subresource == "scale":
             obj = self.core.patch_scale(res, info.namespace, info.name, content_type, raw,
                                         dry_run=_dry_run(request))
@@ -564,9 +574,21 @@ def _protobuf_refused() -> ApiStatusError:
     )
 
 
+def _body_too_large() -> ApiStatusError:
+    return request_entity_too_large(f"limit is {MAX_REQUEST_BODY_BYTES}")
+
+
+async def _read_raw(request: web.Request) -> bytes:
+    """The request's body, refused with a 413 beyond kube-apiserver's limit: at once when its
+    Content-Length says so, else once that much is read (aiohttp's ``client_max_size``)."""
+    if (request.content_length or 0) > MAX_REQUEST_BODY_BYTES:
+        raise _body_too_large()
+    return await request.read()
+
+
 async def _read_body(request: web.Request) -> Any:
     content_type = request.headers.get("Content-Type", "")
-    raw = await request.read()
+    raw = await _read_raw(request)
     if content_type.startswith(PROTOBUF):
         raise _protobuf_refused()
     if not raw:
@@ -584,7 +606,7 @@ async def _read_body(request: web.Request) -> Any:
 
 async def _delete_options(request: web.Request) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    raw = await request.read()
+    raw = await _read_raw(request)
     if raw:
         try:
             body = orjson.loads(raw)

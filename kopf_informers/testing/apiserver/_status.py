@@ -20,6 +20,7 @@ REASONS: Mapping[int, str] = {
     406: "NotAcceptable",
     409: "Conflict",
     410: "Expired",
+    413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     422: "Invalid",
     429: "TooManyRequests",
@@ -120,6 +121,10 @@ def conflict(group: str, plural: str, name: str, detail: str) -> ApiStatusError:
 
 def bad_request(message: str) -> ApiStatusError:
     return ApiStatusError(400, message)
+
+
+def request_entity_too_large(message: str) -> ApiStatusError:
+    return ApiStatusError(413, f"Request entity too large: {message}")
 
 
 def method_not_allowed() -> ApiStatusError:
