@@ -194,3 +194,30 @@ def test_the_body_limit_is_3_mib_exactly(
     body = b'{"metadata": {"generateName": "padded-"}}'
     answer = send(embedded_apiserver, "POST", CONFIGMAPS, body + b" " * (size - len(body)))
     assert (answer.status == 413) == refused
+
+
+def test_a_json_patch_copying_the_object_into_itself_is_422_before_it_grows(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    before = send(embedded_apiserver, "POST", CONFIGMAPS, configmap("copied", a="b")).body
+    ops = [{"op": "copy", "from": "/metadata", "path": f"/metadata/x{i}"} for i in range(40)]
+    answer = send(embedded_apiserver, "PATCH", f"{CONFIGMAPS}/copied", ops, JSON_PATCH)
+    assert answer.status == 422
+    assert answer.body["reason"] == "Invalid"
+    assert answer.message.startswith("Unable to complete the copy, the accumulated size increase "
+                                     "of copy is ")
+    assert answer.message.endswith(f", exceeding the limit {BODY_LIMIT}")
+    assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/copied").body == before
+
+
+def test_a_json_patch_of_more_than_10000_operations_is_413(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    before = send(embedded_apiserver, "POST", CONFIGMAPS, configmap("many", a="b")).body
+    ops = [{"op": "add", "path": "/data/a", "value": "c"}] * 10_001
+    answer = send(embedded_apiserver, "PATCH", f"{CONFIGMAPS}/many", ops, JSON_PATCH)
+    assert answer.status == 413
+    assert answer.body["reason"] == "RequestEntityTooLarge"
+    assert answer.message == ("Request entity too large: The allowed maximum operations in a "
+                              "JSON patch is 10000, got 10001")
+    assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/many").body == before

@@ -7,8 +7,14 @@ would refuse. Each limit is the real server's, refused with the real server's an
 
     what                  limit     the real server's name     answer
     request body          3 MiB     MaxRequestBodyBytes        413 RequestEntityTooLarge
+    JSON-patch ops        10,000    maxJSONPatchOperations     413 RequestEntityTooLarge
+    bytes that a JSON     3 MiB     JSONPatchMaxCopyBytes      422 Invalid
+    patch's ``copy``                (json-patch's Accumulated-
+    operations copy                 CopySizeLimit)
 
-They keep one request from costing more than its size suggests.
+They keep one request from costing more than its size suggests: two kilobytes of ``copy``
+operations, each copying the object into itself, would otherwise double it forty times over, in
+memory and on the server's only thread.
 """
 
 from __future__ import annotations
@@ -18,3 +24,10 @@ from typing import Final
 # kube-apiserver: 3 MiB, twice etcd's 1.5 MiB request limit, since JSON is larger than the
 # protobuf that etcd stores.
 MAX_REQUEST_BODY_BYTES: Final = 3 * 1024 * 1024
+
+# kube-apiserver's maxJSONPatchOperations.
+MAX_JSON_PATCH_OPERATIONS: Final = 10_000
+
+# kube-apiserver's JSONPatchMaxCopyBytes, which it sets as json-patch's AccumulatedCopySizeLimit:
+# the JSON size of all values that one patch's ``copy`` operations copy, together.
+MAX_JSON_PATCH_COPY_BYTES: Final = 3 * 1024 * 1024
