@@ -221,3 +221,87 @@ def test_a_json_patch_of_more_than_10000_operations_is_413(
     assert answer.message == ("Request entity too large: The allowed maximum operations in a "
                               "JSON patch is 10000, got 10001")
     assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/many").body == before
+
+
+BLOBS = "/apis/example.com/v1/namespaces/default/blobs"
+STORAGE_TOO_LARGE = {
+    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+    "message": "etcdserver: request is too large", "code": 500,
+}
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def blobs(embedded_apiserver: EmbeddedApiServer) -> str:
+    """A CRD whose objects keep whatever they are given: their size and depth are the caller's."""
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "blobs.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "blobs", "singular": "blob", "kind": "Blob",
+                      "listKind": "BlobList"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            }}],
+        },
+    }
+    created = send(embedded_apiserver, "POST",
+                   "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert created.status == 201, created.body
+    return BLOBS
+
+
+def blob(name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "example.com/v1", "kind": "Blob", "metadata": {"name": name},
+            "spec": spec}
+
+
+@pytest.mark.parametrize(("size", "stored"), [
+    pytest.param(MiB + MiB // 2 - 1024, True, id="just-under-1.5-MiB"),
+    pytest.param(2 * MiB, False, id="2-MiB"),
+])
+def test_an_object_beyond_etcds_request_limit_is_500_as_etcd_refuses_it(
+    embedded_apiserver: EmbeddedApiServer, blobs: str, size: int, stored: bool,
+) -> None:
+    answer = send(embedded_apiserver, "POST", blobs, blob("sized", data="x" * size))
+    if stored:
+        assert answer.status == 201
+        return
+    assert (answer.status, answer.body) == (500, STORAGE_TOO_LARGE)
+    assert send(embedded_apiserver, "GET", f"{blobs}/sized").status == 404
+
+
+@pytest.mark.parametrize(("method", "content_type", "growth"), [
+    pytest.param("PUT", JSON, blob("grown", data="x" * MiB, more="y" * MiB), id="update"),
+    pytest.param("PATCH", MERGE, {"spec": {"more": "y" * MiB}}, id="merge-patch"),
+    pytest.param("PATCH", JSON_PATCH, [{"op": "copy", "from": "/spec/data", "path": "/spec/more"}],
+                 id="json-patch-copy"),
+    pytest.param("PATCH", f"{APPLY}?fieldManager=test", blob("grown", more="y" * MiB),
+                 id="apply"),
+])
+def test_a_write_that_grows_an_object_beyond_etcds_request_limit_is_500_and_changes_nothing(
+    embedded_apiserver: EmbeddedApiServer, blobs: str, method: str, content_type: str,
+    growth: Any,
+) -> None:
+    content_type, _, query = content_type.partition("?")
+    path = f"{blobs}/grown" + (f"?{query}" if query else "")
+    before = send(embedded_apiserver, "POST", blobs, blob("grown", data="x" * MiB)).body
+    answer = send(embedded_apiserver, method, path, growth, content_type)
+    assert (answer.status, answer.body) == (500, STORAGE_TOO_LARGE)
+    assert send(embedded_apiserver, "GET", f"{blobs}/grown").body == before
+
+
+def test_a_patch_too_large_with_its_managed_fields_is_stored_without_them(
+    embedded_apiserver: EmbeddedApiServer, blobs: str,
+) -> None:
+    keys = {f"k{i:05}": 1 for i in range(20_000)}  # as JSON, ~200 KB; their fieldsV1, ~280 KB
+    applied = send(embedded_apiserver, "PATCH", f"{blobs}/managed?fieldManager=test",
+                   blob("managed", **keys), APPLY)
+    assert applied.status == 201
+    assert len(json.dumps(applied.body["metadata"]["managedFields"])) > 250_000
+    patch = {"spec": {"more": "y" * (MiB + 128 * 1024)}}  # too large with them, not without
+    answer = send(embedded_apiserver, "PATCH", f"{blobs}/managed", patch, MERGE)
+    assert answer.status == 200
+    assert "managedFields" not in answer.body["metadata"]
+    assert len(answer.body["spec"]) == 20_001

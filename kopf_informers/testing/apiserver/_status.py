@@ -41,7 +41,11 @@ def status_body(
     causes: Iterable[Mapping[str, Any]] = (),
     retry_after: int | None = None,
 ) -> dict[str, Any]:
-    """A ``Status`` object as the real server sends it (``details`` only when there are any)."""
+    """A ``Status`` object as the real server sends it (``details`` only when there are any).
+
+    ``reason`` defaults to the code's; an empty one is left out, as the real server leaves out
+    the reason of an error that carries none (``StatusReasonUnknown``).
+    """
     details: dict[str, Any] = {}
     if name is not None:
         details["name"] = name
@@ -60,9 +64,11 @@ def status_body(
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": reason or REASONS.get(code, "Unknown"),
+        "reason": REASONS.get(code, "Unknown") if reason is None else reason,
         "code": code,
     }
+    if not body["reason"]:
+        del body["reason"]
     if details:
         body["details"] = details
     return body
@@ -125,6 +131,18 @@ def bad_request(message: str) -> ApiStatusError:
 
 def request_entity_too_large(message: str) -> ApiStatusError:
     return ApiStatusError(413, f"Request entity too large: {message}")
+
+
+class StorageTooLargeError(ApiStatusError):
+    """etcd refused to store an object beyond its request limit.
+
+    kube-apiserver does not translate etcd's error: it answers 500 with etcd's message and no
+    reason (kubernetes/kubernetes#112152), and a PATCH that gets it tries once more without the
+    object's ``managedFields``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(500, "etcdserver: request is too large", reason="")
 
 
 def method_not_allowed() -> ApiStatusError:
