@@ -37,12 +37,12 @@ class Answer:
 
 
 def send(server: EmbeddedApiServer, method: str, path: str, body: bytes | str | Any = b"",
-         content_type: str = JSON) -> Answer:
+         content_type: str = JSON, accept: str = JSON) -> Answer:
     """One request as sent, its answer decoded; bytes and str bodies go as they are."""
     if not isinstance(body, bytes | str):
         body = json.dumps(body)
     response = HTTP.request(method, server.url + path, body=body,
-                            headers={"Content-Type": content_type})
+                            headers={"Content-Type": content_type, "Accept": accept})
     return Answer(response.status, json.loads(response.data) if response.data else None)
 
 
@@ -305,3 +305,215 @@ def test_a_patch_too_large_with_its_managed_fields_is_stored_without_them(
     assert answer.status == 200
     assert "managedFields" not in answer.body["metadata"]
     assert len(answer.body["spec"]) == 20_001
+
+
+# -- depth ----------------------------------------------------------------------------------------
+
+MAX_DEPTH = 200  # the embedded server's limit; the real one's is 10,000
+DEPTH_EXCEEDED = f"exceeded max depth of {MAX_DEPTH}"
+STRATEGIC = "application/strategic-merge-patch+json"
+
+
+def nested(levels: int, leaf: Any = "leaf") -> Any:
+    """``levels`` objects, one in another, around ``leaf``."""
+    value = leaf
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def deep_blob(name: str, depth: int) -> dict[str, Any]:
+    """A Blob nested exactly ``depth`` levels, itself included."""
+    return blob(name, deep=nested(depth - 2))
+
+
+@pytest.mark.parametrize("depth", [300, 900, 2000, 100_000])
+@pytest.mark.parametrize(("method", "path", "content_type"), [
+    pytest.param("POST", BLOBS, JSON, id="create"),
+    pytest.param("PUT", f"{BLOBS}/deep", JSON, id="update"),
+    pytest.param("PATCH", f"{BLOBS}/deep", MERGE, id="merge-patch"),
+    pytest.param("PATCH", f"{BLOBS}/deep?fieldManager=test", APPLY, id="apply"),
+    pytest.param("POST", CONFIGMAPS, JSON, id="create-configmap"),
+    pytest.param("PATCH", f"{CONFIGMAPS}/deep", STRATEGIC, id="strategic-merge-patch"),
+    pytest.param("DELETE", f"{BLOBS}/deep", JSON, id="delete-options"),
+])
+def test_json_nested_beyond_the_limit_is_400_and_changes_nothing(
+    embedded_apiserver: EmbeddedApiServer, blobs: str, method: str, path: str, content_type: str,
+    depth: int,
+) -> None:
+    send(embedded_apiserver, "POST", CONFIGMAPS, configmap("deep", a="b"))
+    before = send(embedded_apiserver, "POST", blobs, blob("deep", a="b")).body
+    deep = "[" * (depth - 2) + "]" * (depth - 2)  # in spec, in the object: depth levels
+    body = deep if method == "DELETE" else json.dumps(blob("deep", deep="DEEP")).replace(
+        '"DEEP"', deep)
+    answer = send(embedded_apiserver, method, path, body, content_type)
+    assert answer.status == 400
+    assert answer.body["reason"] == "BadRequest"
+    assert answer.message.endswith(DEPTH_EXCEEDED)
+    assert send(embedded_apiserver, "GET", f"{blobs}/deep").body == before
+
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def test_an_object_nested_to_the_limit_is_written_read_listed_and_watched(
+    embedded_apiserver: EmbeddedApiServer, blobs: str,
+) -> None:
+    def deep(leaf: str) -> Any:
+        return nested(MAX_DEPTH - 2, leaf)  # in spec, in the object: MAX_DEPTH levels
+
+    created = send(embedded_apiserver, "POST", blobs, blob("deep", deep=deep("created")))
+    assert created.status == 201
+    assert created.body["spec"]["deep"] == deep("created")
+    updated = send(embedded_apiserver, "PUT", f"{blobs}/deep",
+                   {**created.body, "spec": {"deep": deep("updated")}})
+    assert updated.status == 200
+    merged = send(embedded_apiserver, "PATCH", f"{blobs}/deep", {"spec": {"deep": deep("merged")}},
+                  MERGE)
+    assert merged.status == 200
+    patched = send(embedded_apiserver, "PATCH", f"{blobs}/deep",
+                   [{"op": "replace", "path": "/spec/deep", "value": deep("patched")}],
+                   JSON_PATCH)
+    assert patched.status == 200
+    listed = send(embedded_apiserver, "GET", blobs)
+    assert [item["spec"]["deep"] for item in listed.body["items"]] == [deep("patched")]
+    table = send(embedded_apiserver, "GET", f"{blobs}?includeObject=Object", accept=TABLE)
+    assert table.body["rows"][0]["object"]["spec"]["deep"] == deep("patched")
+    for accept in (JSON, TABLE):
+        watched = HTTP.request("GET", f"{embedded_apiserver.url}{blobs}?watch=true&"
+                               f"timeoutSeconds=1&includeObject=Object",
+                               headers={"Accept": accept})
+        assert watched.status == 200
+        assert [json.loads(line)["type"] for line in watched.data.splitlines()] == ["ADDED"]
+    deleted = send(embedded_apiserver, "DELETE", f"{blobs}/deep")
+    assert deleted.status == 200
+
+
+def test_an_apply_nested_to_the_limit_with_its_managed_fields_is_422_too_deep(
+    embedded_apiserver: EmbeddedApiServer, blobs: str,
+) -> None:
+    path = f"{blobs}/deep?fieldManager=test"
+    shallower = send(embedded_apiserver, "PATCH", path, deep_blob("deep", MAX_DEPTH - 5), APPLY)
+    assert shallower.status == 201
+    answer = send(embedded_apiserver, "PATCH", path, deep_blob("deep", MAX_DEPTH), APPLY)
+    assert answer.status == 422  # managedFields nest 5 levels deeper than what they describe
+    assert answer.message.endswith(DEPTH_EXCEEDED)
+    assert send(embedded_apiserver, "GET", f"{blobs}/deep").body == shallower.body
+
+
+def test_a_json_patch_that_nests_an_object_beyond_the_limit_is_422(
+    embedded_apiserver: EmbeddedApiServer, blobs: str,
+) -> None:
+    before = send(embedded_apiserver, "POST", blobs, deep_blob("deep", MAX_DEPTH)).body
+    innermost = "/spec/deep" + "/a" * (MAX_DEPTH - 3)
+    ops = [{"op": "add", "path": f"{innermost}/more", "value": nested(MAX_DEPTH - 2)}]
+    answer = send(embedded_apiserver, "PATCH", f"{blobs}/deep", ops, JSON_PATCH)
+    assert answer.status == 422
+    assert answer.body["reason"] == "Invalid"
+    assert answer.message.endswith(DEPTH_EXCEEDED)
+    assert send(embedded_apiserver, "GET", f"{blobs}/deep").body == before
+
+
+def test_a_crd_whose_schema_nests_to_the_limit_serves_validates_and_documents(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    levels = (MAX_DEPTH - 6) // 2  # each level of the schema is two in the CRD, under six
+    schema: dict[str, Any] = {"type": "string"}
+    value: Any = "leaf"
+    for _ in range(levels - 1):
+        schema = {"type": "object", "properties": {"a": schema}}
+        value = {"a": value}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "depths.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "depths", "singular": "depth", "kind": "Depth",
+                      "listKind": "DepthList"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                "openAPIV3Schema": {"type": "object", "properties": {"spec": schema}},
+            }}],
+        },
+    }
+    created = send(embedded_apiserver, "POST",
+                   "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert created.status == 201, created.body
+    depths = "/apis/example.com/v1/namespaces/default/depths"
+    valid = {"apiVersion": "example.com/v1", "kind": "Depth", "metadata": {"name": "valid"},
+             "spec": value}
+    assert send(embedded_apiserver, "POST", depths, valid).status == 201
+    invalid = {**valid, "metadata": {"name": "invalid"}, "spec": nested(levels - 1, 1)}
+    assert send(embedded_apiserver, "POST", depths, invalid).status == 422
+    assert send(embedded_apiserver, "GET", "/openapi/v3/apis/example.com/v1").status == 200
+
+
+# -- YAML -----------------------------------------------------------------------------------------
+
+YAML = "application/yaml"
+LAUGHS = "\n".join([  # "billion laughs": 9^9 strings from 400 bytes, if the aliases expand
+    'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+    *(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]"
+      for prev, name in zip("abcdefgh", "bcdefghi", strict=True)),
+]).encode()
+EXCESSIVE_ALIASING = "error converting YAML to JSON: yaml: document contains excessive aliasing"
+
+
+@pytest.mark.parametrize(("method", "path", "content_type", "prefix"), [
+    pytest.param("PATCH", f"{CONFIGMAPS}/laughs?fieldManager=test", APPLY, b"",
+                 id="apply"),
+    pytest.param("POST", CONFIGMAPS, YAML, b"metadata: {name: laughs}\n", id="create"),
+    pytest.param("PUT", f"{CONFIGMAPS}/laughs", YAML, b"metadata: {name: laughs}\n",
+                 id="update"),
+])
+def test_yaml_whose_aliases_expand_beyond_go_yamls_budget_is_400_at_once(
+    embedded_apiserver: EmbeddedApiServer, method: str, path: str, content_type: str,
+    prefix: bytes,
+) -> None:
+    assert len(LAUGHS) < 500
+    answer = send(embedded_apiserver, method, path, prefix + b"data:\n  " + LAUGHS.replace(
+        b"\n", b"\n  "), content_type)
+    assert answer.status == 400
+    assert answer.body["reason"] == "BadRequest"
+    assert answer.message == f"error decoding YAML: {EXCESSIVE_ALIASING}"
+    assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/laughs").status == 404
+    assert still_serves(embedded_apiserver)
+
+
+def test_yaml_whose_anchor_contains_an_alias_to_itself_is_400(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    answer = send(embedded_apiserver, "PATCH", f"{CONFIGMAPS}/cycle?fieldManager=test",
+                  b"metadata: {name: cycle}\ndata: &a {loop: *a}\n", APPLY)
+    assert answer.status == 400
+    assert answer.message == ("error decoding YAML: error converting YAML to JSON: yaml: "
+                              "anchor 'a' value contains itself")
+
+
+@pytest.mark.parametrize(("method", "path", "content_type"), [
+    pytest.param("PATCH", f"{BLOBS}/deep?fieldManager=test", APPLY, id="apply"),
+    pytest.param("POST", BLOBS, YAML, id="create"),
+])
+@pytest.mark.parametrize(("body", "what"), [
+    pytest.param(b"spec: " + b"[" * 100_000 + b"]" * 100_000, "flow", id="flow-10^5"),
+    pytest.param(b"spec:\n  " + b"- " * 100_000 + b"x", "block", id="block-10^5"),
+    pytest.param(b"spec:\n  x: &x " + b"[" * 150 + b"]" * 150 + b"\n  y: " + b"[" * 60
+                 + b"*x" + b"]" * 60, "aliases", id="aliases-210"),
+])
+def test_yaml_nested_beyond_the_limit_is_400_at_once(
+    embedded_apiserver: EmbeddedApiServer, blobs: str, method: str, path: str, content_type: str,
+    body: bytes, what: str,
+) -> None:
+    head = b"apiVersion: example.com/v1\nkind: Blob\nmetadata: {name: deep}\n"
+    answer = send(embedded_apiserver, method, path, head + body, content_type)
+    assert answer.status == 400, what
+    assert answer.message == (f"error decoding YAML: error converting YAML to JSON: yaml: "
+                              f"{DEPTH_EXCEEDED}")
+    assert send(embedded_apiserver, "GET", f"{blobs}/deep").status == 404
+
+
+def test_yaml_aliases_within_the_budget_are_expanded(embedded_apiserver: EmbeddedApiServer) -> None:
+    body = b"metadata: {name: aliased}\ndata: {a: &v shared, b: *v}\n"
+    answer = send(embedded_apiserver, "PATCH", f"{CONFIGMAPS}/aliased?fieldManager=test", body,
+                  APPLY)
+    assert answer.status == 201
+    assert answer.body["data"] == {"a": "shared", "b": "shared"}

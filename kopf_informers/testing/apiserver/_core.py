@@ -25,6 +25,7 @@ import orjson
 
 from ...selectors import LabelSelector
 from . import _patching, _validation
+from ._decoding import DecodeError, load_json
 from ._defaults import apply_builtin_defaults
 from ._limits import copy_for_storage
 from ._reads import Reads, Selection, present
@@ -341,8 +342,8 @@ class ApiCore(Reads):
                 )
             current = self.get(info, namespace, name)
             try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as e:
+                body = load_json(raw)
+            except DecodeError as e:
                 raise bad_request(f"error decoding patch: {e}") from e
             new = self._patched(info, current, content_type, body, subresource)
         except _patching.PatchError as e:
@@ -478,14 +479,14 @@ class ApiCore(Reads):
         current = self.get(info, namespace, name)
         scale = self.scale_of(info, current)
         try:
-            body = orjson.loads(raw)
+            body = load_json(raw)
             if content_type == "application/json-patch+json":
                 patched = _patching.json_patch(scale, body)
             elif content_type == "application/strategic-merge-patch+json":
                 patched = _patching.strategic_merge_patch(scale, body, "Scale", "autoscaling")
             else:
                 patched = _patching.merge_patch(scale, body)
-        except orjson.JSONDecodeError as e:
+        except DecodeError as e:
             raise bad_request(f"error decoding patch: {e}") from e
         except _patching.PatchError as e:
             raise ApiStatusError(e.status, e.message, reason=e.reason) from e

@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import yaml
 from aiohttp import web
 
 from ... import __version__
 from . import _openapi, _tables
 from ._core import ApiCore, Selection, present
+from ._decoding import DecodeError, load_json, load_yaml
 from ._limits import MAX_REQUEST_BODY_BYTES
 from ._resources import ResourceInfo
 from ._status import (
@@ -595,12 +595,12 @@ async def _read_body(request: web.Request) -> Any:
         raise bad_request("the body of the request is empty")
     if "yaml" in content_type:
         try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
+            return load_yaml(raw)
+        except DecodeError as e:
             raise bad_request(f"error decoding YAML: {e}") from e
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        return load_json(raw)
+    except DecodeError as e:
         raise bad_request(f"error decoding JSON: {e}") from e
 
 
@@ -609,8 +609,8 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     raw = await _read_raw(request)
     if raw:
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
+            body = load_json(raw)
+        except DecodeError as e:
             raise bad_request(f"error decoding DeleteOptions: {e}") from e
         if isinstance(body, dict):
             options.update(body)
