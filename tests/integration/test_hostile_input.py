@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -517,3 +519,32 @@ def test_yaml_aliases_within_the_budget_are_expanded(embedded_apiserver: Embedde
                   APPLY)
     assert answer.status == 201
     assert answer.body["data"] == {"a": "shared", "b": "shared"}
+
+
+@pytest.mark.parametrize(("method", "path", "content_type"), [
+    pytest.param("POST", CONFIGMAPS, YAML, id="create"),
+    pytest.param("PATCH", f"{CONFIGMAPS}/slow?fieldManager=test", APPLY, id="apply"),
+])
+def test_a_large_yaml_body_is_decoded_while_other_requests_are_served(
+    embedded_apiserver: EmbeddedApiServer, wait_until: Callable[..., Any], method: str,
+    path: str, content_type: str,
+) -> None:
+    # PyYAML takes a second or more for this; a GET, milliseconds.
+    body = b"metadata: {name: slow}\ndata:\n" + b"".join(
+        b"  k%05d: value\n" % i for i in range(20_000))
+    answers: list[Answer] = []
+    slow = threading.Thread(target=lambda: answers.append(
+        send(embedded_apiserver, method, path, body, content_type)))
+    slow.start()
+    try:
+        wait_until(lambda: embedded_apiserver.journal.filter(method=method, resource="configmaps"),
+                   message="the server received the YAML body")
+        served = 0  # about 300 GETs here; 1 to 3 when the loop decodes the YAML itself
+        while slow.is_alive():
+            assert send(embedded_apiserver, "GET", "/api/v1/namespaces/default").status == 200
+            served += 1
+        assert served >= 20, "the GETs waited for the YAML body to be decoded"
+    finally:
+        slow.join(timeout=READ_TIMEOUT)
+    assert answers[0].status == 201
+    assert len(answers[0].body["data"]) == 20_000
