@@ -5,6 +5,9 @@ does, handed to ``ApiCore``, and rendered as Kubernetes JSON: objects, ``<Kind>L
 ``meta.k8s.io/v1`` Tables when asked for, and ``Status`` objects for every error. Watches stream
 JSON lines as ``application/json`` and carry their errors (410 Gone) inside the stream, since
 clients treat an HTTP-level error on a watch as fatal.
+
+Bodies are read within kube-apiserver's limits (``_limits``) and decoded within its decoders'
+(``_decoding``); YAML, which PyYAML decodes slowly, in a worker thread, off the loop.
 """
 
 from __future__ import annotations
