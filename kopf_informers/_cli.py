@@ -37,12 +37,18 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> None:
     from .testing import EmbeddedApiServer
+    from .testing.apiserver._server import is_loopback
 
     server = EmbeddedApiServer(
         host=args.host, port=args.port, kubeconfig=args.kubeconfig, history=args.history,
         bookmark_interval=args.bookmark_interval, simulate_workloads=not args.no_simulation,
         allow_remote=args.allow_remote,
     )
+    if not is_loopback(args.host):
+        # Said before listening: from then on, anyone who reaches the port owns the server.
+        print(f"kopf-informers: warning: serving on {args.host} with --allow-remote: the server "
+              f"has no authentication, so every client that reaches it has full access",
+              file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -29,6 +30,7 @@ import urllib3
 import yaml
 from kubernetes.client import ApiException
 
+from kopf_informers._cli import main as cli_main
 from kopf_informers.testing.apiserver import EmbeddedApiServer
 
 WATCH_TIMEOUT = 10  # seconds: the server ends every watch of these tests by then at the latest
@@ -440,6 +442,55 @@ def test_cli_refuses_a_remote_host_without_allow_remote() -> None:
     assert "not a loopback address" in result.stderr
     assert "--allow-remote" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("host", "warned"), [
+    pytest.param("0.0.0.0", True, id="any-address"),
+    pytest.param("127.0.0.1", False, id="loopback"),
+])
+def test_cli_warns_on_one_line_that_remote_clients_have_full_access_before_serving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    host: str, warned: bool,
+) -> None:
+    async def listen_nowhere(self: EmbeddedApiServer) -> None:
+        raise OSError("this test serves nothing")  # the warning comes before any listening
+
+    monkeypatch.setattr(EmbeddedApiServer, "astart", listen_nowhere)
+    argv = ["apiserver", "--host", host, "--port", "0", "--allow-remote",
+            "--kubeconfig", str(tmp_path / "cli.kubeconfig")]
+    assert cli_main(argv) == 1
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    if warned:
+        assert len(warnings) == 1
+        assert host in warnings[0]
+        assert "no authentication" in warnings[0]
+        assert "full access" in warnings[0]
+    else:
+        assert warnings == []
+
+
+# -- the kubeconfig -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [
+    pytest.param(False, id="temporary"),
+    pytest.param(True, id="at-a-given-path"),
+])
+def test_the_kubeconfig_is_readable_and_writable_by_its_owner_only(
+    tmp_path: Path, given: bool,
+) -> None:
+    with EmbeddedApiServer(kubeconfig=tmp_path / "new.kubeconfig" if given else None) as server:
+        assert stat.S_IMODE(server.kubeconfig.stat().st_mode) == 0o600
+
+
+def test_an_existing_kubeconfig_is_rewritten_readable_by_its_owner_only(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "old.kubeconfig"
+    kubeconfig.write_text("stale: true\n")
+    kubeconfig.chmod(0o644)
+    with EmbeddedApiServer(kubeconfig=kubeconfig) as server:
+        assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
+        assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == (
+            server.url)
 
 
 # -- on the test's own loop -----------------------------------------------------------------------

@@ -193,6 +193,51 @@ def test_json_patch_failing_midway_leaves_the_target_intact() -> None:
     assert target == OBJ
 
 
+def test_json_patch_copies_a_value_that_later_operations_change_apart() -> None:
+    ops = [{"op": "copy", "from": "/metadata/finalizers", "path": "/spec"},
+           {"op": "add", "path": "/spec/-", "value": "c"}]
+    result = json_patch(OBJ, ops)
+    assert result["spec"] == ["a", "b", "c"]
+    assert result["metadata"]["finalizers"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("count", "refused"), [
+    pytest.param(10_000, False, id="10000"),
+    pytest.param(10_001, True, id="10001"),
+])
+def test_json_patch_of_more_than_10000_operations_is_413_before_any_applies(
+    count: int, refused: bool,
+) -> None:
+    ops = [{"op": "test", "path": "/metadata/name", "value": "x"}] * count
+    if not refused:
+        assert json_patch(OBJ, ops) == OBJ
+        return
+    with pytest.raises(PatchError) as e:
+        json_patch(OBJ, [*ops[:-1], {"op": "unknown"}])  # refused before it is looked at
+    assert (e.value.status, e.value.reason) == (413, "RequestEntityTooLarge")
+    assert e.value.message == ("Request entity too large: The allowed maximum operations in a "
+                               "JSON patch is 10000, got 10001")
+
+
+def test_json_patch_copies_count_their_json_size_towards_3_mib_in_all() -> None:
+    target = {"big": "x" * (1024 * 1024 - 2)}  # 1 MiB as JSON, with its quotes
+    three = [{"op": "copy", "from": "/big", "path": f"/copy{i}"} for i in range(3)]
+    assert set(json_patch(target, three)) == {"big", "copy0", "copy1", "copy2"}
+    with pytest.raises(PatchError) as e:
+        json_patch(target, [*three, {"op": "copy", "from": "/copy0", "path": "/copy3"}])
+    assert (e.value.status, e.value.reason) == (422, "Invalid")
+    assert e.value.message == ("Unable to complete the copy, the accumulated size increase of "
+                               f"copy is {4 * 1024 * 1024}, exceeding the limit {3 * 1024 * 1024}")
+
+
+def test_json_patch_copying_the_object_into_itself_stops_before_3_mib_are_copied() -> None:
+    ops = [{"op": "copy", "from": "/metadata", "path": f"/metadata/x{i}"} for i in range(64)]
+    with pytest.raises(PatchError) as e:  # unbounded: 2^64 times the metadata
+        json_patch(OBJ, ops)
+    assert e.value.status == 422
+    assert e.value.message.startswith("Unable to complete the copy")
+
+
 # --------------------------------------------------------------------------------------------
 # Strategic merge patch: merge keys
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import yaml
 
+from ._decoding import DecodeError, LimitedSafeLoader, load_json, load_yaml
 from ._json import dumps, json_type
 from ._merge_keys import CUSTOM_RESOURCE_SCHEMA, ListRule, Path, Schema, builtin_schema, where
 from ._patch_errors import ApplyConflictError, PatchError
@@ -304,7 +305,7 @@ def _find_item(items: list[Any], kind: str, text: str) -> int | None:
     return None
 
 
-class _ApplyLoader(yaml.SafeLoader):
+class _ApplyLoader(LimitedSafeLoader):
     """Safe YAML, but timestamps stay strings, as JSON has no timestamps to turn them into."""
 
 
@@ -319,15 +320,16 @@ def decode_apply_body(raw: bytes) -> dict[str, Any]:
 
     Timestamps stay strings and non-string keys become strings (``1``, ``true``), as when
     kube-apiserver turns YAML into JSON. Raises a 400 :class:`PatchError` for undecodable
-    bytes, several documents, or a document that is not an object.
+    bytes, several documents, a document that is not an object, and what kube-apiserver's YAML
+    decoder refuses (``_decoding``): nesting too deep, aliases expanding too far.
     """
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = load_json(raw)
+    except DecodeError:  # not JSON, or JSON too deep: the YAML decoder tells which, in its words
         try:
-            body = yaml.load(raw, Loader=_ApplyLoader)  # a SafeLoader: no arbitrary objects
-        except yaml.YAMLError as e:
-            raise PatchError(f"error decoding the apply body as YAML: {e}") from e
+            body = load_yaml(raw, _ApplyLoader)
+        except DecodeError as e:
+            raise PatchError(f"error decoding YAML: {e}") from e
     if not isinstance(body, dict):
         raise PatchError(f"an apply body must be an object, not {json_type(body)}")
     result: dict[str, Any] = _with_string_keys(body)

@@ -25,12 +25,15 @@ import orjson
 
 from ...selectors import LabelSelector
 from . import _patching, _validation
+from ._decoding import DecodeError, load_json
 from ._defaults import apply_builtin_defaults
+from ._limits import copy_for_storage
 from ._reads import Reads, Selection, present
 from ._registry import Registry
 from ._resources import ResourceInfo
 from ._status import (
     ApiStatusError,
+    StorageTooLargeError,
     already_exists,
     bad_request,
     conflict,
@@ -168,7 +171,7 @@ class ApiCore(Reads):
             )
         if not isinstance(body.get("metadata", {}), dict):
             raise bad_request("metadata must be an object")
-        obj: Obj = deepcopy(body)
+        obj: Obj = copy_for_storage(body)
         obj["apiVersion"] = info.api_version
         obj["kind"] = info.kind
         return obj
@@ -290,7 +293,7 @@ class ApiCore(Reads):
                 else:
                     new_meta.pop(field, None)
         new["apiVersion"], new["kind"] = info.api_version, info.kind
-        new = self._prepare(info, deepcopy(new), current, field_validation, warnings)
+        new = self._prepare(info, copy_for_storage(new), current, field_validation, warnings)
         self._check_finalizers(info, current, new)
         # A custom resource without a status subresource counts its status as spec, as
         # apiextensions does: everything but metadata bumps its generation.
@@ -339,19 +342,27 @@ class ApiCore(Reads):
                 )
             current = self.get(info, namespace, name)
             try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as e:
+                body = load_json(raw)
+            except DecodeError as e:
                 raise bad_request(f"error decoding patch: {e}") from e
             new = self._patched(info, current, content_type, body, subresource)
         except _patching.PatchError as e:
             raise ApiStatusError(e.status, e.message, reason=e.reason, causes=e.causes) from e
-        new.setdefault("metadata", {})
-        new["metadata"].setdefault("resourceVersion", current["metadata"]["resourceVersion"])
-        result = self.replace(
-            info, current, new, subresource=subresource, dry_run=dry_run,
+        meta = new.setdefault("metadata", {})
+        meta.setdefault("resourceVersion", current["metadata"]["resourceVersion"])
+        replace = functools.partial(
+            self.replace, info, current, subresource=subresource, dry_run=dry_run,
             field_validation=field_validation, warnings=warnings,
         )
-        return result, False
+        try:
+            return replace(new), False
+        except StorageTooLargeError:
+            if not meta.get("managedFields"):
+                raise
+            # As kube-apiserver: managedFields can be large, and a patch (not an apply) that
+            # etcd refuses is tried once more without them.
+            del meta["managedFields"]
+            return replace(new), False
 
     def _patched(
         self, info: ResourceInfo, current: Obj, content_type: str, body: Any,
@@ -468,14 +479,14 @@ class ApiCore(Reads):
         current = self.get(info, namespace, name)
         scale = self.scale_of(info, current)
         try:
-            body = orjson.loads(raw)
+            body = load_json(raw)
             if content_type == "application/json-patch+json":
                 patched = _patching.json_patch(scale, body)
             elif content_type == "application/strategic-merge-patch+json":
                 patched = _patching.strategic_merge_patch(scale, body, "Scale", "autoscaling")
             else:
                 patched = _patching.merge_patch(scale, body)
-        except orjson.JSONDecodeError as e:
+        except DecodeError as e:
             raise bad_request(f"error decoding patch: {e}") from e
         except _patching.PatchError as e:
             raise ApiStatusError(e.status, e.message, reason=e.reason) from e

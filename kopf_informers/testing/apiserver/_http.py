@@ -5,6 +5,9 @@ does, handed to ``ApiCore``, and rendered as Kubernetes JSON: objects, ``<Kind>L
 ``meta.k8s.io/v1`` Tables when asked for, and ``Status`` objects for every error. Watches stream
 JSON lines as ``application/json`` and carry their errors (410 Gone) inside the stream, since
 clients treat an HTTP-level error on a watch as fatal.
+
+Bodies are read within kube-apiserver's limits (``_limits``) and decoded within its decoders'
+(``_decoding``); YAML, which PyYAML decodes slowly, in a worker thread, off the loop.
 """
 
 from __future__ import annotations
@@ -12,20 +15,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import yaml
 from aiohttp import web
 
 from ... import __version__
-from . import _openapi, _tables
+from . import _openapi, _patching, _tables
 from ._core import ApiCore, Selection, present
+from ._decoding import DecodeError, load_json, load_yaml
 from ._fault_endpoint import FaultEndpoint
+from ._limits import MAX_REQUEST_BODY_BYTES
 from ._resources import ResourceInfo
-from ._status import ApiStatusError, bad_request, status_body
+from ._status import (
+    ApiStatusError,
+    bad_request,
+    method_not_allowed,
+    request_entity_too_large,
+    status_body,
+)
 from ._store import Obj, Watcher
 from ._watch import WatchStream
 
@@ -33,6 +45,7 @@ if TYPE_CHECKING:
     from ._server import EmbeddedApiServer
 
 JSON = "application/json"
+APPLY = "application/apply-patch+yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0-embedded+kopf-informers",
@@ -41,6 +54,8 @@ VERSION_INFO = {
     "platform": "linux/amd64", "emulator": f"kopf-informers {__version__}",
 }
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# The verbs of a collection's URL; all others need an object's URL (a name).
+COLLECTION_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
 # Kinds whose storage returns the deleted object instead of a Status (ReturnDeletedObject).
 RETURNS_DELETED_OBJECT = frozenset({
     ("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("", "persistentvolumes"),
@@ -126,7 +141,8 @@ class HttpApi:
         self._openapi_generation = -1
 
     def make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[self._middleware],
+                              client_max_size=MAX_REQUEST_BODY_BYTES)
         add = app.router.add_route
         add("GET", "/version", self._version)
         add("GET", "/version/", self._version)  # the official client's VersionApi asks here
@@ -156,6 +172,8 @@ class HttpApi:
             response = await self._faulted(request, info, handler)
         except ApiStatusError as e:
             response = status_response(e)
+        except web.HTTPRequestEntityTooLarge:  # a body read beyond client_max_size
+            response = status_response(_body_too_large())
         except web.HTTPException as e:
             response = json_response(status_body(e.status, e.reason), status=e.status)
         entry.status = response.status
@@ -272,17 +290,14 @@ class HttpApi:
         info = request[REQUEST_INFO]
         if info.discovery:
             if request.method != "GET":
-                raise ApiStatusError(405, f"the server does not allow this method on the "
-                                          f"requested resource ({request.method})",
-                                     reason="MethodNotAllowed")
+                raise method_not_allowed()
             return self._group_or_resources(request.path)
         resource = self.core.registry.get(info.group, info.version, info.plural)
         if resource is None or not self._shape_fits(resource, info):
             raise ApiStatusError(404, "the server could not find the requested resource")
         handler = getattr(self, f"_verb_{info.verb}", None)
-        if handler is None:
-            raise ApiStatusError(405, f"the server does not allow this method on the requested "
-                                      f"resource ({request.method})", reason="MethodNotAllowed")
+        if handler is None or not _route_takes(resource, info):
+            raise method_not_allowed()
         response: web.StreamResponse = await handler(request, resource, info)
         return response
 
@@ -291,8 +306,8 @@ class HttpApi:
         if info.subresource is not None and info.subresource not in resource.subresources:
             return False
         if resource.namespaced:
-            # A namespaced object is addressed in its namespace; only list/watch span them all.
-            return info.namespace is not None or info.verb in ("list", "watch")
+            # A namespaced object is addressed in its namespace; only collections span them all.
+            return info.namespace is not None or info.name is None
         return info.namespace is None
 
     async def _verb_get(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
@@ -344,8 +359,7 @@ class HttpApi:
     async def _verb_create(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
         if info.subresource is not None:
-            raise ApiStatusError(405, "the server does not allow this method on the requested "
-                                      "resource", reason="MethodNotAllowed")
+            raise method_not_allowed()
         body = await _read_body(request)
         warnings: list[str] = []
         obj = self.core.create(
@@ -376,7 +390,9 @@ class HttpApi:
         content_type = request.content_type
         if content_type.startswith(PROTOBUF):
             raise _protobuf_refused()
-        raw = await request.read()
+        raw = await _read_raw(request)
+        if content_type == APPLY and request.query.get("fieldManager"):  # else a 422 comes first
+            raw = await _apply_body_as_json(raw)
         if info.subresource == "scale":
             obj = self.core.patch_scale(res, info.namespace, info.name, content_type, raw,
                                         dry_run=_dry_run(request))
@@ -464,6 +480,17 @@ class HttpApi:
         return response
 
 
+def _route_takes(resource: ResourceInfo, info: RequestInfo) -> bool:
+    """Whether the URL's route takes the verb, as kube-apiserver installs its routes: a
+    collection lists, watches, creates and deletes; across all namespaces it only lists and
+    watches; an object is got, updated, patched and deleted. Others are a 405."""
+    if info.name is not None:
+        return info.verb not in COLLECTION_VERBS
+    if resource.namespaced and info.namespace is None:
+        return info.verb in ("list", "watch")
+    return info.verb in COLLECTION_VERBS
+
+
 def _discovery_entry(info: ResourceInfo) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": info.plural, "singularName": info.singular, "namespaced": info.namespaced,
@@ -500,12 +527,29 @@ def _warning_headers(warnings: list[str] | None) -> dict[str, str] | None:
 
 def _int_param(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise bad_request(f"{name}: invalid value {value!r}: must be an integer") from None
+    return None if not value else _parse_int64(value)
+
+
+def _parse_int64(value: str) -> int:
+    """An integer query parameter, as kube-apiserver decodes one: Go's ``strconv.ParseInt(value,
+    10, 64)``. Anything else is a 400 worded as Go words it: no fractions, exponents, spaces or
+    ``NaN``, and nothing outside int64 (which Python's ``int()`` would take, and later choke on).
+    """
+    if _INT64_SYNTAX.fullmatch(value) is None:
+        raise bad_request(f"strconv.ParseInt: parsing {_go_quote(value)}: invalid syntax")
+    digits = value.lstrip("+-").lstrip("0")
+    number = int(value) if len(digits) <= 19 else None  # int() refuses 4,300+ digits itself
+    if number is None or not -(2**63) <= number < 2**63:
+        raise bad_request(f"strconv.ParseInt: parsing {_go_quote(value)}: value out of range")
+    return number
+
+
+_INT64_SYNTAX = re.compile(r"[+-]?[0-9]+")
+
+
+def _go_quote(value: str) -> str:
+    """Go's ``%q`` of a string, near enough: double quotes, escaped quotes and backslashes."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _float_param(query: Mapping[str, str], name: str) -> float | None:
@@ -539,31 +583,69 @@ def _protobuf_refused() -> ApiStatusError:
     )
 
 
+def _body_too_large() -> ApiStatusError:
+    return request_entity_too_large(f"limit is {MAX_REQUEST_BODY_BYTES}")
+
+
+async def _read_raw(request: web.Request) -> bytes:
+    """The request's body, refused with a 413 beyond kube-apiserver's limit: at once when its
+    Content-Length says so, else once that much is read (aiohttp's ``client_max_size``)."""
+    if (request.content_length or 0) > MAX_REQUEST_BODY_BYTES:
+        raise _body_too_large()
+    return await request.read()
+
+
 async def _read_body(request: web.Request) -> Any:
     content_type = request.headers.get("Content-Type", "")
-    raw = await request.read()
+    raw = await _read_raw(request)
     if content_type.startswith(PROTOBUF):
         raise _protobuf_refused()
     if not raw:
         raise bad_request("the body of the request is empty")
     if "yaml" in content_type:
         try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
+            return await asyncio.to_thread(load_yaml, raw)  # PyYAML is slow: not on the loop
+        except DecodeError as e:
             raise bad_request(f"error decoding YAML: {e}") from e
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        return load_json(raw)
+    except DecodeError as e:
         raise bad_request(f"error decoding JSON: {e}") from e
+
+
+async def _apply_body_as_json(raw: bytes) -> bytes:
+    """An apply body as JSON: as it came if it is JSON (as kubectl sends it), else decoded from
+    YAML in a worker thread and encoded again.
+
+    PyYAML is pure Python, some 7 µs a byte: a 3 MiB body would hold the loop, and every other
+    request and watch with it, for some 20 s. The worker thread still takes its share of the
+    GIL, but the loop keeps serving meanwhile. What is refused is refused as ``ApiCore`` would.
+    """
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            return await asyncio.to_thread(_yaml_apply_body_to_json, raw)
+        except _patching.PatchError as e:
+            raise ApiStatusError(e.status, e.message, reason=e.reason) from e
+    return raw
+
+
+def _yaml_apply_body_to_json(raw: bytes) -> bytes:
+    configuration = _patching.decode_apply_body(raw)
+    try:
+        return orjson.dumps(configuration)
+    except orjson.JSONEncodeError as e:  # a YAML set, an integer beyond 64 bits
+        raise _patching.PatchError(f"error decoding YAML: {e}") from e
 
 
 async def _delete_options(request: web.Request) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    raw = await request.read()
+    raw = await _read_raw(request)
     if raw:
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
+            body = load_json(raw)
+        except DecodeError as e:
             raise bad_request(f"error decoding DeleteOptions: {e}") from e
         if isinstance(body, dict):
             options.update(body)

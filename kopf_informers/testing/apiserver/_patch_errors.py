@@ -9,7 +9,8 @@ handler turns any of them into a ``Status`` response with the error's ``status``
      +-- ApplyConflictError    409 Conflict: an apply would change fields others manage
 
 A well-formed patch that does not apply (an operation on a missing path, content that
-contradicts ``$retainKeys``) is a ``PatchError`` with status 422 and reason ``Invalid``.
+contradicts ``$retainKeys``) is a ``PatchError`` with status 422 and reason ``Invalid``; one
+beyond the real server's bounds (``_limits``) is a 413 ``RequestEntityTooLarge`` or a 422.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-_REASONS: Final[Mapping[int, str]] = {400: "BadRequest", 409: "Conflict", 422: "Invalid"}
+_REASONS: Final[Mapping[int, str]] = {
+    400: "BadRequest", 409: "Conflict", 413: "RequestEntityTooLarge", 422: "Invalid",
+}
 
 
 class PatchError(Exception):

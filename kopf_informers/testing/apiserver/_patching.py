@@ -32,16 +32,17 @@ This module holds the two RFC patches and re-exports the rest::
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 import jsonpatch
 import jsonpointer
+import orjson
 
 from ._apply import apply_patch, decode_apply_body, fields_v1
 from ._json import copy_json, dumps, json_type
+from ._limits import MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS
 from ._patch_errors import ApplyConflictError, PatchError, PatchTestFailedError
 from ._strategic import strategic_merge_patch
 
@@ -105,14 +106,24 @@ def json_patch(target: Any, ops: Any) -> Any:
     (unknown ``op``, missing members, a malformed JSON pointer); a 422 :class:`PatchError` for an
     operation on a path that does not exist; a :class:`PatchTestFailedError` for a failed
     ``test``, e.g. Kopf's optimistic ``test`` of ``/metadata/resourceVersion``.
+
+    Bounded as kube-apiserver bounds it (``_limits``): more than 10,000 operations are a 413
+    :class:`PatchError`, before any is applied; ``copy`` operations that copy more than 3 MiB in
+    all (as JSON) are a 422 :class:`PatchError`, raised before the copy that would cross it.
     """
     if not isinstance(ops, list):
         raise PatchError(f"a JSON patch must be a list of operations, not {json_type(ops)}")
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:
+        raise PatchError(
+            f"Request entity too large: The allowed maximum operations in a JSON patch is "
+            f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}", status=413,
+        )
     for index, op in enumerate(ops):
         _validate_json_patch_op(index, op)
-    doc = copy.deepcopy(target)
-    for op in copy.deepcopy(ops):
-        doc = _apply_json_patch_op(doc, op)
+    doc = copy_json(target)
+    copied = 0
+    for op in copy_json(ops):
+        doc, copied = _apply_json_patch_op(doc, op, copied)
     return doc
 
 
@@ -138,14 +149,30 @@ def _is_json_pointer(pointer: Any) -> bool:
     return "~" not in unescaped
 
 
-def _apply_json_patch_op(doc: Any, op: dict[str, Any]) -> Any:
+def _apply_json_patch_op(doc: Any, op: dict[str, Any], copied: int) -> tuple[Any, int]:
+    """Apply one operation; ``copied`` counts the bytes that ``copy`` operations copied so far."""
     name, path = op["op"], op["path"]
     missing = _missing_path(doc, op)
     if missing is not None:
         message = f"jsonpatch {name} operation does not apply: doc is missing path: {missing}"
         raise PatchTestFailedError(message) if name == "test" else PatchError(message, status=422)
+    if name == "copy":
+        # A copy is an add of the value copied (RFC 6902), copied here through JSON: measured in
+        # passing, and at C speed rather than by jsonpatch's copy.deepcopy.
+        try:
+            encoded = orjson.dumps(_resolve(doc, op["from"]))
+        except orjson.JSONEncodeError as e:
+            raise PatchError(f"jsonpatch copy operation does not apply: {path}: {e}",
+                             status=422) from e
+        copied += len(encoded)
+        if copied > MAX_JSON_PATCH_COPY_BYTES:
+            raise PatchError(
+                f"Unable to complete the copy, the accumulated size increase of copy is "
+                f"{copied}, exceeding the limit {MAX_JSON_PATCH_COPY_BYTES}", status=422,
+            )
+        op = {"op": "add", "path": path, "value": orjson.loads(encoded)}
     try:
-        return jsonpatch.JsonPatch([op]).apply(doc, in_place=True)
+        return jsonpatch.JsonPatch([op]).apply(doc, in_place=True), copied
     except jsonpatch.JsonPatchTestFailed as e:
         raise PatchTestFailedError(
             f"testing value {path} failed: test failed:"

@@ -39,7 +39,8 @@ from ._store import DEFAULT_HISTORY, Store
 T = TypeVar("T")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
         return True
     try:
@@ -54,7 +55,8 @@ class EmbeddedApiServer:
     Args:
         host: the address to listen on; loopback only unless ``allow_remote`` is set.
         port: the port; 0 picks a free one.
-        kubeconfig: where to write a kubeconfig for this server; a temporary file if None.
+        kubeconfig: where to write a kubeconfig for this server (mode 0600, as it gives full
+            access); a temporary file if None.
         history: watch events kept per resource; resuming from older ones gets 410 Gone.
         bookmark_interval: seconds between BOOKMARK events on watches that allow them.
         watch_timeout: the server-side limit of watches that set no ``timeoutSeconds``.
@@ -68,7 +70,7 @@ class EmbeddedApiServer:
         watch_timeout: float | None = None, simulate_workloads: bool = True,
         simulation_delay: float = 0.05, allow_remote: bool = False,
     ) -> None:
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise InvalidArgumentError(
                 f"host {host!r} is not a loopback address and the server has no "
                 "authentication; pass allow_remote=True (--allow-remote on the command line) "
@@ -133,7 +135,12 @@ class EmbeddedApiServer:
             "current-context": "embedded",
         }
         self._kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
-        self._kubeconfig_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        # Whoever reads it has the whole server: readable by its owner only, as kubectl writes
+        # its own, and made so before writing when an existing file is rewritten.
+        fd = os.open(self._kubeconfig_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            os.fchmod(fd, 0o600)
+            file.write(yaml.safe_dump(config, sort_keys=False))
 
     # -- on the current loop --------------------------------------------------------------------
 

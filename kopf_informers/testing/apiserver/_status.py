@@ -20,6 +20,7 @@ REASONS: Mapping[int, str] = {
     406: "NotAcceptable",
     409: "Conflict",
     410: "Expired",
+    413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     422: "Invalid",
     429: "TooManyRequests",
@@ -40,7 +41,11 @@ def status_body(
     causes: Iterable[Mapping[str, Any]] = (),
     retry_after: int | None = None,
 ) -> dict[str, Any]:
-    """A ``Status`` object as the real server sends it (``details`` only when there are any)."""
+    """A ``Status`` object as the real server sends it (``details`` only when there are any).
+
+    ``reason`` defaults to the code's; an empty one is left out, as the real server leaves out
+    the reason of an error that carries none (``StatusReasonUnknown``).
+    """
     details: dict[str, Any] = {}
     if name is not None:
         details["name"] = name
@@ -59,9 +64,11 @@ def status_body(
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": reason or REASONS.get(code, "Unknown"),
+        "reason": REASONS.get(code, "Unknown") if reason is None else reason,
         "code": code,
     }
+    if not body["reason"]:
+        del body["reason"]
     if details:
         body["details"] = details
     return body
@@ -120,6 +127,34 @@ def conflict(group: str, plural: str, name: str, detail: str) -> ApiStatusError:
 
 def bad_request(message: str) -> ApiStatusError:
     return ApiStatusError(400, message)
+
+
+def request_entity_too_large(message: str) -> ApiStatusError:
+    return ApiStatusError(413, f"Request entity too large: {message}")
+
+
+class StorageTooLargeError(ApiStatusError):
+    """etcd refused to store an object beyond its request limit.
+
+    kube-apiserver does not translate etcd's error: it answers 500 with etcd's message and no
+    reason (kubernetes/kubernetes#112152), and a PATCH that gets it tries once more without the
+    object's ``managedFields``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(500, "etcdserver: request is too large", reason="")
+
+
+def method_not_allowed() -> ApiStatusError:
+    """A verb the URL does not take (PATCH of a collection, POST to an object), as go-restful's
+    405 reaches clients through apimachinery's generic server response: ``details`` is there,
+    but empty, and the method is not named."""
+    error = ApiStatusError(
+        405, "the server does not allow this method on the requested resource",
+        reason="MethodNotAllowed",
+    )
+    error.body["details"] = {}
+    return error
 
 
 def gone(message: str) -> ApiStatusError:
