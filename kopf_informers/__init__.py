@@ -5,8 +5,8 @@ The test harness lives in :mod:`kopf_informers.testing`.
 """
 
 from ._api import ApiClient, ApiResource, PatchType, PropagationPolicy, WatchEvent
+from ._backoff import ExponentialBackoff
 from ._kopf import backoff, configure, reconcile, shared_informer
-from .backoff import ExponentialBackoff
 from .controller import Controller, Request, Result
 from .errors import (
     AlreadyExistsError,

@@ -38,8 +38,8 @@ from typing import Any, Generic, TypeVar, cast
 
 from ._api import ApiClient, ApiResource
 from ._api.segments import check_segment
+from ._backoff import ExponentialBackoff
 from ._redaction import redact
-from .backoff import ExponentialBackoff
 from .errors import (
     ApiConnectionError,
     CacheSyncTimeoutError,

@@ -38,8 +38,8 @@ import random
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
+from ._backoff import ExponentialBackoff
 from ._redaction import redact
-from .backoff import ExponentialBackoff
 from .errors import ApiConnectionError, ApiError, GoneError
 from .store import Replacement, StoreWriter, object_key
 

@@ -47,6 +47,7 @@ import kopf_informers._kopf
 from kopf_informers import (
     ApiClient,
     Controller,
+    ExponentialBackoff,
     InformerFactory,
     ItemExponentialFailureRateLimiter,
     NotFoundError,
@@ -57,7 +58,6 @@ from kopf_informers import (
     set_controller_reference,
     set_owner_reference,
 )
-from kopf_informers.backoff import ExponentialBackoff
 from kopf_informers.testing import EmbeddedApiServer
 
 CM = "v1/configmaps"

@@ -19,8 +19,13 @@ from typing import Any
 import kopf
 import pytest
 
-from kopf_informers import ApiClient, ApiConnectionError, CredentialsError, KopfInformersError
-from kopf_informers.backoff import ExponentialBackoff
+from kopf_informers import (
+    ApiClient,
+    ApiConnectionError,
+    CredentialsError,
+    ExponentialBackoff,
+    KopfInformersError,
+)
 from kopf_informers.informer import InformerFactory
 from kopf_informers.testing import EmbeddedApiServer
 

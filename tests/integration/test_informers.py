@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from kopf_informers import ApiClient, UnknownResourceError
-from kopf_informers.backoff import ExponentialBackoff
+from kopf_informers import ApiClient, ExponentialBackoff, UnknownResourceError
 from kopf_informers.errors import CacheSyncTimeoutError
 from kopf_informers.informer import InformerFactory, SharedIndexInformer
 from kopf_informers.reflector import DeletedFinalStateUnknown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import types
 
 import pytest
@@ -27,3 +28,10 @@ def test_all_is_sorted_and_names_exactly_the_public_members(module: types.Module
 def test_the_package_declares_its_version() -> None:
     assert isinstance(kopf_informers.__version__, str)
     assert kopf_informers.__version__
+
+
+def test_the_backoff_decorator_is_not_shadowed_by_a_module_of_the_same_name() -> None:
+    assert not isinstance(kopf_informers.backoff, types.ModuleType)
+    assert callable(kopf_informers.backoff)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("kopf_informers.backoff")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from kopf_informers import ExponentialBackoff
 from kopf_informers._api import ApiResource
-from kopf_informers.backoff import ExponentialBackoff
 from kopf_informers.errors import (
     ApiConnectionError,
     ApiTimeoutError,
