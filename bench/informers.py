@@ -64,7 +64,7 @@ import orjson
 from kopf_informers import ApiClient, InformerFactory, SharedIndexInformer, strip_managed_fields
 from kopf_informers._api.errors import RequestContext
 from kopf_informers._api.watch import WatchEvent, WatchStreamParser, watch_event
-from kopf_informers.reflector import ListPage, RawEvent
+from kopf_informers.reflector import ListPage
 
 Obj = dict[str, Any]
 
@@ -640,10 +640,10 @@ class ReplaySource:
     async def watch(
         self, *, resource_version: str | None, timeout_seconds: int,
         send_initial_events: bool = False,
-    ) -> AsyncIterator[RawEvent]:  # as the informer's API source
+    ) -> AsyncIterator[WatchEvent]:  # as the informer's list-watch source
         await self.go.wait()
         async for event in self._events():
-            yield RawEvent(event.type, event.object)
+            yield event
         await asyncio.Event().wait()  # the stream stays open, as a live one does
 
 

@@ -33,12 +33,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 from ._api import ApiClient, ApiResource
 from ._api.segments import check_segment
 from ._backoff import ExponentialBackoff
+from ._listwatch import ApiListWatch
 from ._redaction import redact
 from .errors import (
     ApiConnectionError,
@@ -48,7 +49,7 @@ from .errors import (
     TooManyRequestsError,
 )
 from .listers import Lister
-from .reflector import DeletedFinalStateUnknown, ListerWatcher, ListPage, RawEvent, Reflector
+from .reflector import DeletedFinalStateUnknown, ListerWatcher, Reflector
 from .selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
 from .store import IndexFunc, RawObject, Store, StoreWriter, store
 
@@ -123,6 +124,32 @@ class HandlerRegistration:
                          self._informer.name, kind, fn)
 
 
+class _FanOut(Generic[T]):
+    """The reflector's :class:`~kopf_informers.reflector.EventHandler` for an informer: tells
+    every registration, in the order they were added, each under the name it registered with.
+    Private, so that an informer's only ``on_*`` names are the handlers given to ``add_handler``.
+    """
+
+    def __init__(self, registrations: list[HandlerRegistration]) -> None:
+        self._registrations = registrations  # the informer's list: registrations come and go
+
+    def on_add(self, obj: T) -> None:
+        for registration in tuple(self._registrations):
+            registration._call("add", registration.on_add, obj)
+
+    def on_update(self, old: T, new: T) -> None:
+        for registration in tuple(self._registrations):
+            registration._call("update", registration.on_update, old, new)
+
+    def on_delete(self, obj: T | DeletedFinalStateUnknown[T]) -> None:
+        for registration in tuple(self._registrations):
+            registration._call("delete", registration.on_delete, obj)
+
+    def on_relist(self) -> None:
+        for registration in tuple(self._registrations):
+            registration._call("relist", registration.on_relist)
+
+
 class SharedIndexInformer(Generic[T]):
     """One cache of one resource, fed by a reflector, read through :attr:`lister`."""
 
@@ -147,8 +174,9 @@ class SharedIndexInformer(Generic[T]):
             self._store, resource=resource, namespaced=namespaced, default_namespace=namespace,
         )
         self._handlers: list[HandlerRegistration] = []
+        self._fan_out: _FanOut[T] = _FanOut(self._handlers)
         self._reflector: Reflector[T] = Reflector(
-            source=source, writer=self._writer, handler=self, name=self.name,
+            source=source, writer=self._writer, handler=self._fan_out, name=self.name,
             watch_list=watch_list, backoff=backoff() if backoff is not None else None,
         )
         self._resync_period = resync_period
@@ -214,24 +242,6 @@ class SharedIndexInformer(Generic[T]):
         with contextlib.suppress(ValueError):
             self._handlers.remove(registration)
 
-    # The reflector's EventHandler: fan out to every registration, in order.
-
-    def on_add(self, obj: T) -> None:
-        for registration in tuple(self._handlers):
-            registration._call("add", registration.on_add, obj)
-
-    def on_update(self, old: T, new: T) -> None:
-        for registration in tuple(self._handlers):
-            registration._call("update", registration.on_update, old, new)
-
-    def on_delete(self, obj: T | DeletedFinalStateUnknown[T]) -> None:
-        for registration in tuple(self._handlers):
-            registration._call("delete", registration.on_delete, obj)
-
-    def on_relist(self) -> None:
-        for registration in tuple(self._handlers):
-            registration._call("relist", registration.on_relist)
-
     # -- running --------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -260,7 +270,7 @@ class SharedIndexInformer(Generic[T]):
         while True:
             await asyncio.sleep(self._resync_period)
             for obj in self._store.list():
-                self.on_update(obj, obj)
+                self._fan_out.on_update(obj, obj)
 
 
 async def wait_for_cache_sync(
@@ -325,52 +335,6 @@ async def _discover(
         await asyncio.sleep(delay)
 
 
-WATCH_INACTIVITY_MARGIN = 30.0  # seconds beyond the server-side timeout before giving up on a watch
-
-
-class _ApiSource:
-    """A ListerWatcher over the API client, for one resource, namespace and selector set."""
-
-    def __init__(
-        self, factory: InformerFactory, resource: str, namespace: str | None,
-        label_selector: LabelSelector, field_selector: FieldSelector,
-    ) -> None:
-        self._factory = factory
-        self._resource = resource
-        self._namespace = namespace
-        self._labels = label_selector if not label_selector.is_empty else None
-        self._fields = field_selector if not field_selector.is_empty else None
-
-    async def list_page(
-        self, *, resource_version: str | None, limit: int, continue_token: str | None,
-    ) -> ListPage:
-        page = await self._factory.api.list(
-            self._resource, namespace=self._namespace, label_selector=self._labels,
-            field_selector=self._fields, resource_version=resource_version, limit=limit,
-            continue_token=continue_token,
-        )
-        meta = page.get("metadata") or {}
-        return ListPage(page.get("items") or [], str(meta.get("resourceVersion") or ""),
-                        meta.get("continue") or None)
-
-    async def watch(
-        self, *, resource_version: str | None, timeout_seconds: int,
-        send_initial_events: bool = False,
-    ) -> AsyncIterator[RawEvent]:
-        events = self._factory.api.watch(
-            self._resource, namespace=self._namespace, label_selector=self._labels,
-            field_selector=self._fields, resource_version=resource_version,
-            allow_bookmarks=True, send_initial_events=send_initial_events,
-            timeout_seconds=timeout_seconds,
-            inactivity_timeout=timeout_seconds + WATCH_INACTIVITY_MARGIN,
-        )
-        try:
-            async for event in events:
-                yield RawEvent(event.type, event.object)
-        finally:
-            await events.aclose()
-
-
 class InformerFactory:
     """Shared informers: one list+watch per (resource, namespace, label and field selector).
 
@@ -433,7 +397,9 @@ class InformerFactory:
         key = (resource, namespace or None, str(labels), str(fields))
         informer = self._informers.get(key)
         if informer is None:
-            source = _ApiSource(self, resource, namespace or None, labels, fields)
+            source = ApiListWatch(api=lambda: self.api, resource=resource,
+                                  namespace=namespace or None, label_selector=labels,
+                                  field_selector=fields)
             name = resource + "".join(
                 f" {part}" for part in (
                     f"in {namespace}" if namespace else "",

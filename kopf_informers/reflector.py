@@ -4,7 +4,7 @@ Its place in the data flow::
 
     API server --list/watch--> Reflector --StoreWriter--> Store + indexes --> listers
                                    |
-                                   +--> EventHandler (the informer: on_add/on_update/on_delete)
+                                   +--> EventHandler (the informer's fan-out to its handlers)
 
 It is the only writer of its store. It lists (in pages of 500), replaces the store's contents,
 then watches from the list's resourceVersion with bookmarks, resuming from the last
@@ -24,7 +24,9 @@ Guarantees:
     cancellation stops it.
 
 The reflector does no I/O of its own: it consumes a :class:`ListerWatcher`, so its logic is tested
-with scripted pages and event streams and no server.
+with scripted pages and event streams and no server. Events are the API client's
+:class:`~kopf_informers.WatchEvent`, end to end: the type a watch stream yields is the type a
+reflector consumes.
 """
 
 from __future__ import annotations
@@ -38,17 +40,17 @@ import random
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
+from ._api.watch import WatchEvent
 from ._backoff import ExponentialBackoff
 from ._redaction import redact
 from .errors import ApiConnectionError, ApiError, GoneError
-from .store import Replacement, StoreWriter, object_key
+from .store import Replacement, StoreWriter
 
 __all__ = [
     "DeletedFinalStateUnknown",
     "EventHandler",
     "ListPage",
     "ListerWatcher",
-    "RawEvent",
     "Reflector",
 ]
 
@@ -71,13 +73,6 @@ class ListPage(NamedTuple):
     continue_token: str | None
 
 
-class RawEvent(NamedTuple):
-    """One watch event as the server sent it: ADDED, MODIFIED, DELETED or BOOKMARK."""
-
-    type: str
-    object: Obj
-
-
 class ListerWatcher(Protocol):
     """Where a reflector gets its objects from: one resource, namespace and selector set."""
 
@@ -88,7 +83,7 @@ class ListerWatcher(Protocol):
     def watch(
         self, *, resource_version: str | None, timeout_seconds: int,
         send_initial_events: bool = False,
-    ) -> AsyncIterator[RawEvent]: ...
+    ) -> AsyncIterator[WatchEvent]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +98,8 @@ class DeletedFinalStateUnknown(Generic[T]):
 
 
 class EventHandler(Protocol[T_contra]):
-    """What a reflector notifies; the informer implements it and fans out to user handlers."""
+    """What a reflector notifies (client-go's ``ResourceEventHandler``); the informer's
+    implementation fans each call out to the handlers registered with ``add_handler``."""
 
     def on_add(self, obj: T_contra) -> None: ...
 
@@ -111,8 +107,9 @@ class EventHandler(Protocol[T_contra]):
 
     def on_delete(self, obj: T_contra | DeletedFinalStateUnknown[T_contra]) -> None: ...
 
-    # Optional: ``on_relist()``, called after a relist (not the first list) has been applied,
-    # i.e. after a watch outage that ended in 410 Gone, once its diff has been delivered.
+    def on_relist(self) -> None:
+        """A relist (not the first list) has been applied and its diff delivered: after a
+        watch outage that ended in 410 Gone."""
 
 
 class Reflector(Generic[T]):
@@ -254,11 +251,10 @@ class Reflector(Generic[T]):
             handler.on_update(old, new)
         for key, last in deleted:
             handler.on_delete(DeletedFinalStateUnknown(key, last))
-        on_relist = getattr(handler, "on_relist", None)
-        if relisted and on_relist is not None:
+        if relisted:
             # Objects created and deleted while the watch was down left no trace in the diff:
             # whoever derives state from this resource must look at everything again.
-            on_relist()
+            handler.on_relist()
 
     async def _try_watch_list(self) -> bool:
         """A WatchList stream instead of a list; False if the server does not support it."""
@@ -312,16 +308,14 @@ class Reflector(Generic[T]):
                 self._rv = rv
 
     def _apply(self, obj: Obj) -> None:
-        old = self._writer.apply(obj)
-        new = self._writer.store.get(object_key(obj))
-        assert new is not None
+        old, new = self._writer.apply(obj)
         if old is None:
             self._handler.on_add(new)
         else:
             self._handler.on_update(old, new)
 
     def _delete(self, obj: Obj) -> None:
-        old = self._writer.delete(object_key(obj))
+        old = self._writer.delete(obj)
         if old is not None:  # a delete of something never seen is no news
             self._handler.on_delete(self._writer.transformed(obj))
 

@@ -81,7 +81,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, TypeAlias, overload
 
 from kopf_informers._frozen import FrozenDict, FrozenList, frozen, thaw
 from kopf_informers.errors import InvalidArgumentError, UnknownIndexError
@@ -99,6 +99,7 @@ __all__ = [
     "LAST_APPLIED_ANNOTATION",
     "NAMESPACE_INDEX",
     "OWNER_INDEX",
+    "Applied",
     "FrozenDict",
     "FrozenList",
     "IndexFunc",
@@ -363,6 +364,14 @@ class Store(Generic[T]):
         return f"<Store of {len(self._items)} objects; indexes: {', '.join(self.index_names)}>"
 
 
+class Applied(NamedTuple, Generic[T]):
+    """What :meth:`StoreWriter.apply` did: ``old`` is the object replaced (None: an add) and
+    ``new`` the object as stored (transformed, frozen)."""
+
+    old: T | None
+    new: T
+
+
 class StoreWriter(Generic[T]):
     """The only writer of a :class:`Store`, held by the reflector that fills it.
 
@@ -405,8 +414,9 @@ class StoreWriter(Generic[T]):
         value: Any = obj if self._transform is None else self._transform(obj)
         return frozen(value) if self._freeze else value  # type: ignore[no-any-return]
 
-    def apply(self, obj: RawObject) -> T | None:
-        """Add or update ``obj`` under its key; returns the object it replaced, or None.
+    def apply(self, obj: RawObject) -> Applied[T]:
+        """Add or update ``obj`` under its key; returns the object it replaced (None if there
+        was none) and the object as stored, what a handler of the change is told about.
 
         Raises :class:`~kopf_informers.errors.InvalidArgumentError` for an object without a name;
         errors of the transform or of an index function propagate. The store is then unchanged.
@@ -422,7 +432,7 @@ class StoreWriter(Generic[T]):
         self._writes += 1
         for index, index_values in zip(indexes, values, strict=True):
             index.put(key, new, index_values)
-        return old
+        return Applied(old, new)
 
     def delete(self, key_or_obj: str | Mapping[str, Any]) -> T | None:
         """Remove the object with this key (or this object's key); returns it, or None."""

@@ -7,7 +7,8 @@ import collections
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kopf_informers.reflector import ListPage, RawEvent
+from kopf_informers import WatchEvent
+from kopf_informers.reflector import ListPage
 
 Obj = dict[str, Any]
 
@@ -17,15 +18,15 @@ def cm(name: str, rv: int, **data: str) -> Obj:
             "metadata": {"name": name, "namespace": "ns", "resourceVersion": str(rv)}}
 
 
-def bookmark(rv: int, *, initial_end: bool = False) -> RawEvent:
+def bookmark(rv: int, *, initial_end: bool = False) -> WatchEvent:
     meta: Obj = {"resourceVersion": str(rv)}
     if initial_end:
         meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-    return RawEvent("BOOKMARK", {"kind": "ConfigMap", "apiVersion": "v1", "metadata": meta})
+    return WatchEvent("BOOKMARK", {"kind": "ConfigMap", "apiVersion": "v1", "metadata": meta})
 
 
 Step = ListPage | Exception
-WatchStep = RawEvent | Exception
+WatchStep = WatchEvent | Exception
 
 
 class ScriptedSource:
@@ -47,7 +48,7 @@ class ScriptedSource:
         return step
 
     async def watch(self, *, resource_version: str | None, timeout_seconds: int,
-                    send_initial_events: bool = False) -> AsyncIterator[RawEvent]:
+                    send_initial_events: bool = False) -> AsyncIterator[WatchEvent]:
         self.watch_calls.append((resource_version, timeout_seconds, send_initial_events))
         if not self.streams:
             self.idle.set()

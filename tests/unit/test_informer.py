@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from _scripted import ScriptedSource, cm
 
+from kopf_informers import WatchEvent
 from kopf_informers.errors import CacheSyncTimeoutError, GoneError, InvalidArgumentError
 from kopf_informers.informer import (
     HandlerRegistration,
@@ -25,7 +26,7 @@ from kopf_informers.informer import (
     SharedIndexInformer,
     wait_for_cache_sync,
 )
-from kopf_informers.reflector import DeletedFinalStateUnknown, ListPage, RawEvent
+from kopf_informers.reflector import DeletedFinalStateUnknown, ListPage
 from kopf_informers.selectors import LabelSelector
 
 pytestmark = pytest.mark.looptime
@@ -52,7 +53,7 @@ class GatedSource(ScriptedSource):
                                        continue_token=continue_token)
 
     async def watch(self, *, resource_version: str | None, timeout_seconds: int,
-                    send_initial_events: bool = False) -> AsyncIterator[RawEvent]:
+                    send_initial_events: bool = False) -> AsyncIterator[WatchEvent]:
         await self.watch_gate.wait()
         events = super().watch(resource_version=resource_version,
                                timeout_seconds=timeout_seconds,
@@ -129,11 +130,11 @@ async def test_handlers_hear_of_adds_updates_and_deletes_in_watch_order_after_th
     source = ScriptedSource()
     source.pages.append(ListPage([cm("a", 1), cm("b", 2)], "2", None))
     source.streams.append([
-        RawEvent("ADDED", cm("c", 3)),
-        RawEvent("MODIFIED", cm("a", 4, k="v1")),
-        RawEvent("DELETED", cm("b", 5)),
-        RawEvent("MODIFIED", cm("a", 6, k="v2")),
-        RawEvent("DELETED", cm("c", 7)),
+        WatchEvent("ADDED", cm("c", 3)),
+        WatchEvent("MODIFIED", cm("a", 4, k="v1")),
+        WatchEvent("DELETED", cm("b", 5)),
+        WatchEvent("MODIFIED", cm("a", 6, k="v2")),
+        WatchEvent("DELETED", cm("c", 7)),
     ])
     informer = make_informer(source)
     recorder = Recorder(informer)
@@ -150,8 +151,8 @@ async def test_handlers_hear_of_adds_updates_and_deletes_in_watch_order_after_th
 async def test_several_handlers_each_hear_every_event_in_registration_order() -> None:
     source = ScriptedSource()
     source.pages.append(ListPage([cm("a", 1)], "1", None))
-    source.streams.append([RawEvent("MODIFIED", cm("a", 2, k="x")),
-                           RawEvent("DELETED", cm("a", 3))])
+    source.streams.append([WatchEvent("MODIFIED", cm("a", 2, k="x")),
+                           WatchEvent("DELETED", cm("a", 3))])
     informer = make_informer(source)
     log: list[Any] = []
     Recorder(informer, log, "first:").register()
@@ -167,7 +168,7 @@ async def test_several_handlers_each_hear_every_event_in_registration_order() ->
 async def test_a_delete_carries_the_final_state_from_the_watch_event() -> None:
     source = ScriptedSource()
     source.pages.append(ListPage([cm("a", 1, k="listed")], "1", None))
-    source.streams.append([RawEvent("DELETED", cm("a", 2, k="final"))])
+    source.streams.append([WatchEvent("DELETED", cm("a", 2, k="final"))])
     informer = make_informer(source)
     deleted: list[Any] = []
     informer.add_handler(on_delete=deleted.append)
@@ -183,7 +184,7 @@ async def test_a_handler_that_raises_is_logged_and_neither_the_informer_nor_othe
 ) -> None:
     source = ScriptedSource()
     source.pages.append(ListPage([cm("a", 1)], "1", None))
-    source.streams.append([RawEvent("ADDED", cm("b", 2)), RawEvent("MODIFIED", cm("a", 3))])
+    source.streams.append([WatchEvent("ADDED", cm("b", 2)), WatchEvent("MODIFIED", cm("a", 3))])
     informer = make_informer(source, name="configmaps-in-ns")
     attempts: list[str] = []
 
@@ -214,7 +215,7 @@ async def test_a_handler_added_after_sync_first_gets_every_cached_object_then_li
 ) -> None:
     source = GatedSource(watch_open=False)
     source.pages.append(ListPage([cm("a", 1), cm("b", 2)], "2", None))
-    source.streams.append([RawEvent("ADDED", cm("c", 3)), RawEvent("MODIFIED", cm("a", 4))])
+    source.streams.append([WatchEvent("ADDED", cm("c", 3)), WatchEvent("MODIFIED", cm("a", 4))])
     informer = make_informer(source)
     async with started(informer):
         await informer.wait_synced()
@@ -240,7 +241,7 @@ async def test_a_handler_added_before_sync_gets_the_first_list_only_once() -> No
 async def test_a_removed_handler_hears_nothing_more() -> None:
     source = GatedSource(watch_open=False)
     source.pages.append(ListPage([cm("a", 1)], "1", None))
-    source.streams.append([RawEvent("ADDED", cm("b", 2)), RawEvent("DELETED", cm("a", 3))])
+    source.streams.append([WatchEvent("ADDED", cm("b", 2)), WatchEvent("DELETED", cm("a", 3))])
     informer = make_informer(source)
     removed = Recorder(informer, label="removed:")
     kept = Recorder(informer, label="kept:")
@@ -519,8 +520,8 @@ async def test_add_indexers_after_start_indexes_the_objects_already_cached() -> 
     source = GatedSource(watch_open=False)
     source.pages.append(ListPage([cm("a", 1, k="x"), cm("b", 2, k="y"), cm("c", 3, k="x")],
                                  "3", None))
-    source.streams.append([RawEvent("ADDED", cm("d", 4, k="y")),
-                           RawEvent("MODIFIED", cm("a", 5, k="y"))])
+    source.streams.append([WatchEvent("ADDED", cm("d", 4, k="y")),
+                           WatchEvent("MODIFIED", cm("a", 5, k="y"))])
     informer = make_informer(source, indexers={"by_name": lambda o: [name_of(o)]})
     async with started(informer):
         await informer.wait_synced()

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from _scripted import ScriptedSource, bookmark, cm
 
+from kopf_informers import WatchEvent
 from kopf_informers.errors import BadRequestError, GoneError, ServerError
-from kopf_informers.reflector import DeletedFinalStateUnknown, ListPage, RawEvent, Reflector
+from kopf_informers.reflector import DeletedFinalStateUnknown, ListPage, Reflector
 from kopf_informers.store import store
 
 pytestmark = pytest.mark.looptime
@@ -85,9 +86,9 @@ async def test_watch_events_update_the_store_before_handlers_hear_of_them() -> N
     source = ScriptedSource()
     source.pages.append(ListPage([cm("a", 3)], "3", None))
     source.streams.append([
-        RawEvent("ADDED", cm("b", 4)),
-        RawEvent("MODIFIED", cm("a", 5, k="v")),
-        RawEvent("DELETED", cm("b", 6)),
+        WatchEvent("ADDED", cm("b", 4)),
+        WatchEvent("MODIFIED", cm("a", 5, k="v")),
+        WatchEvent("DELETED", cm("b", 6)),
     ])
     _, reader, recorder = await run_until_idle(source)
     assert recorder.events == [("add", "a"), ("add", "b"), ("update", "a"), ("delete", "b")]
@@ -99,7 +100,7 @@ async def test_watch_events_update_the_store_before_handlers_hear_of_them() -> N
 async def test_a_watch_that_ends_resumes_from_the_last_seen_version_without_relisting() -> None:
     source = ScriptedSource()
     source.pages.append(ListPage([], "3", None))
-    source.streams.extend([[RawEvent("ADDED", cm("a", 4))], [RawEvent("ADDED", cm("b", 7))]])
+    source.streams.extend([[WatchEvent("ADDED", cm("a", 4))], [WatchEvent("ADDED", cm("b", 7))]])
     reflector, _, recorder = await run_until_idle(source)
     assert len(source.list_calls) == 1
     assert [call[0] for call in source.watch_calls] == ["3", "4", "7"]
@@ -156,6 +157,7 @@ async def test_a_tombstone_carries_the_last_known_state_of_the_vanished_object()
         def on_update(self, old: Any, new: Any) -> None: ...
         def on_delete(self, obj: Any) -> None:
             deleted.append(obj)
+        def on_relist(self) -> None: ...
 
     reflector: Reflector[Any] = Reflector(source=source, writer=writer, handler=Handler())
     task = asyncio.create_task(reflector.run())
@@ -295,8 +297,8 @@ async def test_a_failing_watch_resumes_from_the_last_version_after_backing_off()
     source = ScriptedSource()
     source.pages.append(ListPage([], "3", None))
     source.streams.extend([
-        [RawEvent("ADDED", cm("a", 4)), ServerError("stream broke", status=500)],
-        [RawEvent("ADDED", cm("b", 5))],
+        [WatchEvent("ADDED", cm("a", 4)), ServerError("stream broke", status=500)],
+        [WatchEvent("ADDED", cm("b", 5))],
     ])
     _, _, recorder = await run_until_idle(source)
     assert len(source.list_calls) == 1
@@ -323,7 +325,7 @@ async def test_watch_timeouts_are_random_between_five_and_ten_minutes() -> None:
 async def test_a_delete_of_an_object_never_seen_is_not_reported() -> None:
     source = ScriptedSource()
     source.pages.append(ListPage([], "3", None))
-    source.streams.append([RawEvent("DELETED", cm("ghost", 4))])
+    source.streams.append([WatchEvent("DELETED", cm("ghost", 4))])
     _, _, recorder = await run_until_idle(source)
     assert recorder.events == []
 
@@ -331,9 +333,9 @@ async def test_a_delete_of_an_object_never_seen_is_not_reported() -> None:
 async def test_watch_list_buffers_initial_events_until_the_end_bookmark() -> None:
     source = ScriptedSource()
     source.streams.append([
-        RawEvent("ADDED", cm("a", 3)), RawEvent("ADDED", cm("b", 4)),
+        WatchEvent("ADDED", cm("a", 3)), WatchEvent("ADDED", cm("b", 4)),
         bookmark(4, initial_end=True),
-        RawEvent("MODIFIED", cm("a", 5)),
+        WatchEvent("MODIFIED", cm("a", 5)),
     ])
     reflector, reader, recorder = await run_until_idle(source, watch_list=True)
     assert source.list_calls == []

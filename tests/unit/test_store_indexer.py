@@ -134,16 +134,18 @@ def test_the_writer_writes_into_the_store_it_hands_out() -> None:
     assert not hasattr(reader, "apply")
 
 
-def test_apply_adds_an_object_and_returns_none() -> None:
+def test_apply_adds_an_object_and_returns_no_old_one_and_the_stored_one() -> None:
     reader, writer = store()
-    assert writer.apply(make("a")) is None
+    old, new = writer.apply(make("a"))
+    assert old is None
+    assert new is reader.get("default/a")
     assert reader.get("default/a") == make("a")
 
 
 def test_apply_replaces_an_object_and_returns_the_one_it_replaced() -> None:
     reader, writer = store()
     writer.apply(make("a", rv="1"))
-    old = writer.apply(make("a", rv="2"))
+    old = writer.apply(make("a", rv="2")).old
     assert old == make("a", rv="1")
     assert reader.get("default/a") == make("a", rv="2")
     assert len(reader) == 1
@@ -547,7 +549,7 @@ def test_a_transform_may_store_another_type_and_the_built_in_indexes_still_work(
         return Summary(obj["metadata"]["name"], obj["metadata"]["labels"]["app"])
 
     reader, writer = store(transform=summarize, indexers={"app": lambda s: [s.app]})
-    old = writer.apply(make("a", "prod", labels={"app": "web"}, owners=["u1"]))
+    old = writer.apply(make("a", "prod", labels={"app": "web"}, owners=["u1"])).old
     assert old is None
     assert reader.get("prod/a") == Summary("a", "web")
     assert reader.by_index("namespace", "prod") == [Summary("a", "web")]
@@ -812,7 +814,7 @@ class StoreIndexes(RuleBasedStateMachine):
     @rule(obj=OBJECTS)
     def apply(self, obj: Obj) -> None:
         key = object_key(obj)
-        assert self.writer.apply(obj) == self.model.get(key)
+        assert self.writer.apply(obj).old == self.model.get(key)
         self.model[key] = obj
 
     @rule(obj=OBJECTS)
