@@ -104,8 +104,7 @@ async def _startup(logger: Any, **_: Any) -> None:
     factory = _runtime.the_factory()
     registry = _start_metrics(factory, logger)
     for controller in _runtime.controllers.values():
-        controller.metrics_registry = registry
-        controller.setup(factory)
+        controller.setup(factory, metrics=registry)
     # Discovery is retried (with the reflector's backoff) while the server is unreachable.
     await factory.start(timeout=max(0.0, deadline - loop.time()))
     logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))

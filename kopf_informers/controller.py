@@ -53,18 +53,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
 from ._api.tracking import RequestLog, watching
+from ._enqueue import (
+    EnqueueForObject,
+    EnqueueForOwner,
+    EnqueueFromMapFunc,
+    MapFn,
+    Request,
+    connect,
+    meta,
+    request_of,
+)
 from .errors import (
     ApiConnectionError,
     ApiError,
@@ -72,9 +81,10 @@ from .errors import (
     NotFoundError,
     QueueShutDown,
 )
-from .finalizers import add_finalizer, has_finalizer, remove_finalizer
+from .finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
 from .informer import InformerFactory, SharedIndexInformer, wait_for_cache_sync
 from .metrics import ControllerMetrics, PrometheusWorkQueueMetrics, ReconcileResult
+from .owners import group_of
 from .predicates import Predicate
 from .ratelimiters import (
     BucketRateLimiter,
@@ -82,31 +92,19 @@ from .ratelimiters import (
     MaxOfRateLimiter,
     RateLimiter,
 )
-from .reflector import DeletedFinalStateUnknown
 from .workqueue import RateLimitingWorkQueue
 
-__all__ = ["Controller", "Request", "Result"]
+__all__ = ["Controller", "MapFn", "Request", "Result"]
 
 logger = logging.getLogger(__name__)
 
 ReconcileFn = Callable[..., Awaitable[Any] | Any]
-MapFn = Callable[[Any], Iterable[Any]]
 
 HOT_LOOP_STREAK = 10  # consecutive writing reconciles of one key before its events are slowed
 STALE_FENCE = 60.0  # seconds a key is not reconciled from a cached primary the server denied
 DEFAULT_RESYNC_PERIOD = 10 * 3600.0  # controller-runtime's SyncPeriod default
 MAX_RETRY_AFTER = 600.0  # seconds: a server's Retry-After is honoured up to this
 RESYNC_JITTER = 0.1  # each period is up to 10% longer, so that replicas and restarts spread out
-
-
-class Request(NamedTuple):
-    """What to reconcile: the namespace (None for cluster-scoped objects) and the name."""
-
-    namespace: str | None
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,39 +125,6 @@ class Result:
         return cls()
 
 
-def _as_request(value: Any) -> Request:
-    """A map function's answer: a Request, a (namespace, name) pair, or "ns/name"/"name"."""
-    if isinstance(value, Request):
-        return value
-    if isinstance(value, tuple) and len(value) == 2:
-        return Request(value[0] or None, str(value[1]))
-    if isinstance(value, str) and value:
-        namespace, _, name = value.rpartition("/")
-        return Request(namespace or None, name)
-    raise InvalidArgumentError(
-        f"a watch map function must return Requests, (namespace, name) pairs or 'ns/name' "
-        f"strings; got {value!r}"
-    )
-
-
-def _unwrap(obj: Any) -> Any:
-    return obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-
-
-def _meta(obj: Any) -> Mapping[str, Any]:
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _request_of(obj: Any) -> Request:
-    meta = _meta(obj)
-    return Request(meta.get("namespace") or None, str(meta.get("name")))
-
-
-def _group_of(api_version: str) -> str:
-    return api_version.rpartition("/")[0]
-
-
 def _retry_after(error: BaseException) -> float:
     """How long the server asked to wait (429 or 503 with ``Retry-After``), if the error or
     what caused it says so; 0 otherwise. A throttled key waits at least that long."""
@@ -176,7 +141,7 @@ def _retry_after(error: BaseException) -> float:
 def _changes_itself(old: Any, new: Any) -> bool:
     """Whether an update changes the object itself (a new spec, a deletion), not its status,
     labels or bookkeeping: such a change re-runs even a held key at once."""
-    old_meta, new_meta = _meta(old), _meta(new)
+    old_meta, new_meta = meta(old), meta(new)
     return any(old_meta.get(field) != new_meta.get(field)
                for field in ("uid", "generation", "deletionTimestamp"))
 
@@ -202,7 +167,8 @@ class Controller:
         child_predicates: filters for the events of owned and watched resources (e.g.
             ``~generation_changed``-style filters to ignore status churn of children).
         metrics: a Prometheus registry to report the reconcile and workqueue metrics to (e.g.
-            ``kopf_informers.metrics.DEFAULT_REGISTRY``); None: none. Read by :meth:`setup`.
+            ``kopf_informers.metrics.DEFAULT_REGISTRY``); None: none, unless :meth:`setup`
+            is given one.
         resync_period: seconds between re-queues of every primary (jittered up to 10% longer);
             None: never. Default 10 hours, controller-runtime's ``SyncPeriod``: a safety net
             for state that no watch reports, not a way to poll.
@@ -241,7 +207,7 @@ class Controller:
         self.primary: SharedIndexInformer[Any] | None = None
         self._secondary: list[SharedIndexInformer[Any]] = []
         self._api: ApiClient | None = None
-        self._owner_group = _group_of(resource.rpartition("/")[0])
+        self._owner_group = group_of(resource.rpartition("/")[0])
         self._owner_kind: str | None = None
         self._workers: list[asyncio.Task[None]] = []
         # Objects (by uid) whose cleanup is done and finalizer removed, until their delete event:
@@ -259,20 +225,26 @@ class Controller:
         self._resync_task: asyncio.Task[None] | None = None
         self.reconciles: dict[str, int] = {"success": 0, "error": 0, "requeue_after": 0}
         self.last_duration: float | None = None
-        self.metrics_registry = metrics
-        self.metrics: ControllerMetrics | None = None  # made by setup() from metrics_registry
+        self._metrics_registry = metrics
+        self.metrics: ControllerMetrics | None = None  # made by setup() from the registry
 
     # -- wiring ---------------------------------------------------------------------------------
 
-    def setup(self, factory: InformerFactory) -> None:
-        """Ask the factory for this controller's informers and connect their events."""
+    def setup(
+        self, factory: InformerFactory, *, metrics: CollectorRegistry | None = None,
+    ) -> None:
+        """Ask the factory for this controller's informers and connect their events.
+
+        ``metrics``: a Prometheus registry to report to, instead of the constructor's (None:
+        the constructor's, if any).
+        """
         self._secondary = []
-        # None: the queue's default limiter, whose bucket runs on the loop's clock.
-        registry = self.metrics_registry
+        registry = metrics if metrics is not None else self._metrics_registry
         self.metrics = None if registry is None else ControllerMetrics(
             controller=self.name, registry=registry)
         queue_metrics = None if registry is None else PrometheusWorkQueueMetrics(
             name=self.name, controller=self.name, registry=registry)
+        # None: the queue's default limiter, whose bucket runs on the loop's clock.
         self.queue = queue = RateLimitingWorkQueue(self._rate_limiter, name=self.name,
                                                    metrics=queue_metrics)
         self._churn = MaxOfRateLimiter(
@@ -280,21 +252,23 @@ class Controller:
             BucketRateLimiter(qps=10.0, burst=100, clock=queue.now),
         )
         self.primary = factory.informer(self.resource, namespace=self.namespace)
-        self.primary.add_handler(on_add=self._primary_added, on_update=self._primary_updated,
-                                 on_delete=self._primary_deleted, on_relist=self.requeue_all)
+        connect(self.primary, EnqueueForObject(
+            enqueue=self._enqueue, predicates=self.predicates, seen=self._unfence,
+            gone=self._forget, urgent_update=self._is_urgent_update,
+        ), on_relist=self.requeue_all)
         for resource in self.owns:
             informer = factory.informer(resource, namespace=self.namespace)
-            informer.add_handler(on_add=self._child_added, on_delete=self._child_deleted,
-                                 on_update=self._child_updated, on_relist=self.requeue_all)
+            connect(informer, EnqueueForOwner(
+                enqueue=self._enqueue, group=self._owner_group, kind=lambda: self._owner_kind,
+                any_owner=self.any_owner, predicates=self.child_predicates,
+            ), on_relist=self.requeue_all)
             self._secondary.append(informer)
         for resource, map_fn in self.watches.items():
             informer = factory.informer(resource)
-            informer.add_handler(
-                on_add=functools.partial(self._mapped_added, map_fn),
-                on_update=functools.partial(self._mapped_update, map_fn),
-                on_delete=functools.partial(self._mapped_delete, map_fn),
-                on_relist=self.requeue_all,
-            )
+            connect(informer, EnqueueFromMapFunc(
+                enqueue=self._enqueue, map_fn=map_fn, predicates=self.child_predicates,
+                name=self.name,
+            ), on_relist=self.requeue_all)
             self._secondary.append(informer)
 
     @property
@@ -324,35 +298,23 @@ class Controller:
         if self.primary is None:
             return
         for obj in self.primary.store.list():
-            self._enqueue(_request_of(obj))
+            self._enqueue(request_of(obj))
 
     def _unfence(self, obj: Any) -> None:
         """The primary's informer shows this key with another uid (or gone): it caught up."""
-        request = _request_of(obj)
+        request = request_of(obj)
         stale = self._stale.get(request)
-        if stale is not None and _meta(obj).get("uid") != stale[0]:
+        if stale is not None and meta(obj).get("uid") != stale[0]:
             del self._stale[request]
 
-    def _passes(self, event: str, *objs: Any) -> bool:
-        return all(getattr(p, event)(*objs) for p in self.predicates)
+    def _is_urgent_update(self, old: Any, new: Any) -> bool:
+        """A change of the primary itself made by someone else goes past the key's hold."""
+        ours = meta(new).get("resourceVersion") in self._own_versions.get(request_of(new), ())
+        return _changes_itself(old, new) and not ours
 
-    def _child_passes(self, event: str, *objs: Any) -> bool:
-        return all(getattr(p, event)(*objs) for p in self.child_predicates)
-
-    def _primary_added(self, obj: Any) -> None:
-        self._unfence(obj)
-        if self._passes("create", obj):
-            self._enqueue(_request_of(obj), urgent=True)
-
-    def _primary_updated(self, old: Any, new: Any) -> None:
-        self._unfence(new)
-        if self._passes("update", old, new):
-            request = _request_of(new)
-            ours = _meta(new).get("resourceVersion") in self._own_versions.get(request, ())
-            self._enqueue(request, urgent=_changes_itself(old, new) and not ours)
-
-    def _primary_deleted(self, obj: Any) -> None:
-        request, uid = _request_of(_unwrap(obj)), _meta(_unwrap(obj)).get("uid")
+    def _forget(self, request: Request, obj: Any) -> None:
+        """The primary is deleted: drop every per-key state of it."""
+        uid = meta(obj).get("uid")
         if uid is not None and self._finalized.get(request) == uid:
             del self._finalized[request]
         self._stale.pop(request, None)  # whatever the cache showed is gone from it too
@@ -360,57 +322,6 @@ class Controller:
         self._last_errors.pop(request, None)
         self._streaks.pop(request, None)
         self._hold.pop(request, None)
-        if self._passes("delete", _unwrap(obj)):
-            self._enqueue(request, urgent=True)
-
-    def _owners(self, obj: Any) -> list[Request]:
-        namespace = _meta(obj).get("namespace") or None
-        requests = []
-        for ref in _meta(obj).get("ownerReferences") or ():
-            if not (self.any_owner or ref.get("controller")):
-                continue
-            if _group_of(str(ref.get("apiVersion", ""))) != self._owner_group:
-                continue
-            if self._owner_kind is not None and ref.get("kind") != self._owner_kind:
-                continue
-            requests.append(Request(namespace, str(ref.get("name"))))
-        return requests
-
-    def _child_added(self, obj: Any) -> None:
-        if self._child_passes("create", obj):
-            for request in self._owners(obj):
-                self._enqueue(request)
-
-    def _child_deleted(self, obj: Any) -> None:
-        if self._child_passes("delete", _unwrap(obj)):
-            for request in self._owners(_unwrap(obj)):
-                self._enqueue(request)
-
-    def _child_updated(self, old: Any, new: Any) -> None:
-        if self._child_passes("update", old, new):
-            for request in {*self._owners(old), *self._owners(new)}:
-                self._enqueue(request)
-
-    def _mapped_added(self, map_fn: MapFn, obj: Any) -> None:
-        if self._child_passes("create", obj):
-            self._mapped(map_fn, obj)
-
-    def _mapped_update(self, map_fn: MapFn, old: Any, new: Any) -> None:
-        if self._child_passes("update", old, new):
-            self._mapped(map_fn, new)
-
-    def _mapped_delete(self, map_fn: MapFn, obj: Any) -> None:
-        if self._child_passes("delete", _unwrap(obj)):
-            self._mapped(map_fn, _unwrap(obj))
-
-    def _mapped(self, map_fn: MapFn, obj: Any) -> None:
-        try:
-            requests = [_as_request(value) for value in map_fn(obj) or ()]
-        except Exception:
-            logger.exception("%s: the watch map function %r failed", self.name, map_fn)
-            return
-        for request in requests:
-            self._enqueue(request)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -568,7 +479,7 @@ class Controller:
             return True
         except (ApiError, ApiConnectionError):
             return False  # cannot tell: treat it as any failure
-        return _meta(live).get("uid") != uid
+        return meta(live).get("uid") != uid
 
     def _record(self, result: ReconcileResult, started: float) -> None:
         self.reconciles[result] += 1
@@ -583,7 +494,7 @@ class Controller:
         if obj is None:
             self._stale.pop(request, None)
             return None  # gone: nothing to reconcile (level-triggered)
-        uid = _meta(obj).get("uid")
+        uid = meta(obj).get("uid")
         stale = self._stale.get(request)
         if stale is not None:
             if stale[0] == uid and self.queue.now() - stale[1] < STALE_FENCE:
@@ -591,10 +502,9 @@ class Controller:
             del self._stale[request]
         log.uid = uid if isinstance(uid, str) else None
         finalizer = self.finalizer
-        deleting = bool(_meta(obj).get("deletionTimestamp"))
         if finalizer is not None:
-            if deleting:
-                uid = _meta(obj).get("uid")
+            if is_deletion_ongoing(obj):
+                uid = meta(obj).get("uid")
                 if not has_finalizer(obj, finalizer) or (
                         uid is not None and self._finalized.get(request) == uid):
                     return None  # not ours, or cleaned up already and the cache lags behind

@@ -46,7 +46,9 @@ from .errors import AlreadyOwnedError, InvalidArgumentError
 
 __all__ = [
     "controller_of",
+    "group_of",
     "is_owned_by",
+    "owner_references",
     "remove_owner_reference",
     "set_controller_reference",
     "set_owner_reference",
@@ -143,7 +145,7 @@ def is_owned_by(
     uid = _owner_uid(owner)
     return any(
         ref.get("uid") == uid and (not controller or ref.get("controller") is True)
-        for ref in _references(obj)
+        for ref in owner_references(obj)
     )
 
 
@@ -153,19 +155,27 @@ def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     The API server allows at most one such reference. The reference is returned as found on
     the object (frozen if the object is): thaw it before editing.
     """
-    for ref in _references(obj):
+    for ref in owner_references(obj):
         if ref.get("controller") is True:
             return ref
     return None
 
 
-# -- the plumbing ---------------------------------------------------------------------------------
-
-
-def _references(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def owner_references(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every owner reference of ``obj``, controller or not, as found (entries that are not
+    mappings are skipped)."""
     metadata = obj.get("metadata") or {}
     refs = metadata.get("ownerReferences") or ()
     return [ref for ref in refs if isinstance(ref, Mapping)]
+
+
+def group_of(api_version: object) -> str:
+    """The API group of an ``apiVersion``: ``apps`` of ``apps/v1``; ``""`` of ``v1`` (core)."""
+    text = str(api_version or "")
+    return text.rpartition("/")[0]
+
+
+# -- the plumbing ---------------------------------------------------------------------------------
 
 
 def _owner_uid(owner: Mapping[str, Any]) -> str:
@@ -214,17 +224,11 @@ def _check_scope(owner: Mapping[str, Any], obj: Mapping[str, Any]) -> None:
         )
 
 
-def _group(api_version: object) -> str:
-    """``apps`` of ``apps/v1``; ``""`` of ``v1`` (the core group)."""
-    text = str(api_version or "")
-    return text.rpartition("/")[0]
-
-
 def _same_owner(ref: Mapping[str, Any], reference: OwnerReference) -> bool:
     """The same uid; or the same group, kind and name (a deleted namesake: replaced)."""
     if ref.get("uid") == reference["uid"]:
         return True
-    return (_group(ref.get("apiVersion")) == _group(reference["apiVersion"])
+    return (group_of(ref.get("apiVersion")) == group_of(reference["apiVersion"])
             and ref.get("kind") == reference["kind"] and ref.get("name") == reference["name"])
 
 

@@ -45,10 +45,12 @@ async def test_child_predicates_filter_the_events_of_owned_resources() -> None:
 
     controller = Controller(name="c", resource="v1/configmaps", fn=fn,
                             owns=["apps/v1/deployments"], child_predicates=[generation_changed])
-    controller.setup(InformerFactory())
+    factory = InformerFactory()
+    controller.setup(factory)
     assert controller.queue is not None
-    controller._child_updated(_deployment(1, 1), _deployment(1, 3))  # status only: filtered
+    deployments = factory.informer("apps/v1/deployments")._fan_out  # as its reflector calls it
+    deployments.on_update(_deployment(1, 1), _deployment(1, 3))  # status only: filtered
     assert len(controller.queue) == 0
-    controller._child_updated(_deployment(1, 1), _deployment(2, 1))  # a spec change: enqueued
+    deployments.on_update(_deployment(1, 1), _deployment(2, 1))  # a spec change: enqueued
     assert len(controller.queue) == 1
     assert await controller.queue.get() == Request("ns", "owner")
