@@ -77,9 +77,9 @@ from .reflector import DeletedFinalStateUnknown
 from .selectors import FieldSelector, LabelSelector
 from .store import Store, StoreWriter, frozen, object_key, strip_managed_fields, thaw
 from .workqueue import (
+    AsyncRateLimitingQueue,
     DelayingQueue,
     RateLimitingQueue,
-    RateLimitingWorkQueue,
     WorkQueue,
     WorkQueueMetrics,
     WorkQueueStats,
@@ -95,6 +95,7 @@ __all__ = [
     "ApiError",
     "ApiResource",
     "ApiTimeoutError",
+    "AsyncRateLimitingQueue",
     "BadRequestError",
     "BucketRateLimiter",
     "CacheSyncTimeoutError",
@@ -131,7 +132,6 @@ __all__ = [
     "QueueShutDown",
     "RateLimiter",
     "RateLimitingQueue",
-    "RateLimitingWorkQueue",
     "Request",
     "Result",
     "SelectorError",

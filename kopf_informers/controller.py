@@ -92,7 +92,7 @@ from .ratelimiters import (
     MaxOfRateLimiter,
     RateLimiter,
 )
-from .workqueue import RateLimitingWorkQueue
+from .workqueue import AsyncRateLimitingQueue
 
 __all__ = ["Controller", "MapFn", "Request", "Result"]
 
@@ -203,7 +203,7 @@ class Controller:
         self.child_predicates = tuple(child_predicates)
         self.namespace = namespace
         self._rate_limiter = rate_limiter
-        self.queue: RateLimitingWorkQueue[Request] | None = None
+        self.queue: AsyncRateLimitingQueue[Request] | None = None
         self.primary: SharedIndexInformer[Any] | None = None
         self._secondary: list[SharedIndexInformer[Any]] = []
         self._api: ApiClient | None = None
@@ -245,7 +245,7 @@ class Controller:
         queue_metrics = None if registry is None else PrometheusWorkQueueMetrics(
             name=self.name, controller=self.name, registry=registry)
         # None: the queue's default limiter, whose bucket runs on the loop's clock.
-        self.queue = queue = RateLimitingWorkQueue(self._rate_limiter, name=self.name,
+        self.queue = queue = AsyncRateLimitingQueue(self._rate_limiter, name=self.name,
                                                    metrics=queue_metrics)
         self._churn = MaxOfRateLimiter(
             ItemExponentialFailureRateLimiter(base=0.005, cap=1000.0),

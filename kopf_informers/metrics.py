@@ -244,7 +244,7 @@ class PrometheusWorkQueueMetrics:
     """The ``workqueue_*`` metrics of one queue: a
     :class:`~kopf_informers.workqueue.WorkQueueMetrics` for any item type.
 
-    Pass it as ``RateLimitingWorkQueue(metrics=...)``. ``name`` and ``controller`` are the label
+    Pass it as ``AsyncRateLimitingQueue(metrics=...)``. ``name`` and ``controller`` are the label
     values (``controller`` defaults to ``name``, as controller-runtime labels a controller's
     queue). Counters and histograms are updated as the queue calls the hook; ``workqueue_depth``,
     ``workqueue_unfinished_work_seconds`` and ``workqueue_longest_running_processor_seconds``

@@ -9,7 +9,7 @@ Its place in the data flow::
 This is client-go's ``util/workqueue`` for asyncio, as three contracts that build on each other:
 :class:`WorkQueue` (add, get, done, shutdown) → :class:`DelayingQueue` (``add_after``) →
 :class:`RateLimitingQueue` (``add_rate_limited``, ``forget``, ``num_requeues``), and one
-implementation of all three, :class:`RateLimitingWorkQueue`.
+implementation of all three, :class:`AsyncRateLimitingQueue`.
 
 Guarantees (client-go's ``queue.go``):
   - De-duplication: an item added any number of times before a worker takes it is handed out once.
@@ -55,9 +55,9 @@ from .errors import InvalidArgumentError, QueueShutDown
 from .ratelimiters import RateLimiter, default_controller_rate_limiter
 
 __all__ = [
+    "AsyncRateLimitingQueue",
     "DelayingQueue",
     "RateLimitingQueue",
-    "RateLimitingWorkQueue",
     "WorkQueue",
     "WorkQueueMetrics",
     "WorkQueueStats",
@@ -159,7 +159,7 @@ class WorkQueueStats(Protocol):
 class WorkQueueMetrics(Protocol[K_contra]):
     """The hook a queue calls as items move through it (client-go's ``queueMetrics``).
 
-    Pass an implementation as ``RateLimitingWorkQueue(metrics=...)``. The queue calls, from its
+    Pass an implementation as ``AsyncRateLimitingQueue(metrics=...)``. The queue calls, from its
     event loop, synchronously (so keep them fast and never raise):
 
     - ``attach(queue)``: once, from the queue's constructor, with the queue as a
@@ -191,7 +191,7 @@ class WorkQueueMetrics(Protocol[K_contra]):
     def retry(self) -> None: ...
 
 
-class RateLimitingWorkQueue(Generic[K]):
+class AsyncRateLimitingQueue(Generic[K]):
     """The workqueue: :class:`RateLimitingQueue` (and so :class:`DelayingQueue` and
     :class:`WorkQueue`) on asyncio. See the module's docstring for the guarantees.
 

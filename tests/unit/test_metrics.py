@@ -35,7 +35,7 @@ from kopf_informers.metrics import (
 )
 from kopf_informers.ratelimiters import ItemExponentialFailureRateLimiter
 from kopf_informers.reflector import ListPage
-from kopf_informers.workqueue import RateLimitingWorkQueue, WorkQueueMetrics
+from kopf_informers.workqueue import AsyncRateLimitingQueue, WorkQueueMetrics
 
 pytestmark = pytest.mark.looptime
 
@@ -49,9 +49,9 @@ def sample(registry: CollectorRegistry, metric: str, /, **labels: str) -> float 
     return registry.get_sample_value(metric, labels)
 
 
-def queue_with_metrics(registry: CollectorRegistry, name: str = "q") -> RateLimitingWorkQueue[str]:
+def queue_with_metrics(registry: CollectorRegistry, name: str = "q") -> AsyncRateLimitingQueue[str]:
     metrics: WorkQueueMetrics[str] = PrometheusWorkQueueMetrics(name=name, registry=registry)
-    return RateLimitingWorkQueue(ItemExponentialFailureRateLimiter(), name=name, metrics=metrics)
+    return AsyncRateLimitingQueue(ItemExponentialFailureRateLimiter(), name=name, metrics=metrics)
 
 
 def fetch(url: str) -> str:
@@ -239,10 +239,10 @@ async def test_the_gauges_are_safe_to_scrape_from_another_thread(
 def test_a_queue_attached_later_to_the_same_labels_takes_over_the_gauges(
     registry: CollectorRegistry,
 ) -> None:
-    first: RateLimitingWorkQueue[str] = RateLimitingWorkQueue(
+    first: AsyncRateLimitingQueue[str] = AsyncRateLimitingQueue(
         name="q", metrics=PrometheusWorkQueueMetrics(name="q", registry=registry))
     first.shut_down()
-    second: RateLimitingWorkQueue[str] = RateLimitingWorkQueue(
+    second: AsyncRateLimitingQueue[str] = AsyncRateLimitingQueue(
         name="q", metrics=PrometheusWorkQueueMetrics(name="q", registry=registry))
     second._dirty.update({"x", "y"})  # as if queued: the gauge reads the second queue
     assert sample(registry, "workqueue_depth", name="q", controller="q") == 2

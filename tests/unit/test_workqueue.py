@@ -23,9 +23,9 @@ from kopf_informers.ratelimiters import (
     default_controller_rate_limiter,
 )
 from kopf_informers.workqueue import (
+    AsyncRateLimitingQueue,
     DelayingQueue,
     RateLimitingQueue,
-    RateLimitingWorkQueue,
     WorkQueue,
     WorkQueueMetrics,
     WorkQueueStats,
@@ -33,7 +33,7 @@ from kopf_informers.workqueue import (
 
 pytestmark = pytest.mark.looptime
 
-Queue = RateLimitingWorkQueue[str]
+Queue = AsyncRateLimitingQueue[str]
 
 
 def now() -> float:
@@ -41,7 +41,7 @@ def now() -> float:
 
 
 def exponential_queue(**kwargs: Any) -> Queue:
-    return RateLimitingWorkQueue(ItemExponentialFailureRateLimiter(), **kwargs)
+    return AsyncRateLimitingQueue(ItemExponentialFailureRateLimiter(), **kwargs)
 
 
 async def take_all(queue: Queue) -> list[str]:
@@ -74,7 +74,7 @@ async def blocks(queue: Queue) -> bool:
 # -- the contracts -------------------------------------------------------------------------------
 
 def test_the_implementation_fulfils_every_contract() -> None:
-    queue: RateLimitingWorkQueue[str] = RateLimitingWorkQueue()
+    queue: AsyncRateLimitingQueue[str] = AsyncRateLimitingQueue()
     as_work: WorkQueue[str] = queue
     as_delaying: DelayingQueue[str] = queue
     as_rate_limiting: RateLimitingQueue[str] = queue
@@ -332,7 +332,7 @@ async def test_the_rate_limiter_is_pluggable() -> None:
     limiter: ItemFastSlowRateLimiter[str] = ItemFastSlowRateLimiter(
         fast=1.0, slow=60.0, max_fast_attempts=2,
     )
-    queue: Queue = RateLimitingWorkQueue(limiter)
+    queue: Queue = AsyncRateLimitingQueue(limiter)
     times = []
     for _ in range(3):
         started = now()
@@ -344,7 +344,7 @@ async def test_the_rate_limiter_is_pluggable() -> None:
 
 
 async def test_the_default_limiter_retries_on_the_exponential_schedule() -> None:
-    queue: Queue = RateLimitingWorkQueue()  # the bucket is far from empty here
+    queue: Queue = AsyncRateLimitingQueue()  # the bucket is far from empty here
     started = now()
     queue.add_rate_limited("a")
     queue.add_rate_limited("b")
@@ -355,7 +355,7 @@ async def test_the_default_limiter_retries_on_the_exponential_schedule() -> None
 
 
 async def test_the_default_limiters_bucket_runs_on_the_loops_clock() -> None:
-    queue: Queue = RateLimitingWorkQueue()
+    queue: Queue = AsyncRateLimitingQueue()
     for i in range(100):
         queue.add_rate_limited(f"k{i}")  # the burst: 5 ms each
     started = now()
