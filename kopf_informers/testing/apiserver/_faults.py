@@ -3,12 +3,13 @@
 The journal records every request (method, path, query, content type, verb, resource, status,
 time), bounded in size, so tests can assert what a client did — e.g. that a reconcile made no GET.
 Faults make the server misbehave on purpose, the ways real clusters do: watches dropped, history
-compacted (410 Gone on resume), failing requests (409, 429 with Retry-After, 500, 503), added
-latency, a paused listener (connections refused), and a restart that keeps all state.
+compacted (410 Gone on resume), failing requests (409, 429 with Retry-After, 500, 503) for a
+number of requests or at a steady rate, added latency, watch streams that lag behind the store,
+a paused listener (connections refused), and a restart that keeps all state.
 
 Both are usable from Python (``server.journal``, ``server.faults``; safe to call from the test's
 thread while the server runs on its own) and over HTTP under ``/_embedded/`` for out-of-process
-use: ``GET /_embedded/journal``, ``POST /_embedded/faults/<action>`` with a JSON body.
+use (see ``_fault_endpoint``).
 """
 
 from __future__ import annotations
@@ -16,21 +17,32 @@ from __future__ import annotations
 import collections
 import dataclasses
 import fnmatch
+import math
+import random
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
 from ._status import ApiStatusError
 
 if TYPE_CHECKING:
     from ._http import RequestInfo
+    from ._resources import ResourceInfo
     from ._server import EmbeddedApiServer
 
 JOURNAL_SIZE = 100_000
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*")
+# Verb sets by a name: ``fail("write", ...)`` fails every request that changes something.
+VERB_ALIASES: dict[str, frozenset[str]] = {
+    "write": frozenset({"create", "update", "patch", "delete", "deletecollection"}),
+    "read": frozenset({"get", "list", "watch"}),
+}
+MAX_SECONDS = 600.0  # the longest latency, pause or watch delay: longer is a mistake, not a test
+MAX_RETRY_AFTER = 600
+MAX_COUNT = 1_000_000_000
 
 
 @dataclasses.dataclass
@@ -51,6 +63,7 @@ class JournalEntry:
     started: float  # monotonic
     status: int | None = None
     duration: float | None = None
+    seq: int = 0  # 1 for the server's first request, counting those that fell off the journal
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "started"}
@@ -70,7 +83,7 @@ class Journal:
             user_agent=request.headers.get("User-Agent", ""),
             verb=info.verb, resource=info.resource, group=info.group,
             namespace=info.namespace, name=info.name,
-            time=time.time(), started=time.monotonic(),
+            time=time.time(), started=time.monotonic(), seq=self.total + 1,
         )
         self._entries.append(entry)
         self.total += 1
@@ -84,6 +97,18 @@ class Journal:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def since(self, seq: int) -> list[JournalEntry]:
+        """Entries after the one numbered ``seq`` (0: all kept), for reading a journal in turns.
+
+        A reader that keeps the last ``seq`` it saw misses nothing unless more than the journal's
+        size came in between; ``total`` minus the first returned ``seq`` tells it so.
+        """
+        entries = list(self._entries)
+        if not entries or entries[-1].seq <= seq:
+            return []
+        skip = max(0, seq - entries[0].seq + 1)
+        return entries[skip:]
 
     def filter(
         self, *, verb: str | None = None, resource: str | None = None,
@@ -100,12 +125,66 @@ class Journal:
         ]
 
 
+
+# -- the rules ------------------------------------------------------------------------------------
+
+
+def parse_verbs(verb: str) -> frozenset[str]:
+    """``"patch"``, ``"create,update"``, ``"write"``, ``"read"`` or ``"*"`` as a set of verbs.
+
+    Raises:
+        ValueError: naming the first word that is neither a verb nor an alias.
+    """
+    verbs: set[str] = set()
+    for word in (w.strip() for w in verb.split(",")):
+        if word in VERB_ALIASES:
+            verbs |= VERB_ALIASES[word]
+        elif word in VERBS:
+            verbs.add(word)
+        else:
+            known = ", ".join((*VERBS, *VERB_ALIASES))
+            raise ValueError(f"unknown verb {word!r} in {verb!r}: expected one or more of "
+                             f"{known}, separated by commas")
+    return frozenset(verbs)
+
+
+def _resource_names(group: str, version: str, plural: str) -> set[str]:
+    """Every way a fault may name a resource: ``plural``, ``plural.group``, ``g/v/plural``."""
+    names = {plural, f"{group}/{version}/{plural}" if group else f"{version}/{plural}"}
+    if group:
+        names.add(f"{plural}.{group}")
+    return names
+
+
+def _matches(verbs: frozenset[str], resource: str, info: RequestInfo) -> bool:
+    if "*" not in verbs and info.verb not in verbs:
+        return False
+    if resource == "*":
+        return True
+    names = _resource_names(info.group, info.version, info.plural)
+    names.add(info.resource)
+    return resource in names
+
+
+def _check_seconds(what: str, seconds: float, *, zero: bool) -> float:
+    """A finite number of seconds up to :data:`MAX_SECONDS` (0 allowed if ``zero``)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError(f"{what} must be a number of seconds, got {seconds!r}")
+    low_ok = seconds >= 0 if zero else seconds > 0
+    if not (math.isfinite(seconds) and low_ok and seconds <= MAX_SECONDS):
+        bound = "0" if zero else "more than 0"
+        raise ValueError(f"{what} must be from {bound} to {MAX_SECONDS:g} seconds, got {seconds}")
+    return float(seconds)
+
+
 @dataclasses.dataclass
 class _Failure:
-    verb: str
+    verb: str  # as given: for messages
+    verbs: frozenset[str]
     resource: str
     status: int
-    remaining: int
+    remaining: int | None  # None: steady, at `percent`
+    percent: float | None
     retry_after: int | None
     message: str | None
 
@@ -113,70 +192,108 @@ class _Failure:
 @dataclasses.dataclass
 class _Latency:
     seconds: float
-    verb: str
+    verbs: frozenset[str]
     resource: str
 
 
-def _matches(verb: str, resource: str, info: RequestInfo) -> bool:
-    if verb != "*" and verb != info.verb:
-        return False
-    if resource == "*":
-        return True
-    names = {info.plural, info.resource, f"{info.group}/{info.version}/{info.plural}"
-             if info.group else f"{info.version}/{info.plural}"}
-    if info.group:
-        names.add(f"{info.plural}.{info.group}")
-    return resource in names
-
-
 class Faults:
-    """Fault injection for one embedded server. Every method is safe from any thread."""
+    """Fault injection for one embedded server. Every method is safe from any thread.
 
-    def __init__(self, server: EmbeddedApiServer) -> None:
+    Args:
+        server: the server to misbehave.
+        seed: the seed of the random numbers behind percentages (:meth:`seed` changes it);
+            None seeds from the system, as :class:`random.Random` does.
+    """
+
+    def __init__(self, server: EmbeddedApiServer, *, seed: int | None = None) -> None:
         self._server = server
+        self._lock = threading.Lock()  # the rules are read on the server's loop, set anywhere
+        self._random = random.Random(seed)
         self._failures: list[_Failure] = []
         self._latencies: list[_Latency] = []
+        self._watch_delays: dict[str, float] = {}  # resource (or "*") -> seconds
 
     # -- requests -------------------------------------------------------------------------------
 
     def fail(
         self, verb: str, resource: str, status: int, count: int = 1, *,
-        retry_after: int | None = None, message: str | None = None,
+        percent: float | None = None, retry_after: int | None = None, message: str | None = None,
     ) -> None:
-        """Answer the next ``count`` requests of this verb on this resource with ``status``.
+        """Answer matching requests with ``status``: the next ``count``, or ``percent`` of all.
 
         ``verb`` is a Kubernetes verb (get, list, watch, create, update, patch, delete,
-        deletecollection) or ``*``; ``resource`` is a plural (``configmaps``), ``plural.group``,
-        ``group/version/plural`` (``v1/configmaps`` for the core group), or ``*``. A 429 gets a
-        ``Retry-After`` header (``retry_after`` seconds, 1 by default).
+        deletecollection), several separated by commas (``"create,patch"``), an alias —
+        ``write`` (create, update, patch, delete, deletecollection) or ``read`` (get, list,
+        watch) — or ``*``; ``resource`` is a plural (``configmaps``), ``plural.group``,
+        ``group/version/plural`` (``v1/configmaps`` for the core group), with ``/subresource``
+        if need be (``foos/status``), or ``*``. A 429 gets a ``Retry-After`` header
+        (``retry_after`` seconds, 1 by default).
+
+        With ``percent`` (more than 0, at most 100), each matching request fails with that
+        probability, drawn from the seeded random numbers, until :meth:`clear`: a steady failure
+        rate, so ``count`` must stay 1. Rules apply in the order they were added; a request
+        that a steady rule lets pass goes on to the next rule.
+
+        Raises:
+            ValueError: on an unknown verb or an argument out of its range.
         """
-        if verb not in VERBS:
-            raise ValueError(f"unknown verb {verb!r}: expected one of {', '.join(VERBS)}")
-        if not 400 <= status <= 599:
-            raise ValueError(f"status {status} is not an HTTP error status (400-599)")
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
+        verbs = parse_verbs(verb)
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"status {status!r} is not an HTTP error status (400-599)")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+            raise ValueError(f"count must be from 1 to {MAX_COUNT}, got {count!r}")
+        if percent is not None:
+            if isinstance(percent, bool) or not isinstance(percent, int | float) or not (
+                    math.isfinite(percent) and 0 < percent <= 100):
+                raise ValueError(f"percent must be more than 0 and at most 100, got {percent!r}")
+            if count != 1:
+                raise ValueError("count and percent exclude each other: a percentage fails "
+                                 "matching requests until the faults are cleared")
+        if retry_after is not None and (
+                isinstance(retry_after, bool) or not isinstance(retry_after, int)
+                or not 0 <= retry_after <= MAX_RETRY_AFTER):
+            raise ValueError(f"retry_after must be from 0 to {MAX_RETRY_AFTER} seconds, "
+                             f"got {retry_after!r}")
         if status == 429 and retry_after is None:
             retry_after = 1
-        self._failures.append(_Failure(verb, resource, status, count, retry_after, message))
+        failure = _Failure(verb, verbs, resource, status, None if percent is not None else count,
+                           None if percent is None else float(percent), retry_after, message)
+        with self._lock:
+            self._failures.append(failure)
+
+    def seed(self, seed: int) -> None:
+        """Restart the random numbers behind percentages from ``seed``, for repeatable runs."""
+        with self._lock:
+            self._random.seed(seed)
 
     def add_latency(self, seconds: float, *, verb: str = "*", resource: str = "*") -> None:
-        """Delay every matching request by ``seconds`` before it is served."""
-        if seconds < 0:
-            raise ValueError(f"latency must not be negative, got {seconds}")
-        self._latencies.append(_Latency(seconds, verb, resource))
+        """Delay every matching request by ``seconds`` (at most 600) before it is served."""
+        seconds = _check_seconds("latency", seconds, zero=True)
+        latency = _Latency(seconds, parse_verbs(verb), resource)
+        with self._lock:
+            self._latencies.append(latency)
 
     def clear(self) -> None:
-        """Forget all pending failures and latencies."""
-        self._failures.clear()
-        self._latencies.clear()
+        """Forget all failures, latencies and watch delays; lagging watches catch up at once."""
+        with self._lock:
+            self._failures.clear()
+            self._latencies.clear()
+        self._set_watch_delays({})
 
     def take_failure(self, info: RequestInfo) -> ApiStatusError | None:
-        for failure in self._failures:
-            if failure.remaining > 0 and _matches(failure.verb, failure.resource, info):
-                failure.remaining -= 1
-                if failure.remaining == 0:
-                    self._failures.remove(failure)
+        """The failure this request is to get, if any (counting it against its rule)."""
+        with self._lock:
+            for failure in self._failures:
+                if not _matches(failure.verbs, failure.resource, info):
+                    continue
+                if failure.percent is not None:
+                    if self._random.random() * 100 >= failure.percent:
+                        continue
+                else:
+                    assert failure.remaining is not None
+                    failure.remaining -= 1
+                    if failure.remaining == 0:
+                        self._failures.remove(failure)
                 message = failure.message or (
                     f"injected failure: {info.verb} {info.resource} answered {failure.status}"
                 )
@@ -184,7 +301,47 @@ class Faults:
         return None
 
     def latency_for(self, info: RequestInfo) -> float:
-        return sum(x.seconds for x in self._latencies if _matches(x.verb, x.resource, info))
+        with self._lock:
+            return sum(x.seconds for x in self._latencies if _matches(x.verbs, x.resource, info))
+
+    # -- watch streams --------------------------------------------------------------------------
+
+    def delay_watches(self, seconds: float, resource: str = "*") -> None:
+        """Deliver every event of matching watches ``seconds`` late, until :meth:`clear`.
+
+        It applies to open watches and to those opened later: each event, in order, and each
+        BOOKMARK (so that no client learns of a newer resourceVersion early) reaches the client
+        ``seconds`` after the server would have sent it; a watch's replayed events count from
+        the watch's start. ``resource`` is named as for :meth:`fail` (no subresources); when
+        several delays match a watch, the longest applies. ``delay_watches(0, resource)`` ends
+        that delay: whatever is held back is sent at once. Lists and gets are not delayed, so
+        a client that relists sees the present.
+
+        Raises:
+            ValueError: if ``seconds`` is negative, not finite or more than 600.
+        """
+        seconds = _check_seconds("the watch delay", seconds, zero=True)
+        with self._lock:
+            delays = dict(self._watch_delays)
+        if seconds:
+            delays[resource] = seconds
+        else:
+            delays.pop(resource, None)
+        self._set_watch_delays(delays)
+
+    def _set_watch_delays(self, delays: dict[str, float]) -> None:
+        def apply() -> None:
+            self._watch_delays = delays
+            self._server.wake_watches()  # a shorter delay sends held-back events now
+        self._server.call_soon(apply)
+
+    def watch_delay_for(self, res: ResourceInfo) -> float:
+        """The seconds events of a watch of ``res`` are held back (0: sent as they come)."""
+        delays = self._watch_delays
+        if not delays:
+            return 0.0
+        names = {"*", *_resource_names(res.group, res.version, res.plural)}
+        return max((seconds for name, seconds in delays.items() if name in names), default=0.0)
 
     # -- connections and history ----------------------------------------------------------------
 
@@ -211,46 +368,3 @@ class Faults:
             self._server.stop_listening()
             self._server.start_listening()
         self._server.call_soon(restart)
-
-    # -- over HTTP ------------------------------------------------------------------------------
-
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/_embedded/journal", self._http_journal)
-        app.router.add_post("/_embedded/faults/{action}", self._http_fault)
-
-    async def _http_journal(self, request: web.Request) -> web.Response:
-        entries = [e.to_json() for e in self._server.journal]
-        return web.Response(body=orjson.dumps({"entries": entries}),
-                            content_type="application/json")
-
-    async def _http_fault(self, request: web.Request) -> web.Response:
-        action = request.match_info["action"]
-        raw = await request.read()
-        args: dict[str, Any] = orjson.loads(raw) if raw else {}
-        result: Any = None
-        try:
-            if action == "fail":
-                self.fail(args["verb"], args["resource"], int(args["status"]),
-                          int(args.get("count", 1)), retry_after=args.get("retryAfter"),
-                          message=args.get("message"))
-            elif action == "latency":
-                self.add_latency(float(args["seconds"]), verb=args.get("verb", "*"),
-                                 resource=args.get("resource", "*"))
-            elif action == "drop-watches":
-                result = self._server.end_watches(abrupt=bool(args.get("abrupt")))
-            elif action == "expire-history":
-                self._server.expire_history()
-            elif action == "clear":
-                self.clear()
-            elif action == "restart":
-                self._server.loop_later(0.05, self.restart)
-            elif action == "pause":
-                seconds = float(args.get("seconds", 1.0))
-                self._server.loop_later(0.05, self._server.stop_listening)
-                self._server.loop_later(0.05 + seconds, self._server.start_listening)
-            else:
-                raise ApiStatusError(404, f"unknown fault action {action!r}")
-        except (KeyError, ValueError, TypeError) as e:
-            raise ApiStatusError(400, f"bad fault request: {e!r}") from e
-        return web.Response(body=orjson.dumps({"ok": True, "result": result}),
-                            content_type="application/json")

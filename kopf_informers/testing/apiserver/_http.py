@@ -23,6 +23,7 @@ from aiohttp import web
 from ... import __version__
 from . import _openapi, _tables
 from ._core import ApiCore, Selection, present
+from ._fault_endpoint import FaultEndpoint
 from ._resources import ResourceInfo
 from ._status import ApiStatusError, bad_request, status_body
 from ._store import Obj, Watcher
@@ -136,7 +137,7 @@ class HttpApi:
         add("GET", "/apis", self._api_groups)
         add("GET", "/openapi/v3", self._openapi_index)
         add("GET", "/openapi/v3/{path:.*}", self._openapi_document)
-        self.server.faults.add_routes(app)
+        FaultEndpoint(self.server.faults, self.server.journal).add_routes(app)
         add("*", "/api/{path:.*}", self._dispatch)
         add("*", "/apis/{path:.*}", self._dispatch)
         return app
@@ -450,8 +451,10 @@ class HttpApi:
                                         f"({self.core.store.resource(res.key).compacted_rv})")
                 await response.write(orjson.dumps({"type": "ERROR", "object": gone}) + b"\n")
                 return response
+            faults = self.server.faults
             stream = WatchStream(self, res, selection, watcher, response, bookmarks,
-                                  include_object=include_object)
+                                  include_object=include_object,
+                                  delay=lambda: faults.watch_delay_for(res))
             await stream.run(initial, end_marker=bool(send_initial), duration=timeout)
         except (ConnectionError, asyncio.CancelledError):
             pass

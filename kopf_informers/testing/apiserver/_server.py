@@ -297,6 +297,11 @@ class EmbeddedApiServer:
                 request.transport.close()
         return len(watches)
 
+    def wake_watches(self) -> None:
+        """Have every open watch look at its events again (e.g. after a watch delay changed)."""
+        for watcher in self.http.active_watches:
+            watcher.wakeup.set()
+
     def expire_history(self) -> None:
         self.store.compact_all()
         self.core.forget_snapshots()

@@ -5,13 +5,19 @@ live events as the store hands them over, with selector transitions (an object t
 matching arrives as ADDED, one that stops as DELETED), periodic BOOKMARKs carrying the newest
 resourceVersion, and a clean end at ``timeoutSeconds``. Events are JSON lines, batched into one
 write when several are pending.
+
+A watch delay (``faults.delay_watches``) holds events and bookmarks back, in order, and sends
+each once it is that many seconds old; the delay is asked anew at every turn, so a change
+applies to open streams (the server wakes them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,7 +26,7 @@ from aiohttp import web
 from . import _tables
 from ._reads import Selection, present
 from ._resources import ResourceInfo
-from ._store import Event, Obj, Watcher
+from ._store import WATCHER_BUFFER, Event, Obj, Watcher
 
 if TYPE_CHECKING:
     from ._http import HttpApi
@@ -31,8 +37,12 @@ class WatchStream:
 
     def __init__(self, api: HttpApi, res: ResourceInfo, selection: Selection, watcher: Watcher,
                  response: web.StreamResponse, bookmarks: bool, *,
-                 include_object: str | None = None) -> None:
+                 include_object: str | None = None,
+                 delay: Callable[[], float] = lambda: 0.0) -> None:
         self.api = api
+        self.delay = delay  # seconds events are held back now (a fault: a lagging watch)
+        self.held: collections.deque[tuple[float, list[Event] | bytes]] = collections.deque()
+        self.held_events = 0
         self.include_object = include_object
         self.res = res
         self.selection = selection
@@ -45,29 +55,51 @@ class WatchStream:
                   ) -> None:
         loop = asyncio.get_running_loop()
         deadline = None if duration is None else loop.time() + duration
-        await self._send(initial)
+        await self._emit(initial)
         if end_marker:
-            await self._write(self._bookmark({"k8s.io/initial-events-end": "true"}))
+            await self._emit(self._bookmark({"k8s.io/initial-events-end": "true"}))
         next_bookmark = loop.time() + self.interval
         watcher = self.watcher
         while not watcher.closed:
             now = loop.time()
             if deadline is not None and now >= deadline:
                 return
-            wait = next_bookmark - now if self.bookmarks else None
-            if deadline is not None:
-                wait = deadline - now if wait is None else min(wait, deadline - now)
+            waits = [deadline - now] if deadline is not None else []
+            if self.bookmarks:
+                waits.append(next_bookmark - now)
+            if self.held:
+                waits.append(self.held[0][0] + self.delay() - now)
             if not watcher.queue:
                 watcher.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watcher.wakeup.wait(), wait)
+                    await asyncio.wait_for(watcher.wakeup.wait(), min(waits, default=None))
             events = list(watcher.queue)
             watcher.queue.clear()
             if events:
-                await self._send(events)
+                await self._emit(events)
             if self.bookmarks and loop.time() >= next_bookmark and not watcher.closed:
-                await self._write(self._bookmark())
+                await self._emit(self._bookmark())
                 next_bookmark = loop.time() + self.interval
+            await self._release()
+
+    async def _emit(self, item: list[Event] | bytes) -> None:
+        """Send events or a bookmark now, or hold them back while the watch is delayed."""
+        if not self.held and self.delay() <= 0:
+            await self._send(item)
+            return
+        self.held.append((asyncio.get_running_loop().time(), item))
+        self.held_events += len(item) if isinstance(item, list) else 1
+        if self.held_events > WATCHER_BUFFER:  # as a watcher too far behind: the client resumes
+            self.watcher.overflowed = True
+            self.watcher.close()
+
+    async def _release(self) -> None:
+        """Send what has been held back for the watch delay (all of it once there is none)."""
+        now, delay = asyncio.get_running_loop().time(), self.delay()
+        while self.held and self.held[0][0] + delay <= now:
+            _, item = self.held.popleft()
+            self.held_events -= len(item) if isinstance(item, list) else 1
+            await self._send(item)
 
     def _bookmark(self, annotations: dict[str, str] | None = None) -> bytes:
         meta: dict[str, Any] = {"resourceVersion": str(self.api.core.store.rv)}
@@ -76,8 +108,11 @@ class WatchStream:
         obj = {"kind": self.res.kind, "apiVersion": self.res.api_version, "metadata": meta}
         return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
-    async def _send(self, events: list[Event]) -> None:
-        chunks = []
+    async def _send(self, item: list[Event] | bytes) -> None:
+        if isinstance(item, bytes):
+            await self._write(item)
+            return
+        events, chunks = item, []
         res, selection = self.res, self.selection
         for event in events:
             converted = watch_event(event, selection)
