@@ -5,6 +5,11 @@ or as ``kopf-informers apiserver``.
 """
 
 from ._faults import Faults, Journal, JournalEntry
+from ._resources import ResourceInfo, ScaleInfo
 from ._server import EmbeddedApiServer
+from ._strategy import ResourceStrategy
 
-__all__ = ["EmbeddedApiServer", "Faults", "Journal", "JournalEntry"]
+__all__ = [
+    "EmbeddedApiServer", "Faults", "Journal", "JournalEntry", "ResourceInfo", "ResourceStrategy",
+    "ScaleInfo",
+]

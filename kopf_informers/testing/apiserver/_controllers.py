@@ -30,10 +30,6 @@ from ._defaults import CRD_FINALIZER
 from ._resources import resources_from_crd
 from ._store import Event, Obj, ResourceKey, owner_uids
 
-SIMULATED: frozenset[ResourceKey] = frozenset({
-    ("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"),
-})
-
 
 class Controllers:
     """Runs the cluster's controllers on the server's loop, one job at a time."""
@@ -96,11 +92,15 @@ class Controllers:
         old_owners = set(owner_uids(event.old)) if event.old is not None else set()
         for owner in set(owner_uids(obj)) - old_owners:
             self._enqueue(functools.partial(self._verify_owner, owner))
-        if self.simulate_workloads and key in SIMULATED and _needs_status(key, obj):
+        if self.simulate_workloads and self._simulated(key) and _needs_status(key, obj):
             ns, name = meta.get("namespace", ""), meta["name"]
             loop = asyncio.get_running_loop()
             loop.call_later(self.simulation_delay, self._enqueue,
                              lambda: self._simulate(key, ns, name))
+
+    def _simulated(self, key: ResourceKey) -> bool:
+        info = self.core.registry.storage_info(*key)
+        return info is not None and info.strategy.simulated
 
     def _deleting(self, key: ResourceKey, obj: Obj) -> None:
         meta = obj["metadata"]

@@ -26,7 +26,6 @@ import orjson
 from ...selectors import LabelSelector
 from . import _patching, _validation
 from ._decoding import DecodeError, load_json
-from ._defaults import apply_builtin_defaults
 from ._limits import copy_for_storage
 from ._reads import Reads, Selection, present
 from ._registry import Registry
@@ -203,7 +202,7 @@ class ApiCore(Reads):
         meta = obj["metadata"]
         name = meta.get("name", "")
         causes = _validation.validate_metadata(
-            obj, namespaced=info.namespaced, label_names=info.key in _LABEL_NAMED,
+            obj, namespaced=info.namespaced, label_names=info.strategy.label_names,
             path_segment_names=info.group == "rbac.authorization.k8s.io",
         )
         for field in _OMITTED_WHEN_EMPTY:
@@ -219,7 +218,7 @@ class ApiCore(Reads):
                 warnings.extend(unknown)
             causes.extend(_validation.validate_custom_object(obj, info.schema))
         else:
-            apply_builtin_defaults(info.key, obj, creating=old is None)
+            info.strategy.prepare(obj, creating=old is None)
         if info.key == CRDS:
             causes.extend(_validation.validate_crd(obj))
         if causes:
@@ -382,7 +381,8 @@ class ApiCore(Reads):
                 )
             if not isinstance(body, dict):
                 raise bad_request("strategic merge patch must be a JSON object")
-            new = _patching.strategic_merge_patch(base, body, info.kind, info.group)
+            new = _patching.strategic_merge_patch(base, body, info.kind, info.group,
+                                                   schema=info.strategy.merge_schema)
         else:
             raise ApiStatusError(
                 415, f"the body of the request was in an unknown format - accepted media types "
@@ -413,7 +413,7 @@ class ApiCore(Reads):
             )
         new = _patching.apply_patch(
             current, applied, manager=manager, kind=info.kind, group=info.group,
-            now=now_rfc3339(), force=force,
+            now=now_rfc3339(), force=force, schema=info.strategy.merge_schema,
         )
         if current is None:
             new.setdefault("metadata", {})["name"] = name
@@ -593,7 +593,6 @@ class ApiCore(Reads):
             })
 
 
-_LABEL_NAMED = {("", "namespaces"), ("", "services")}
 
 
 def has_finalizers(key: ResourceKey, obj: Obj) -> bool:

@@ -52,11 +52,6 @@ VERSION_INFO = {
     "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
     "platform": "linux/amd64", "emulator": f"kopf-informers {__version__}",
 }
-# Kinds whose storage returns the deleted object instead of a Status (ReturnDeletedObject).
-RETURNS_DELETED_OBJECT = frozenset({
-    ("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("", "persistentvolumes"),
-    ("", "persistentvolumeclaims"), ("storage.k8s.io", "storageclasses"),
-})
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None,
@@ -368,7 +363,7 @@ class HttpApi:
         options = await _delete_options(request)
         obj, gone = self.core.delete(res, info.namespace, info.name, options,
                                      dry_run=_dry_run(request))
-        if gone and res.key not in RETURNS_DELETED_OBJECT:
+        if gone and not res.strategy.returns_deleted:
             # Most kinds answer an immediate deletion with a Status; a few with the object.
             return json_response({
                 "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",

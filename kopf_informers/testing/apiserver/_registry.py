@@ -36,6 +36,18 @@ class Registry:
         for info in self._builtins:
             self._served[(info.group, info.version, info.plural)] = info
 
+    def register(self, info: ResourceInfo) -> None:
+        """Serve ``info`` as a built-in from now on: discovery, routing, OpenAPI, its strategy.
+
+        Raises:
+            ValueError: if that group, version and plural is served already.
+        """
+        if (info.group, info.version, info.plural) in self._served:
+            raise ValueError(f"{info.name} is served already")
+        self._builtins = (*self._builtins, info)
+        self._served[(info.group, info.version, info.plural)] = info
+        self.generation += 1
+
     def get(self, group: str, version: str, plural: str) -> ResourceInfo | None:
         return self._served.get((group, version, plural))
 

@@ -35,6 +35,7 @@ from ._http import HttpApi, HttpSettings
 from ._listener import Listener
 from ._loop import ServerLoop
 from ._registry import Registry
+from ._resources import ResourceInfo
 from ._store import DEFAULT_HISTORY, Store
 from ._watch import ActiveWatches
 
@@ -252,6 +253,18 @@ class EmbeddedApiServer:
     def call_soon(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the server's loop and return its result, from any thread."""
         return self.loop.call_soon(fn)
+
+    def register(self, info: ResourceInfo) -> None:
+        """Serve a built-in resource the server does not ship, from any thread.
+
+        ``info`` says what discovery says of it; ``info.strategy`` how it behaves (defaults,
+        ``kubectl get`` columns, merge keys, what DELETE answers). It is served at once, to
+        clients that rediscover.
+
+        Raises:
+            ValueError: if that group, version and plural is served already.
+        """
+        self.loop.call_soon(lambda: self.core.registry.register(info))
 
     # -- state ----------------------------------------------------------------------------------
 
