@@ -333,7 +333,7 @@ class ApiCore(Reads):
     ) -> tuple[Obj, bool]:
         """Apply a patch; returns the new object and whether it was created (by apply)."""
         try:
-            if content_type == "application/apply-patch+yaml":
+            if content_type == _patching.APPLY:
                 return self._apply(
                     info, namespace, name, raw, subresource=subresource,
                     manager=manager, dry_run=dry_run, field_validation=field_validation,
@@ -367,28 +367,21 @@ class ApiCore(Reads):
         self, info: ResourceInfo, current: Obj, content_type: str, body: Any,
         subresource: str | None,
     ) -> Obj:
-        base = current
-        if content_type == "application/merge-patch+json":
-            new = _patching.merge_patch(base, body)
-        elif content_type == "application/json-patch+json":
-            new = _patching.json_patch(base, body)
-        elif content_type == "application/strategic-merge-patch+json":
-            if info.custom:
-                raise ApiStatusError(
-                    415, "the body of the request was in an unknown format - accepted media "
-                    "types include: application/json-patch+json, application/merge-patch+json, "
-                    "application/apply-patch+yaml",
-                )
-            if not isinstance(body, dict):
-                raise bad_request("strategic merge patch must be a JSON object")
-            new = _patching.strategic_merge_patch(base, body, info.kind, info.group,
-                                                   schema=info.strategy.merge_schema)
-        else:
+        patch_type = _patching.PATCH_TYPES.get(content_type)
+        if patch_type is None or patch_type.patch is None:
             raise ApiStatusError(
                 415, f"the body of the request was in an unknown format - accepted media types "
-                f"include: application/json-patch+json, application/merge-patch+json, "
-                f"application/apply-patch+yaml (got {content_type!r})",
+                f"include: {_ACCEPTED_FOR_CUSTOM} (got {content_type!r})",
             )
+        if info.custom and not patch_type.for_custom:
+            raise ApiStatusError(
+                415, "the body of the request was in an unknown format - accepted media "
+                f"types include: {_ACCEPTED_FOR_CUSTOM}",
+            )
+        if patch_type.object_body and not isinstance(body, dict):
+            raise bad_request(f"{patch_type.name} must be a JSON object")
+        target = _patching.PatchTarget(info.kind, info.group, info.strategy.merge_schema)
+        new = patch_type.patch(current, body, target)
         if not isinstance(new, dict):
             raise ApiStatusError(422, "the patch produced something other than an object")
         return new
@@ -480,12 +473,12 @@ class ApiCore(Reads):
         scale = self.scale_of(info, current)
         try:
             body = load_json(raw)
-            if content_type == "application/json-patch+json":
-                patched = _patching.json_patch(scale, body)
-            elif content_type == "application/strategic-merge-patch+json":
-                patched = _patching.strategic_merge_patch(scale, body, "Scale", "autoscaling")
-            else:
+            patch_type = _patching.PATCH_TYPES.get(content_type)
+            patch = patch_type.patch if patch_type is not None else None
+            if patch is None:  # an apply, or no type: merged as a JSON merge patch
                 patched = _patching.merge_patch(scale, body)
+            else:
+                patched = patch(scale, body, _SCALE)
         except DecodeError as e:
             raise bad_request(f"error decoding patch: {e}") from e
         except _patching.PatchError as e:
@@ -593,6 +586,13 @@ class ApiCore(Reads):
             })
 
 
+
+
+# What the error of an unknown patch type lists: those every resource accepts.
+_ACCEPTED_FOR_CUSTOM = ", ".join(
+    t.media_type for t in _patching.PATCH_TYPES.values() if t.for_custom
+)
+_SCALE = _patching.PatchTarget("Scale", "autoscaling")
 
 
 def has_finalizers(key: ResourceKey, obj: Obj) -> bool:

@@ -44,7 +44,6 @@ from ._store import Obj
 from ._watch import ActiveWatches, WatchStream
 
 JSON = "application/json"
-APPLY = "application/apply-patch+yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0-embedded+kopf-informers",
@@ -341,7 +340,8 @@ class HttpApi:
         if content_type.startswith(PROTOBUF):
             raise _protobuf_refused()
         raw = await _read_raw(request)
-        if content_type == APPLY and request.query.get("fieldManager"):  # else a 422 comes first
+        # Without a field manager, the core's 422 comes first.
+        if content_type == _patching.APPLY and request.query.get("fieldManager"):
             raw = await _apply_body_as_json(raw)
         if info.subresource == "scale":
             obj = self.core.patch_scale(res, info.namespace, info.name, content_type, raw,
