@@ -14,7 +14,12 @@ import pytest
 import yaml
 
 from kopf_informers.testing.apiserver import EmbeddedApiServer, ResourceInfo, ResourceStrategy
-from kopf_informers.testing.apiserver._printers import AGE_COLUMN, NAME_COLUMN, age, column_def
+from kopf_informers.testing.apiserver.registry._printers import (
+    AGE_COLUMN,
+    NAME_COLUMN,
+    age,
+    column_def,
+)
 
 pytestmark = pytest.mark.kubectl
 

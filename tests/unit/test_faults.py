@@ -11,9 +11,9 @@ import math
 import pytest
 
 from kopf_informers.testing.apiserver import EmbeddedApiServer, Faults, Journal
-from kopf_informers.testing.apiserver._faults import parse_verbs
-from kopf_informers.testing.apiserver._request_info import RequestInfo
-from kopf_informers.testing.apiserver._resources import ResourceInfo
+from kopf_informers.testing.apiserver.endpoints._faults import parse_verbs
+from kopf_informers.testing.apiserver.endpoints._request_info import RequestInfo
+from kopf_informers.testing.apiserver.registry._resources import ResourceInfo
 
 FOOS = ResourceInfo(group="samplecontroller.k8s.io", version="v1alpha1", plural="foos",
                     kind="Foo", singular="foo", namespaced=True)

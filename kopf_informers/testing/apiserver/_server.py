@@ -27,17 +27,17 @@ import yaml
 from aiohttp import web
 
 from ...errors import InvalidArgumentError
-from ._builtins import BUILTIN_RESOURCES, DEFAULT_NAMESPACES
-from ._controllers import Controllers
-from ._core import NAMESPACES, ApiCore
-from ._faults import Faults, Journal
-from ._http import HttpApi, HttpSettings
-from ._listener import Listener
-from ._loop import ServerLoop
-from ._registry import Registry
-from ._resources import ResourceInfo
-from ._store import DEFAULT_HISTORY, Store
-from ._watch import ActiveWatches
+from .controllers._controllers import Controllers
+from .endpoints._faults import Faults, Journal
+from .endpoints._http import HttpApi, HttpSettings
+from .endpoints._listener import Listener
+from .endpoints._loop import ServerLoop
+from .endpoints._watch import ActiveWatches
+from .registry._builtins import BUILTIN_RESOURCES, DEFAULT_NAMESPACES
+from .registry._core import NAMESPACES, ApiCore
+from .registry._resources import ResourceInfo
+from .registry._served import ServedResources
+from .storage._store import DEFAULT_HISTORY, Store
 
 T = TypeVar("T")
 
@@ -90,7 +90,7 @@ class EmbeddedApiServer:
         self._kubeconfig_path = Path(kubeconfig) if kubeconfig is not None else None
         self._own_kubeconfig = kubeconfig is None
         self.store = Store(history=history)
-        self.core = ApiCore(store=self.store, registry=Registry(BUILTIN_RESOURCES))
+        self.core = ApiCore(store=self.store, registry=ServedResources(BUILTIN_RESOURCES))
         self.controllers = Controllers(
             self.core, simulate_workloads=simulate_workloads, simulation_delay=simulation_delay,
         )

@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ._jsonpath import evaluate_jsonpath
-from ._printers import (
+from ..apimachinery._jsonpath import evaluate_jsonpath
+from ..registry._printers import (
     AGE_COLUMN,
     NAME_COLUMN,
     Cells,
@@ -41,7 +41,7 @@ from ._printers import (
     human_duration,
     parse_time,
 )
-from ._resources import ResourceInfo
+from ..registry._resources import ResourceInfo
 
 __all__ = [
     "Cells",

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._json import dumps, json_type
+from ..apimachinery._json import dumps, json_type
 from ._merge_keys import MERGE_PATCH_SCHEMA, ListRule, Path, Schema, builtin_schema, where
 from ._patch_errors import PatchError
 

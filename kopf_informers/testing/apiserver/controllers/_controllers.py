@@ -25,10 +25,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ._core import CRDS, NAMESPACES, ApiCore, has_finalizers, now_rfc3339
-from ._defaults import CRD_FINALIZER
-from ._resources import resources_from_crd
-from ._store import Event, Obj, ResourceKey, owner_uids
+from ..registry._core import CRDS, NAMESPACES, ApiCore, has_finalizers, now_rfc3339
+from ..registry._defaults import CRD_FINALIZER
+from ..registry._resources import resources_from_crd
+from ..storage._store import Event, Obj, ResourceKey, owner_uids
 
 
 class Controllers:

@@ -42,9 +42,9 @@ import jsonpatch
 import jsonpointer
 import orjson
 
+from ..apimachinery._json import copy_json, dumps, json_type
+from ..apimachinery._limits import MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS
 from ._apply import apply_patch, decode_apply_body, fields_v1
-from ._json import copy_json, dumps, json_type
-from ._limits import MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS
 from ._merge_keys import Schema
 from ._patch_errors import ApplyConflictError, PatchError, PatchTestFailedError
 from ._strategic import strategic_merge_patch

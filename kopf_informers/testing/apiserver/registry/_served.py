@@ -1,6 +1,6 @@
 """Which resources the embedded API server serves right now: built-ins plus those of CRDs.
 
-Discovery, routing and the OpenAPI documents all read from one :class:`Registry`. Creating,
+Discovery, routing and the OpenAPI documents all read from one :class:`ServedResources`. Creating,
 changing or deleting a CRD changes the registry in the same step, so a new resource is served the
 moment its CRD is stored, as the real server's CRD controller makes it within milliseconds.
 """
@@ -25,7 +25,7 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
     return (rank, int(major), int(minor or 0), "")
 
 
-class Registry:
+class ServedResources:
     """Served resources by (group, version, plural), with discovery-friendly views."""
 
     def __init__(self, builtins: Iterable[ResourceInfo]) -> None:

@@ -32,11 +32,11 @@ from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
+from ..apimachinery._status import ApiStatusError
+from ..registry._resources import ResourceInfo
 from ._listener import Listener
 from ._loop import ServerLoop
 from ._request_info import RequestInfo
-from ._resources import ResourceInfo
-from ._status import ApiStatusError
 from ._watch import ActiveWatches
 
 JOURNAL_SIZE = 100_000

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 import yaml
 
-from ._decoding import DecodeError, LimitedSafeLoader, load_json, load_yaml
-from ._json import dumps, json_type
+from ..apimachinery._decoding import DecodeError, LimitedSafeLoader, load_json, load_yaml
+from ..apimachinery._json import dumps, json_type
 from ._merge_keys import CUSTOM_RESOURCE_SCHEMA, ListRule, Path, Schema, builtin_schema, where
 from ._patch_errors import ApplyConflictError, PatchError
 from ._strategic import is_directive, smp_map

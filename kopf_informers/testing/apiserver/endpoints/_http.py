@@ -24,23 +24,24 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ... import __version__
-from . import _openapi, _patching, _tables
-from ._core import ApiCore, Selection, present
-from ._decoding import DecodeError, load_json, load_yaml
-from ._fault_endpoint import FaultEndpoint
-from ._faults import Faults, Journal
-from ._limits import MAX_REQUEST_BODY_BYTES
-from ._request_info import COLLECTION_VERBS, REQUEST_INFO, RequestInfo, resolve
-from ._resources import ResourceInfo
-from ._status import (
+from .... import __version__
+from ..apimachinery._decoding import DecodeError, load_json, load_yaml
+from ..apimachinery._limits import MAX_REQUEST_BODY_BYTES
+from ..apimachinery._status import (
     ApiStatusError,
     bad_request,
     method_not_allowed,
     request_entity_too_large,
     status_body,
 )
-from ._store import Obj
+from ..registry import _patching
+from ..registry._core import ApiCore, Selection, present
+from ..registry._resources import ResourceInfo
+from ..storage._store import Obj
+from . import _openapi, _tables
+from ._fault_endpoint import FaultEndpoint
+from ._faults import Faults, Journal
+from ._request_info import COLLECTION_VERBS, REQUEST_INFO, RequestInfo, resolve
 from ._watch import ActiveWatches, WatchStream
 
 JSON = "application/json"

@@ -27,8 +27,8 @@ from typing import Any, TypeVar, overload
 import orjson
 from aiohttp import web
 
+from ..apimachinery._status import ApiStatusError
 from ._faults import FAULT_ACTIONS, REQUIRED, FaultAction, Faults, Field, Journal, Required
-from ._status import ApiStatusError
 
 ANSWER_FIRST = 0.05  # seconds between answering a pause or a restart and doing it
 D = TypeVar("D")

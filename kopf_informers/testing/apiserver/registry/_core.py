@@ -23,14 +23,11 @@ from typing import Any
 
 import orjson
 
-from ...selectors import LabelSelector
-from . import _patching, _validation
-from ._decoding import DecodeError, load_json
-from ._limits import copy_for_storage
-from ._reads import Reads, Selection, present
-from ._registry import Registry
-from ._resources import ResourceInfo
-from ._status import (
+from ....selectors import LabelSelector
+from ..admission import _validation
+from ..apimachinery._decoding import DecodeError, load_json
+from ..apimachinery._limits import copy_for_storage
+from ..apimachinery._status import (
     ApiStatusError,
     StorageTooLargeError,
     already_exists,
@@ -39,7 +36,11 @@ from ._status import (
     not_found,
     qualified_resource,
 )
-from ._store import Obj, ResourceKey, Store
+from ..storage._store import Obj, ResourceKey, Store
+from . import _patching
+from ._reads import Reads, Selection, present
+from ._resources import ResourceInfo
+from ._served import ServedResources
 
 NAMESPACES: ResourceKey = ("", "namespaces")
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -65,7 +66,7 @@ def deepcopy(obj: Any) -> Any:
 class ApiCore(Reads):
     """The verbs of the Kubernetes API over one store and one registry of served resources."""
 
-    def __init__(self, *, store: Store, registry: Registry) -> None:
+    def __init__(self, *, store: Store, registry: ServedResources) -> None:
         super().__init__(store)
         self.registry = registry
         self.write_hooks: list[Callable[[ResourceInfo, Obj, Obj | None], None]] = []

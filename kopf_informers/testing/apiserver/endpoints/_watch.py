@@ -23,10 +23,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..registry._reads import Selection, present
+from ..registry._resources import ResourceInfo
+from ..storage._store import WATCHER_BUFFER, Event, Obj, Watcher
 from . import _tables
-from ._reads import Selection, present
-from ._resources import ResourceInfo
-from ._store import WATCHER_BUFFER, Event, Obj, Watcher
 
 
 class ActiveWatches:
