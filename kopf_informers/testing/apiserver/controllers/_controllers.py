@@ -43,6 +43,8 @@ class Controllers:
         self._jobs: collections.deque[Callable[[], None]] = collections.deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._simulated_keys: set[ResourceKey] = set()
+        self._simulated_generation = -1
         core.store.listeners.append(self._on_event)
 
     # -- running --------------------------------------------------------------------------------
@@ -99,8 +101,14 @@ class Controllers:
                              lambda: self._simulate(key, ns, name))
 
     def _simulated(self, key: ResourceKey) -> bool:
-        info = self.core.registry.storage_info(*key)
-        return info is not None and info.strategy.simulated
+        """Whether the strategy of ``key`` asks for simulation (cached: asked on every event)."""
+        registry = self.core.registry
+        if self._simulated_generation != registry.generation:
+            self._simulated_keys = {
+                info.key for info in registry.all() if info.strategy.simulated
+            }
+            self._simulated_generation = registry.generation
+        return key in self._simulated_keys
 
     def _deleting(self, key: ResourceKey, obj: Obj) -> None:
         meta = obj["metadata"]
