@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from kopf_informers.testing.apiserver._builtins import BUILTIN_RESOURCES, DEFAULT_NAMESPACES
-from kopf_informers.testing.apiserver._resources import ALL_VERBS, ResourceInfo
+from kopf_informers.testing.apiserver.registry._builtins import (
+    BUILTIN_RESOURCES,
+    DEFAULT_NAMESPACES,
+)
+from kopf_informers.testing.apiserver.registry._resources import ALL_VERBS, ResourceInfo
 
 
 def _find(group: str, plural: str) -> ResourceInfo:

@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.testing.apiserver._decoding import (
+from kopf_informers.testing.apiserver.apimachinery._decoding import (
     DecodeError,
     _excessive_aliasing,
     is_deeper_than,
     load_json,
     load_yaml,
 )
-from kopf_informers.testing.apiserver._limits import MAX_DEPTH, copy_for_storage
-from kopf_informers.testing.apiserver._status import ApiStatusError
+from kopf_informers.testing.apiserver.apimachinery._limits import MAX_DEPTH, copy_for_storage
+from kopf_informers.testing.apiserver.apimachinery._status import ApiStatusError
 
 YAML_PREFIX = "error converting YAML to JSON: yaml: "
 TOO_DEEP = f"exceeded max depth of {MAX_DEPTH}"

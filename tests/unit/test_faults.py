@@ -11,9 +11,9 @@ import math
 import pytest
 
 from kopf_informers.testing.apiserver import EmbeddedApiServer, Faults, Journal
-from kopf_informers.testing.apiserver._faults import parse_verbs
-from kopf_informers.testing.apiserver._http import RequestInfo
-from kopf_informers.testing.apiserver._resources import ResourceInfo
+from kopf_informers.testing.apiserver.endpoints._faults import parse_verbs
+from kopf_informers.testing.apiserver.endpoints._request_info import RequestInfo
+from kopf_informers.testing.apiserver.registry._resources import ResourceInfo
 
 FOOS = ResourceInfo(group="samplecontroller.k8s.io", version="v1alpha1", plural="foos",
                     kind="Foo", singular="foo", namespaced=True)
@@ -118,7 +118,8 @@ def test_the_same_seed_fails_the_same_requests(faults: Faults) -> None:
 
 def test_a_seed_given_to_the_constructor_repeats_too() -> None:
     server = EmbeddedApiServer()
-    one, two = Faults(server, seed=7), Faults(server, seed=7)
+    one, two = (Faults(loop=server.loop, watches=server.watches, listener=server.listener,
+                       expire_history=server.expire_history, seed=7) for _ in range(2))
     for faults in (one, two):
         faults.fail("get", "*", 500, percent=50)
     assert failures(one, request("get"), 100) == failures(two, request("get"), 100)

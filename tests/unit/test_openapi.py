@@ -14,15 +14,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from kopf_informers.testing.apiserver._builtins import BUILTIN_RESOURCES
-from kopf_informers.testing.apiserver._openapi import (
+from kopf_informers.testing.apiserver.endpoints._openapi import (
     document_hash,
     group_version_path,
     openapi_v3_document,
     openapi_v3_index,
     schema_name,
 )
-from kopf_informers.testing.apiserver._resources import ResourceInfo, resources_from_crd
+from kopf_informers.testing.apiserver.registry._builtins import BUILTIN_RESOURCES
+from kopf_informers.testing.apiserver.registry._resources import ResourceInfo, resources_from_crd
 
 FOO_SCHEMA: dict[str, Any] = {
     "type": "object",

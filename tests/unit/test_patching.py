@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.testing.apiserver._patching import (
+from kopf_informers.testing.apiserver.registry._patching import (
     ApplyConflictError,
     PatchError,
     PatchTestFailedError,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.testing.apiserver._store import Store
+from kopf_informers.testing.apiserver.storage._store import Store
 
 CM = ("", "configmaps")
 SECRETS = ("", "secrets")
@@ -92,7 +92,7 @@ def test_removal_emits_deleted_with_the_last_state_and_the_previous_object() -> 
 def test_watchers_receive_every_event_synchronously_with_the_write() -> None:
     store = Store()
     rs = store.resource(CM)
-    from kopf_informers.testing.apiserver._store import Watcher
+    from kopf_informers.testing.apiserver.storage._store import Watcher
 
     watcher = Watcher(rs)
     rs.watchers.add(watcher)
@@ -106,7 +106,7 @@ def test_watchers_receive_every_event_synchronously_with_the_write() -> None:
 
 def test_a_watcher_too_far_behind_is_closed_rather_than_growing_forever(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from kopf_informers.testing.apiserver import _store
+    from kopf_informers.testing.apiserver.storage import _store
 
     monkeypatch.setattr(_store, "WATCHER_BUFFER", 2)
     store = Store()

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.testing.apiserver._builtins import BUILTIN_RESOURCES
-from kopf_informers.testing.apiserver._resources import ResourceInfo
-from kopf_informers.testing.apiserver._tables import (
+from kopf_informers.testing.apiserver.endpoints._tables import (
     evaluate_jsonpath,
     human_duration,
     render_table,
     table_for_list,
     table_for_object,
 )
+from kopf_informers.testing.apiserver.registry._builtins import BUILTIN_RESOURCES
+from kopf_informers.testing.apiserver.registry._resources import ResourceInfo
 
 NOW = datetime.datetime(2026, 1, 10, 12, 0, 0, tzinfo=datetime.UTC)
 

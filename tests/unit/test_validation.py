@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.testing.apiserver._validation import (
+from kopf_informers.testing.apiserver.admission._validation import (
     Cause,
     apply_defaults,
     invalid,

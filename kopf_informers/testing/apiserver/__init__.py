@@ -2,9 +2,30 @@
 
 See :class:`EmbeddedApiServer`. It runs in-process (on the current loop or a background thread)
 or as ``kopf-informers apiserver``.
+
+Its layers, named after kube-apiserver's and checked by the "embedded server layers" import
+contract (each imports only those below it)::
+
+    _server        EmbeddedApiServer: wires the layers, runs them on a loop or a thread
+    endpoints      HTTP: request info, handlers, watch streams, Tables, discovery, OpenAPI,
+    | controllers    journal and faults  |  GC, namespaces, CRDs, workload simulation
+    registry       served resources, per-kind strategies, the generic core, patch types
+    admission      metadata and schema validation, defaulting and pruning of custom resources
+    storage        the store: objects, resourceVersions, history, watch fan-out
+    apimachinery   Status, field errors, names, decoding, JSONPath
+
+A built-in kind is a ``ResourceStrategy`` plus a ``ResourceInfo`` (``registry/_builtins.py``,
+or ``EmbeddedApiServer.register()`` from outside); a patch type is a row of
+``registry/_patching.PATCH_TYPES``; a fault is a method of ``endpoints/_faults.Faults``
+declared with ``@fault_action``.
 """
 
-from ._faults import Faults, Journal, JournalEntry
 from ._server import EmbeddedApiServer
+from .endpoints._faults import Faults, Journal, JournalEntry
+from .registry._resources import ResourceInfo, ScaleInfo
+from .registry._strategy import ResourceStrategy
 
-__all__ = ["EmbeddedApiServer", "Faults", "Journal", "JournalEntry"]
+__all__ = [
+    "EmbeddedApiServer", "Faults", "Journal", "JournalEntry", "ResourceInfo", "ResourceStrategy",
+    "ScaleInfo",
+]

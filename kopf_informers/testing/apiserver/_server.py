@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -28,13 +27,17 @@ import yaml
 from aiohttp import web
 
 from ...errors import InvalidArgumentError
-from ._builtins import BUILTIN_RESOURCES, DEFAULT_NAMESPACES
-from ._controllers import Controllers
-from ._core import NAMESPACES, ApiCore
-from ._faults import Faults, Journal
-from ._http import HttpApi
-from ._registry import Registry
-from ._store import DEFAULT_HISTORY, Store
+from .controllers._controllers import Controllers
+from .endpoints._faults import Faults, Journal
+from .endpoints._http import HttpApi, HttpSettings
+from .endpoints._listener import Listener
+from .endpoints._loop import ServerLoop
+from .endpoints._watch import ActiveWatches
+from .registry._builtins import BUILTIN_RESOURCES, DEFAULT_NAMESPACES
+from .registry._core import NAMESPACES, ApiCore
+from .registry._resources import ResourceInfo
+from .registry._served import ServedResources
+from .storage._store import DEFAULT_HISTORY, Store
 
 T = TypeVar("T")
 
@@ -82,23 +85,27 @@ class EmbeddedApiServer:
             raise InvalidArgumentError(
                 f"bookmark_interval must be positive, got {bookmark_interval}"
             )
-        self.host = host
-        self.port = port
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
         self._kubeconfig_path = Path(kubeconfig) if kubeconfig is not None else None
         self._own_kubeconfig = kubeconfig is None
         self.store = Store(history=history)
-        self.core = ApiCore(store=self.store, registry=Registry(BUILTIN_RESOURCES))
+        self.core = ApiCore(store=self.store, registry=ServedResources(BUILTIN_RESOURCES))
         self.controllers = Controllers(
             self.core, simulate_workloads=simulate_workloads, simulation_delay=simulation_delay,
         )
         self.journal = Journal()
-        self.faults = Faults(self)
-        self.http = HttpApi(self)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop = ServerLoop()
+        self.watches = ActiveWatches()
+        self.listener = Listener(host=host, port=port, watches=self.watches)
+        self.faults = Faults(loop=self.loop, watches=self.watches, listener=self.listener,
+                             expire_history=self.expire_history)
+        self.http = HttpApi(
+            core=self.core, journal=self.journal, faults=self.faults, watches=self.watches,
+            settings=HttpSettings(bookmark_interval=bookmark_interval,
+                                  watch_timeout=watch_timeout),
+        )
         self._runner: web.AppRunner | None = None
-        self._listeners: list[asyncio.Server] = []
         self._thread: threading.Thread | None = None
         self._thread_stop: asyncio.Event | None = None
         self._bootstrap()
@@ -109,6 +116,14 @@ class EmbeddedApiServer:
             self.core.create(info, None, {"metadata": {"name": name}})
 
     # -- addresses ------------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return self.listener.host
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
 
     @property
     def url(self) -> str:
@@ -158,23 +173,22 @@ class EmbeddedApiServer:
         """Start serving on the running loop."""
         if self._runner is not None:
             raise RuntimeError("the embedded API server is already running")
-        self._loop = asyncio.get_running_loop()
+        self.loop.loop = asyncio.get_running_loop()
         self.controllers.start()
         self._runner = web.AppRunner(self.http.make_app(), handle_signals=False,
                                      handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        sock = self._bind()
-        self.port = sock.getsockname()[1]
-        await self._serve(sock)
+        await self.listener.open(self._runner)
         self._write_kubeconfig()
 
     async def astop(self) -> None:
         """Stop serving: end every watch and connection; the state is dropped with the object."""
         if self._runner is None:
             return
-        self.stop_listening()
+        self.listener.close()
         await self.controllers.stop()
         await self._runner.cleanup()
+        self.listener.detach()
         self._runner = None
         if self._own_kubeconfig and self._kubeconfig_path is not None:
             self._kubeconfig_path.unlink(missing_ok=True)
@@ -220,7 +234,7 @@ class EmbeddedApiServer:
 
     def stop(self) -> None:
         """Stop the background thread started by :meth:`start`."""
-        thread, loop, stop = self._thread, self._loop, self._thread_stop
+        thread, loop, stop = self._thread, self.loop.loop, self._thread_stop
         if thread is None or loop is None or stop is None:
             return
         loop.call_soon_threadsafe(stop.set)
@@ -236,79 +250,25 @@ class EmbeddedApiServer:
     ) -> None:
         self.stop()
 
-    # -- cross-thread calls ---------------------------------------------------------------------
-
     def call_soon(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the server's loop and return its result, from any thread."""
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            return fn()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            return fn()
+        return self.loop.call_soon(fn)
 
-        async def call() -> T:
-            return fn()
+    def register(self, info: ResourceInfo) -> None:
+        """Serve a built-in resource the server does not ship, from any thread.
 
-        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
+        ``info`` says what discovery says of it; ``info.strategy`` how it behaves (defaults,
+        ``kubectl get`` columns, merge keys, what DELETE answers). It is served at once, to
+        clients that rediscover.
 
-    def loop_later(self, delay: float, fn: Callable[[], object]) -> None:
-        assert self._loop is not None
-        self._loop.call_later(delay, fn)
+        Raises:
+            ValueError: if that group, version and plural is served already.
+        """
+        self.loop.call_soon(lambda: self.core.registry.register(info))
 
-    # -- listening and connections --------------------------------------------------------------
-
-    def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(512)
-        sock.setblocking(False)
-        return sock
-
-    async def _serve(self, sock: socket.socket) -> None:
-        assert self._runner is not None
-        assert self._runner.server is not None
-        listener = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock)
-        self._listeners.append(listener)
-
-    def stop_listening(self) -> None:
-        """Refuse new connections and close every open one (on the server's loop)."""
-        for listener in self._listeners:
-            listener.close()
-        self._listeners.clear()
-        self.end_watches(abrupt=True)
-        server = self._runner.server if self._runner is not None else None
-        for protocol in list(server.connections if server is not None else ()):
-            protocol.force_close()
-            if protocol.transport is not None:
-                protocol.transport.close()
-
-    def start_listening(self) -> None:
-        """Listen again on the same port (on the server's loop)."""
-        if self._listeners or self._runner is None:
-            return
-        sock = self._bind()  # bound and listening now: connections queue until served
-        asyncio.get_running_loop().create_task(self._serve(sock))
-
-    def end_watches(self, *, abrupt: bool = False) -> int:
-        """End every open watch: cleanly (the stream ends) or abruptly (the connection closes)."""
-        watches = list(self.http.active_watches.items())
-        for watcher, request in watches:
-            watcher.close()
-            if abrupt and request.transport is not None:
-                request.transport.close()
-        return len(watches)
-
-    def wake_watches(self) -> None:
-        """Have every open watch look at its events again (e.g. after a watch delay changed)."""
-        for watcher in self.http.active_watches:
-            watcher.wakeup.set()
+    # -- state ----------------------------------------------------------------------------------
 
     def expire_history(self) -> None:
+        """Compact all history (on the server's loop); see ``Faults.expire_history``."""
         self.store.compact_all()
         self.core.forget_snapshots()

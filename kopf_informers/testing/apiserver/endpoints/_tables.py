@@ -29,11 +29,9 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ._jsonpath import evaluate_jsonpath
-from ._printers import (
+from ..apimachinery._jsonpath import evaluate_jsonpath
+from ..registry._printers import (
     AGE_COLUMN,
-    BUILTIN_PRINTERS,
-    EVENT_PRINTER,
     NAME_COLUMN,
     Cells,
     Printer,
@@ -43,7 +41,7 @@ from ._printers import (
     human_duration,
     parse_time,
 )
-from ._resources import ResourceInfo
+from ..registry._resources import ResourceInfo
 
 __all__ = [
     "Cells",
@@ -199,9 +197,7 @@ def _go_float(value: float) -> str:
 def _columns_and_printer(resource: ResourceInfo) -> tuple[Sequence[Mapping[str, Any]], Printer]:
     if resource.custom:
         return _custom_columns(resource)
-    if resource.plural == "events" and resource.group in ("", "events.k8s.io"):
-        return EVENT_PRINTER
-    if resource.key in BUILTIN_PRINTERS:
-        return BUILTIN_PRINTERS[resource.key]
+    if resource.strategy.printer is not None:
+        return resource.strategy.printer
     return (NAME_COLUMN, AGE_COLUMN), lambda obj, now: [get(obj, "metadata", "name"),
                                                         age(obj, now)]

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._json import dumps, json_type
+from ..apimachinery._json import dumps, json_type
 from ._merge_keys import MERGE_PATCH_SCHEMA, ListRule, Path, Schema, builtin_schema, where
 from ._patch_errors import PatchError
 
@@ -23,7 +23,8 @@ _DELETE_FROM: Final = "$deleteFromPrimitiveList/"
 
 
 def strategic_merge_patch(
-    target: dict[str, Any], patch: dict[str, Any], kind: str, group: str = "",
+    target: dict[str, Any], patch: dict[str, Any], kind: str, group: str = "", *,
+    schema: Schema | None = None,
 ) -> dict[str, Any]:
     """Apply a Kubernetes strategic merge patch to an object of a built-in kind.
 
@@ -40,7 +41,7 @@ def strategic_merge_patch(
     """
     if not isinstance(patch, dict):
         raise PatchError(f"a strategic merge patch must be a JSON object, not {json_type(patch)}")
-    schema = builtin_schema(kind, group) or MERGE_PATCH_SCHEMA
+    schema = schema or builtin_schema(kind, group) or MERGE_PATCH_SCHEMA
     base = copy.deepcopy(target) if isinstance(target, dict) else {}
     result = smp_map(base, copy.deepcopy(patch), schema, ())
     return {} if result is None else result

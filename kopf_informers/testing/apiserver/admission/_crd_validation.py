@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._field_errors import Cause, forbidden, invalid, not_supported, required
-from ._names import dns1035_label, dns1123_subdomain
+from ..apimachinery._field_errors import Cause, forbidden, invalid, not_supported, required
+from ..apimachinery._names import dns1035_label, dns1123_subdomain
 from ._schema_validation import Schema
 
 _SCHEMA_TYPES = ("array", "boolean", "integer", "number", "object", "string")

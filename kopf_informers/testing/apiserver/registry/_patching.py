@@ -1,7 +1,8 @@
 """The PATCH bodies the embedded API server accepts, as pure functions.
 
 The server's PATCH handler decodes the body, picks one of these functions by the request's
-content type, and stores what it returns::
+content type from :data:`PATCH_TYPES` (the one table of patch content types: a new one is a row
+there), and stores what it returns::
 
     application/json-patch+json            json_patch()              RFC 6902
     application/merge-patch+json           merge_patch()             RFC 7386
@@ -32,24 +33,30 @@ This module holds the two RFC patches and re-exports the rest::
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import jsonpatch
 import jsonpointer
 import orjson
 
+from ..apimachinery._json import copy_json, dumps, json_type
+from ..apimachinery._limits import MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS
 from ._apply import apply_patch, decode_apply_body, fields_v1
-from ._json import copy_json, dumps, json_type
-from ._limits import MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS
+from ._merge_keys import Schema
 from ._patch_errors import ApplyConflictError, PatchError, PatchTestFailedError
 from ._strategic import strategic_merge_patch
 
 __all__ = [
+    "APPLY",
+    "PATCH_TYPES",
     "ApplyConflictError",
     "PatchError",
+    "PatchTarget",
     "PatchTestFailedError",
+    "PatchType",
     "apply_patch",
     "decode_apply_body",
     "fields_v1",
@@ -202,3 +209,51 @@ def _resolve(doc: Any, pointer: str) -> Any:
         return jsonpointer.resolve_pointer(doc, pointer, _MISSING)
     except jsonpointer.JsonPointerException:
         return _MISSING
+
+
+# --------------------------------------------------------------------------------------------
+# The patch content types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchTarget:
+    """What a patch needs of the patched object's kind: its name and its merge keys (from its
+    strategy; None for the generic ones)."""
+
+    kind: str
+    group: str
+    schema: Schema | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchType:
+    """One PATCH content type.
+
+    ``patch(target, body, of)`` returns the patched copy of ``target``; None for server-side
+    apply, which the core runs itself (it creates, and tracks field managers). ``for_custom``:
+    custom resources accept it (strategic merge needs a Go type's patch tags: built-ins only).
+    ``object_body``: a body that is not a JSON object is a 400 naming ``name``.
+    """
+
+    media_type: str
+    name: str
+    patch: Callable[[dict[str, Any], Any, PatchTarget], Any] | None
+    for_custom: bool = True
+    object_body: bool = False
+
+
+def _strategic(target: dict[str, Any], body: Any, of: PatchTarget) -> Any:
+    return strategic_merge_patch(target, body, of.kind, of.group, schema=of.schema)
+
+
+APPLY: Final = "application/apply-patch+yaml"
+PATCH_TYPES: Final[Mapping[str, PatchType]] = {t.media_type: t for t in (
+    PatchType("application/json-patch+json", "json patch",
+              lambda target, body, of: json_patch(target, body)),
+    PatchType("application/merge-patch+json", "merge patch",
+              lambda target, body, of: merge_patch(target, body)),
+    PatchType("application/strategic-merge-patch+json", "strategic merge patch", _strategic,
+              for_custom=False, object_body=True),
+    PatchType(APPLY, "apply patch", None),
+)}

@@ -1,6 +1,6 @@
 """Which resources the embedded API server serves right now: built-ins plus those of CRDs.
 
-Discovery, routing and the OpenAPI documents all read from one :class:`Registry`. Creating,
+Discovery, routing and the OpenAPI documents all read from one :class:`ServedResources`. Creating,
 changing or deleting a CRD changes the registry in the same step, so a new resource is served the
 moment its CRD is stored, as the real server's CRD controller makes it within milliseconds.
 """
@@ -25,7 +25,7 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
     return (rank, int(major), int(minor or 0), "")
 
 
-class Registry:
+class ServedResources:
     """Served resources by (group, version, plural), with discovery-friendly views."""
 
     def __init__(self, builtins: Iterable[ResourceInfo]) -> None:
@@ -35,6 +35,18 @@ class Registry:
         self.generation = 0  # bumped on every change; caches of derived documents key on it
         for info in self._builtins:
             self._served[(info.group, info.version, info.plural)] = info
+
+    def register(self, info: ResourceInfo) -> None:
+        """Serve ``info`` as a built-in from now on: discovery, routing, OpenAPI, its strategy.
+
+        Raises:
+            ValueError: if that group, version and plural is served already.
+        """
+        if (info.group, info.version, info.plural) in self._served:
+            raise ValueError(f"{info.name} is served already")
+        self._builtins = (*self._builtins, info)
+        self._served[(info.group, info.version, info.plural)] = info
+        self.generation += 1
 
     def get(self, group: str, version: str, plural: str) -> ResourceInfo | None:
         return self._served.get((group, version, plural))

@@ -9,11 +9,17 @@ a paused listener (connections refused), and a restart that keeps all state.
 
 Both are usable from Python (``server.journal``, ``server.faults``; safe to call from the test's
 thread while the server runs on its own) and over HTTP under ``/_embedded/`` for out-of-process
-use (see ``_fault_endpoint``).
+use (see ``_fault_endpoint``). One table, :data:`FAULT_ACTIONS`, serves both: each public method
+of :class:`Faults` that HTTP may call is declared with :func:`fault_action` and its JSON fields;
+a new fault is one decorated method.
+
+Faults hold what they act on — the server's loop, its open watches, its listener and a way to
+compact history — not the server itself, so nothing here imports the HTTP layer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import fnmatch
@@ -21,17 +27,17 @@ import math
 import random
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
-from ._status import ApiStatusError
-
-if TYPE_CHECKING:
-    from ._http import RequestInfo
-    from ._resources import ResourceInfo
-    from ._server import EmbeddedApiServer
+from ..apimachinery._status import ApiStatusError
+from ..registry._resources import ResourceInfo
+from ._listener import Listener
+from ._loop import ServerLoop
+from ._request_info import RequestInfo
+from ._watch import ActiveWatches
 
 JOURNAL_SIZE = 100_000
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*")
@@ -196,17 +202,83 @@ class _Latency:
     resource: str
 
 
+# -- the actions, as Python and HTTP both name them ----------------------------------------------
+
+
+class Required:
+    """The default of a field that must be given."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Final = Required()
+MAX_MESSAGE = 4096  # characters of an injected failure's message
+MAX_SEED = 2**63
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One JSON field of a fault action over HTTP, checked for its type and range there.
+
+    ``kind`` is ``string`` (``limit`` characters), ``integer`` or ``number`` (from ``low`` to
+    ``high``, above ``low`` if ``low_open``) or ``boolean``; ``arg`` is the keyword of the
+    Python method when it is not the field's name.
+    """
+
+    name: str
+    kind: str
+    low: float = 0
+    high: float = 0
+    default: object = REQUIRED
+    low_open: bool = False
+    limit: int = 253
+    arg: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultAction:
+    """A fault as ``POST /_embedded/faults/<name>`` runs it: a :class:`Faults` method and its
+    fields. ``answer_first``: it begins a moment after the answer, which it would cut off."""
+
+    name: str
+    method: str
+    fields: tuple[Field, ...]
+    answer_first: bool = False
+
+
+FAULT_ACTIONS: dict[str, FaultAction] = {}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fault_action(name: str, *fields: Field, answer_first: bool = False) -> Callable[[F], F]:
+    """Declare a :class:`Faults` method as the HTTP action ``name`` with these JSON fields."""
+    def register(method: F) -> F:
+        FAULT_ACTIONS[name] = FaultAction(name, method.__name__, fields, answer_first)
+        return method
+    return register
+
+
 class Faults:
     """Fault injection for one embedded server. Every method is safe from any thread.
 
     Args:
-        server: the server to misbehave.
+        loop: the server's loop, where rules that touch connections are applied.
+        watches: the server's open watches (dropped, delayed, woken).
+        listener: the server's listening socket (paused, resumed, restarted).
+        expire_history: compacts all history (see :meth:`expire_history`).
         seed: the seed of the random numbers behind percentages (:meth:`seed` changes it);
             None seeds from the system, as :class:`random.Random` does.
     """
 
-    def __init__(self, server: EmbeddedApiServer, *, seed: int | None = None) -> None:
-        self._server = server
+    def __init__(
+        self, *, loop: ServerLoop, watches: ActiveWatches, listener: Listener,
+        expire_history: Callable[[], None], seed: int | None = None,
+    ) -> None:
+        self._loop = loop
+        self._watches = watches
+        self._listener = listener
+        self._expire_history = expire_history
         self._lock = threading.Lock()  # the rules are read on the server's loop, set anywhere
         self._random = random.Random(seed)
         self._failures: list[_Failure] = []
@@ -215,6 +287,13 @@ class Faults:
 
     # -- requests -------------------------------------------------------------------------------
 
+    @fault_action(
+        "fail", Field("verb", "string"), Field("resource", "string"),
+        Field("status", "integer", 400, 599), Field("count", "integer", 1, MAX_COUNT, 1),
+        Field("percent", "number", 0, 100, None, low_open=True),
+        Field("retryAfter", "integer", 0, MAX_RETRY_AFTER, None, arg="retry_after"),
+        Field("message", "string", default=None, limit=MAX_MESSAGE),
+    )
     def fail(
         self, verb: str, resource: str, status: int, count: int = 1, *,
         percent: float | None = None, retry_after: int | None = None, message: str | None = None,
@@ -261,11 +340,16 @@ class Faults:
         with self._lock:
             self._failures.append(failure)
 
+    @fault_action("seed", Field("seed", "integer", -MAX_SEED, MAX_SEED))
     def seed(self, seed: int) -> None:
         """Restart the random numbers behind percentages from ``seed``, for repeatable runs."""
         with self._lock:
             self._random.seed(seed)
 
+    @fault_action(
+        "latency", Field("seconds", "number", 0, MAX_SECONDS),
+        Field("verb", "string", default="*"), Field("resource", "string", default="*"),
+    )
     def add_latency(self, seconds: float, *, verb: str = "*", resource: str = "*") -> None:
         """Delay every matching request by ``seconds`` (at most 600) before it is served."""
         seconds = _check_seconds("latency", seconds, zero=True)
@@ -273,6 +357,8 @@ class Faults:
         with self._lock:
             self._latencies.append(latency)
 
+    @fault_action("clear")
+    @fault_action("clear")
     def clear(self) -> None:
         """Forget all failures, latencies and watch delays; lagging watches catch up at once."""
         with self._lock:
@@ -306,6 +392,10 @@ class Faults:
 
     # -- watch streams --------------------------------------------------------------------------
 
+    @fault_action(
+        "delay-watches", Field("seconds", "number", 0, MAX_SECONDS),
+        Field("resource", "string", default="*"),
+    )
     def delay_watches(self, seconds: float, resource: str = "*") -> None:
         """Deliver every event of matching watches ``seconds`` late, until :meth:`clear`.
 
@@ -332,8 +422,8 @@ class Faults:
     def _set_watch_delays(self, delays: dict[str, float]) -> None:
         def apply() -> None:
             self._watch_delays = delays
-            self._server.wake_watches()  # a shorter delay sends held-back events now
-        self._server.call_soon(apply)
+            self._watches.wake()  # a shorter delay sends held-back events now
+        self._loop.call_soon(apply)
 
     def watch_delay_for(self, res: ResourceInfo) -> float:
         """The seconds events of a watch of ``res`` are held back (0: sent as they come)."""
@@ -345,26 +435,42 @@ class Faults:
 
     # -- connections and history ----------------------------------------------------------------
 
+    @fault_action("drop-watches", Field("abrupt", "boolean", default=False))
     def drop_watches(self, *, abrupt: bool = False) -> int:
         """End every open watch now (cleanly, or by closing the connection); returns how many."""
-        return self._server.call_soon(lambda: self._server.end_watches(abrupt=abrupt))
+        return self._loop.call_soon(lambda: self._watches.end(abrupt=abrupt))
 
+    @fault_action("expire-history")
     def expire_history(self) -> None:
         """Compact all history: a watch resuming from any older resourceVersion gets 410 Gone,
         and continue tokens of paginated lists expire."""
-        self._server.call_soon(self._server.expire_history)
+        self._loop.call_soon(self._expire_history)
 
-    def pause(self) -> None:
-        """Stop listening and drop every connection: clients get 'connection refused'."""
-        self._server.call_soon(self._server.stop_listening)
+    @fault_action("pause", Field("seconds", "number", 0, MAX_SECONDS, 1.0, low_open=True),
+                  answer_first=True)
+    def pause(self, seconds: float | None = None) -> None:
+        """Stop listening and drop every connection: clients get 'connection refused'.
+
+        With ``seconds`` (more than 0, at most 600; the server must be running), listen again
+        after that long; else until :meth:`resume`.
+        """
+        if seconds is not None:
+            seconds = _check_seconds("the pause", seconds, zero=False)
+
+        def pause() -> None:
+            self._listener.close()
+            if seconds is not None:
+                asyncio.get_running_loop().call_later(seconds, self._listener.reopen)
+        self._loop.call_soon(pause)
 
     def resume(self) -> None:
         """Listen again on the same port, after :meth:`pause`."""
-        self._server.call_soon(self._server.start_listening)
+        self._loop.call_soon(self._listener.reopen)
 
+    @fault_action("restart", answer_first=True)
     def restart(self) -> None:
         """Drop every connection and watch and listen again on the same port; state is kept."""
         def restart() -> None:
-            self._server.stop_listening()
-            self._server.start_listening()
-        self._server.call_soon(restart)
+            self._listener.close()
+            self._listener.reopen()
+        self._loop.call_soon(restart)

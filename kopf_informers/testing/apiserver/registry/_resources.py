@@ -11,6 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ._strategy import DEFAULT_STRATEGY, ResourceStrategy
+
 ALL_VERBS: tuple[str, ...] = (
     "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
 )
@@ -46,6 +48,8 @@ class ResourceInfo:
     field_selectors: tuple[str, ...] = ()  # per-kind field selector keys beyond metadata.*
     storage_version: bool = True  # the version objects are stored in (custom resources)
     custom: bool = False  # made from a CRD
+    # Per-kind behaviour (defaults, printer, merge keys, DELETE's answer); not part of equality.
+    strategy: ResourceStrategy = dataclasses.field(default=DEFAULT_STRATEGY, compare=False)
 
     @property
     def api_version(self) -> str:

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 import yaml
 
-from ._decoding import DecodeError, LimitedSafeLoader, load_json, load_yaml
-from ._json import dumps, json_type
+from ..apimachinery._decoding import DecodeError, LimitedSafeLoader, load_json, load_yaml
+from ..apimachinery._json import dumps, json_type
 from ._merge_keys import CUSTOM_RESOURCE_SCHEMA, ListRule, Path, Schema, builtin_schema, where
 from ._patch_errors import ApplyConflictError, PatchError
 from ._strategic import is_directive, smp_map
@@ -42,6 +42,7 @@ def apply_patch(
     group: str,
     now: str,
     force: bool = False,
+    schema: Schema | None = None,
 ) -> dict[str, Any]:
     """Server-side apply of a configuration by a field manager: a documented subset.
 
@@ -75,7 +76,7 @@ def apply_patch(
         raise PatchError(f"an apply configuration must be an object, not {json_type(applied)}")
     if (applied.get("metadata") or {}).get("managedFields"):
         raise PatchError("metadata.managedFields must be nil in an apply configuration")
-    schema = builtin_schema(kind, group) or CUSTOM_RESOURCE_SCHEMA
+    schema = schema or builtin_schema(kind, group) or CUSTOM_RESOURCE_SCHEMA
     owned = _owned_paths(applied, schema)
     base = copy.deepcopy(live) if isinstance(live, dict) else {}
     previous, others = _split_entries(_managed_fields(base), manager)

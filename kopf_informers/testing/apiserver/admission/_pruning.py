@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._json import copy_json
+from ..apimachinery._json import copy_json
 from ._schema_validation import META_FIELDS, Schema, child_path
 
 

@@ -13,7 +13,7 @@ import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._jsonpath import is_list
+from ..apimachinery._jsonpath import is_list
 
 Cells = list[Any]
 Printer = Callable[[Mapping[str, Any], datetime.datetime], Cells]

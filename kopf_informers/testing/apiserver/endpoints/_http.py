@@ -19,33 +19,32 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from ... import __version__
-from . import _openapi, _patching, _tables
-from ._core import ApiCore, Selection, present
-from ._decoding import DecodeError, load_json, load_yaml
-from ._fault_endpoint import FaultEndpoint
-from ._limits import MAX_REQUEST_BODY_BYTES
-from ._resources import ResourceInfo
-from ._status import (
+from .... import __version__
+from ..apimachinery._decoding import DecodeError, load_json, load_yaml
+from ..apimachinery._limits import MAX_REQUEST_BODY_BYTES
+from ..apimachinery._status import (
     ApiStatusError,
     bad_request,
     method_not_allowed,
     request_entity_too_large,
     status_body,
 )
-from ._store import Obj, Watcher
-from ._watch import WatchStream
-
-if TYPE_CHECKING:
-    from ._server import EmbeddedApiServer
+from ..registry import _patching
+from ..registry._core import ApiCore, Selection, present
+from ..registry._resources import ResourceInfo
+from ..storage._store import Obj
+from . import _openapi, _tables
+from ._fault_endpoint import FaultEndpoint
+from ._faults import Faults, Journal
+from ._request_info import COLLECTION_VERBS, REQUEST_INFO, RequestInfo, resolve
+from ._watch import ActiveWatches, WatchStream
 
 JSON = "application/json"
-APPLY = "application/apply-patch+yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0-embedded+kopf-informers",
@@ -53,70 +52,6 @@ VERSION_INFO = {
     "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc",
     "platform": "linux/amd64", "emulator": f"kopf-informers {__version__}",
 }
-NAMESPACE_SUBRESOURCES = ("status", "finalize")
-# The verbs of a collection's URL; all others need an object's URL (a name).
-COLLECTION_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
-# Kinds whose storage returns the deleted object instead of a Status (ReturnDeletedObject).
-RETURNS_DELETED_OBJECT = frozenset({
-    ("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("", "persistentvolumes"),
-    ("", "persistentvolumeclaims"), ("storage.k8s.io", "storageclasses"),
-})
-
-
-@dataclasses.dataclass
-class RequestInfo:
-    """What a request is about, as kube-apiserver's RequestInfo: verb and resource coordinates."""
-
-    verb: str
-    group: str = ""
-    version: str = ""
-    plural: str = ""
-    namespace: str | None = None
-    name: str | None = None
-    subresource: str | None = None
-    discovery: bool = False
-
-    @property
-    def resource(self) -> str:
-        return f"{self.plural}/{self.subresource}" if self.subresource else self.plural
-
-
-# A typed request key: aiohttp warns about plain string keys (an error under -W error).
-REQUEST_INFO = web.RequestKey("info", RequestInfo)
-
-
-def resolve(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
-    """Classify a request path; discovery and non-resource paths get ``discovery=True``."""
-    parts = [p for p in path.split("/") if p]
-    if parts[:2] == ["api", "v1"]:
-        group, version, rest = "", "v1", parts[2:]
-    elif len(parts) >= 3 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return RequestInfo(verb=method.lower(), discovery=True)
-    if not rest:
-        return RequestInfo(verb="get", group=group, version=version, discovery=True)
-    namespace: str | None = None
-    if rest[0] == "namespaces" and len(rest) >= 3 and not (
-        len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES
-    ):
-        namespace, rest = rest[1], rest[2:]
-    plural = rest[0]
-    name = rest[1] if len(rest) > 1 else None
-    subresource = rest[2] if len(rest) > 2 else None
-    if len(rest) > 3:
-        plural = ""  # deeper paths are served by nothing: a 404 below
-    collection = name is None
-    verb = {
-        "GET": "list" if collection else "get",
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "deletecollection" if collection else "delete",
-    }.get(method, method.lower())
-    if verb == "list" and query.get("watch") in ("true", "1"):
-        verb = "watch"
-    return RequestInfo(verb, group, version, plural, namespace, name, subresource)
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None,
@@ -130,13 +65,28 @@ def status_response(error: ApiStatusError) -> web.Response:
     return json_response(error.body, status=error.code, headers=headers)
 
 
-class HttpApi:
-    """The aiohttp application of one embedded server."""
+@dataclasses.dataclass(frozen=True)
+class HttpSettings:
+    """What the HTTP layer is told at startup: the pace of bookmarks and the default end of
+    watches that ask for no ``timeoutSeconds`` (None: they last until the client leaves)."""
 
-    def __init__(self, server: EmbeddedApiServer) -> None:
-        self.server = server
-        self.core: ApiCore = server.core
-        self.active_watches: dict[Watcher, web.Request] = {}
+    bookmark_interval: float = 1.0
+    watch_timeout: float | None = None
+
+
+class HttpApi:
+    """The aiohttp application of one embedded server, built from what it reads: the API core,
+    the journal it writes, the faults it obeys, the watches it registers, and its settings."""
+
+    def __init__(
+        self, *, core: ApiCore, journal: Journal, faults: Faults, watches: ActiveWatches,
+        settings: HttpSettings,
+    ) -> None:
+        self.core = core
+        self.journal = journal
+        self.faults = faults
+        self.watches = watches
+        self.settings = settings
         self._openapi_cache: dict[str, Any] = {}
         self._openapi_generation = -1
 
@@ -153,7 +103,7 @@ class HttpApi:
         add("GET", "/apis", self._api_groups)
         add("GET", "/openapi/v3", self._openapi_index)
         add("GET", "/openapi/v3/{path:.*}", self._openapi_document)
-        FaultEndpoint(self.server.faults, self.server.journal).add_routes(app)
+        FaultEndpoint(self.faults, self.journal).add_routes(app)
         add("*", "/api/{path:.*}", self._dispatch)
         add("*", "/apis/{path:.*}", self._dispatch)
         return app
@@ -167,7 +117,7 @@ class HttpApi:
     ) -> web.StreamResponse:
         info = resolve(request.method, request.path, request.query)
         request[REQUEST_INFO] = info
-        entry = self.server.journal.record(request, info)
+        entry = self.journal.record(request, info)
         try:
             response = await self._faulted(request, info, handler)
         except ApiStatusError as e:
@@ -184,7 +134,7 @@ class HttpApi:
         self, request: web.Request, info: RequestInfo,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
-        faults = self.server.faults
+        faults = self.faults
         delay = faults.latency_for(info)
         if delay:
             await asyncio.sleep(delay)
@@ -391,7 +341,8 @@ class HttpApi:
         if content_type.startswith(PROTOBUF):
             raise _protobuf_refused()
         raw = await _read_raw(request)
-        if content_type == APPLY and request.query.get("fieldManager"):  # else a 422 comes first
+        # Without a field manager, the core's 422 comes first.
+        if content_type == _patching.APPLY and request.query.get("fieldManager"):
             raw = await _apply_body_as_json(raw)
         if info.subresource == "scale":
             obj = self.core.patch_scale(res, info.namespace, info.name, content_type, raw,
@@ -413,7 +364,7 @@ class HttpApi:
         options = await _delete_options(request)
         obj, gone = self.core.delete(res, info.namespace, info.name, options,
                                      dry_run=_dry_run(request))
-        if gone and res.key not in RETURNS_DELETED_OBJECT:
+        if gone and not res.strategy.returns_deleted:
             # Most kinds answer an immediate deletion with a Status; a few with the object.
             return json_response({
                 "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -448,7 +399,7 @@ class HttpApi:
             raise ApiStatusError(422, "sendInitialEvents is forbidden for watch unless "
                                       "resourceVersionMatch=NotOlderThan and "
                                       "allowWatchBookmarks=true are set")
-        timeout = _float_param(q, "timeoutSeconds") or self.server.watch_timeout
+        timeout = _float_param(q, "timeoutSeconds") or self.settings.watch_timeout
         include_object = None  # events carry objects; with it, one-row Tables (kubectl get -w)
         if _wants_table(request):
             self._table(request, res, [])  # a bad includeObject is a 400 before the stream
@@ -458,7 +409,7 @@ class HttpApi:
         )
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
         response.enable_chunked_encoding()
-        self.active_watches[watcher] = request
+        self.watches.add(watcher, request)
         try:
             await response.prepare(request)
             if not ok:
@@ -467,16 +418,18 @@ class HttpApi:
                                         f"({self.core.store.resource(res.key).compacted_rv})")
                 await response.write(orjson.dumps({"type": "ERROR", "object": gone}) + b"\n")
                 return response
-            faults = self.server.faults
-            stream = WatchStream(self, res, selection, watcher, response, bookmarks,
-                                  include_object=include_object,
-                                  delay=lambda: faults.watch_delay_for(res))
+            faults, store = self.faults, self.core.store
+            stream = WatchStream(res, selection, watcher, response, bookmarks,
+                                 newest_rv=lambda: store.rv,
+                                 bookmark_interval=self.settings.bookmark_interval,
+                                 include_object=include_object,
+                                 delay=lambda: faults.watch_delay_for(res))
             await stream.run(initial, end_marker=bool(send_initial), duration=timeout)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             watcher.close()
-            self.active_watches.pop(watcher, None)
+            self.watches.discard(watcher)
         return response
 
 

@@ -31,8 +31,7 @@ The work is split by concept; this module is the facade the server imports, and 
 
 from __future__ import annotations
 
-from ._crd_validation import validate_crd
-from ._field_errors import (
+from ..apimachinery._field_errors import (
     DUPLICATE,
     FORBIDDEN,
     INVALID,
@@ -53,7 +52,8 @@ from ._field_errors import (
     too_many,
     type_invalid,
 )
-from ._names import validate_object_name
+from ..apimachinery._names import validate_object_name
+from ._crd_validation import validate_crd
 from ._objectmeta import ANNOTATIONS_SIZE_LIMIT, validate_metadata
 from ._pruning import apply_defaults, prune
 from ._schema_validation import META_FIELDS, Schema, validate_custom_object

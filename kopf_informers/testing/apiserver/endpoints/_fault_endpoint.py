@@ -5,20 +5,11 @@
   nothing); entries are :class:`~._faults.JournalEntry` as JSON.
 - ``POST /_embedded/faults/<action>`` with a JSON object: ``{"ok": true, "result": ...}``.
 
-=================  ==========================================================================
-action             fields (JSON), as the Python method of :class:`~._faults.Faults`
-=================  ==========================================================================
-``fail``           ``verb``, ``resource``, ``status``; ``count`` (1), ``percent``,
-                   ``retryAfter``, ``message``
-``latency``        ``seconds``; ``verb`` ("*"), ``resource`` ("*")
-``delay-watches``  ``seconds`` (0 ends it); ``resource`` ("*")
-``drop-watches``   ``abrupt`` (false); the result is how many watches ended
-``expire-history`` (none)
-``pause``          ``seconds`` (1): refuse connections that long (at most 600), then listen again
-``restart``        (none)
-``seed``           ``seed``: restart the random numbers behind percentages
-``clear``          (none)
-=================  ==========================================================================
+The actions and their fields are :data:`~._faults.FAULT_ACTIONS`, declared on the methods of
+:class:`~._faults.Faults` they call: ``fail`` (``verb``, ``resource``, ``status``; ``count``,
+``percent``, ``retryAfter``, ``message``), ``latency``, ``delay-watches``, ``drop-watches`` (the
+result is how many watches ended), ``expire-history``, ``pause`` (``seconds``, 1 by default:
+refuse connections that long), ``restart``, ``seed``, ``clear``.
 
 The body is hostile until proven otherwise: it is parsed and every field checked for its type
 and range before anything changes, and each mistake is a 400 ``Status`` naming the field (an
@@ -29,26 +20,17 @@ client hears the answer first.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 import orjson
 from aiohttp import web
 
-from ._faults import MAX_COUNT, MAX_RETRY_AFTER, MAX_SECONDS, Faults, Journal
-from ._status import ApiStatusError
+from ..apimachinery._status import ApiStatusError
+from ._faults import FAULT_ACTIONS, REQUIRED, FaultAction, Faults, Field, Journal, Required
 
 ANSWER_FIRST = 0.05  # seconds between answering a pause or a restart and doing it
-MAX_MESSAGE = 4096  # characters of an injected failure's message
-MAX_SEED = 2**63
-
-
-class _Required:
-    """The default of a field that must be given."""
-
-
-REQUIRED = _Required()
 D = TypeVar("D")
 
 
@@ -78,7 +60,7 @@ class _Fields:
         return False
 
     @overload
-    def string(self, name: str, default: _Required = REQUIRED, *, limit: int = ...) -> str: ...
+    def string(self, name: str, default: Required = REQUIRED, *, limit: int = ...) -> str: ...
     @overload
     def string(self, name: str, default: D, *, limit: int = ...) -> str | D: ...
 
@@ -91,7 +73,7 @@ class _Fields:
         return value
 
     @overload
-    def integer(self, name: str, low: int, high: int, default: _Required = REQUIRED) -> int: ...
+    def integer(self, name: str, low: int, high: int, default: Required = REQUIRED) -> int: ...
     @overload
     def integer(self, name: str, low: int, high: int, default: D) -> int | D: ...
 
@@ -104,7 +86,7 @@ class _Fields:
         return value
 
     @overload
-    def number(self, name: str, low: float, high: float, default: _Required = REQUIRED, *,
+    def number(self, name: str, low: float, high: float, default: Required = REQUIRED, *,
                low_open: bool = ...) -> float: ...
     @overload
     def number(self, name: str, low: float, high: float, default: D, *,
@@ -131,6 +113,19 @@ class _Fields:
             raise self._bad(name, "true or false")
         return value
 
+    def take(self, field: Field) -> object:
+        """The value of ``field``, checked as it declares."""
+        if field.kind == "string":
+            return self.string(field.name, field.default, limit=field.limit)
+        if field.kind == "integer":
+            return self.integer(field.name, int(field.low), int(field.high), field.default)
+        if field.kind == "number":
+            return self.number(field.name, field.low, field.high, field.default,
+                               low_open=field.low_open)
+        assert field.kind == "boolean", field
+        assert isinstance(field.default, bool), field
+        return self.boolean(field.name, field.default)
+
     def done(self) -> None:
         unknown = sorted(set(self.body) - self.taken)
         if unknown:
@@ -144,12 +139,6 @@ class FaultEndpoint:
     def __init__(self, faults: Faults, journal: Journal) -> None:
         self.faults = faults
         self.journal = journal
-        self._actions: dict[str, Callable[[_Fields], Any]] = {
-            "fail": self._fail, "latency": self._latency, "delay-watches": self._delay_watches,
-            "drop-watches": self._drop_watches, "expire-history": self._expire_history,
-            "pause": self._pause, "restart": self._restart, "seed": self._seed,
-            "clear": self._clear,
-        }
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/_embedded/journal", self._http_journal)
@@ -165,71 +154,27 @@ class FaultEndpoint:
 
     async def _http_fault(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
-        handler = self._actions.get(action)
-        if handler is None:
+        declared = FAULT_ACTIONS.get(action)
+        if declared is None:
             raise ApiStatusError(404, f"unknown fault action {action!r}: expected one of "
-                                      f"{', '.join(self._actions)}")
+                                      f"{', '.join(FAULT_ACTIONS)}")
         fields = _Fields(action, await _json_object(request))
         try:
-            result = handler(fields)
+            result = self._act(declared, fields)
         except ValueError as e:  # a range the Faults method checks itself (e.g. an unknown verb)
             raise ApiStatusError(400, f"fault {action!r}: {e}") from e
         return web.Response(body=orjson.dumps({"ok": True, "result": result}),
                             content_type="application/json")
 
-    # -- the actions: check every field first, then act -----------------------------------------
-
-    def _fail(self, fields: _Fields) -> None:
-        verb, resource = fields.string("verb"), fields.string("resource")
-        status = fields.integer("status", 400, 599)
-        count = fields.integer("count", 1, MAX_COUNT, 1)
-        percent = fields.number("percent", 0, 100, None, low_open=True)
-        retry_after = fields.integer("retryAfter", 0, MAX_RETRY_AFTER, None)
-        message = fields.string("message", None, limit=MAX_MESSAGE)
+    def _act(self, action: FaultAction, fields: _Fields) -> Any:
+        """Check every field first, then act (a moment after answering, if it must)."""
+        kwargs = {field.arg or field.name: fields.take(field) for field in action.fields}
         fields.done()
-        self.faults.fail(verb, resource, status, count, percent=percent,
-                         retry_after=retry_after, message=message)
-
-    def _latency(self, fields: _Fields) -> None:
-        seconds = fields.number("seconds", 0, MAX_SECONDS)
-        verb, resource = fields.string("verb", "*"), fields.string("resource", "*")
-        fields.done()
-        self.faults.add_latency(seconds, verb=verb, resource=resource)
-
-    def _delay_watches(self, fields: _Fields) -> None:
-        seconds = fields.number("seconds", 0, MAX_SECONDS)
-        resource = fields.string("resource", "*")
-        fields.done()
-        self.faults.delay_watches(seconds, resource)
-
-    def _drop_watches(self, fields: _Fields) -> int:
-        abrupt = fields.boolean("abrupt", False)
-        fields.done()
-        return self.faults.drop_watches(abrupt=abrupt)
-
-    def _expire_history(self, fields: _Fields) -> None:
-        fields.done()
-        self.faults.expire_history()
-
-    def _pause(self, fields: _Fields) -> None:
-        seconds = fields.number("seconds", 0, MAX_SECONDS, 1.0, low_open=True)
-        fields.done()
-        loop = asyncio.get_running_loop()
-        loop.call_later(ANSWER_FIRST, self.faults.pause)
-        loop.call_later(ANSWER_FIRST + seconds, self.faults.resume)
-
-    def _restart(self, fields: _Fields) -> None:
-        fields.done()
-        asyncio.get_running_loop().call_later(ANSWER_FIRST, self.faults.restart)
-
-    def _seed(self, fields: _Fields) -> None:
-        seed = fields.integer("seed", -MAX_SEED, MAX_SEED)
-        fields.done()
-        self.faults.seed(seed)
-
-    def _clear(self, fields: _Fields) -> None:
-        fields.done()
-        self.faults.clear()
+        method = functools.partial(getattr(self.faults, action.method), **kwargs)
+        if action.answer_first:
+            asyncio.get_running_loop().call_later(ANSWER_FIRST, method)
+            return None
+        return method()
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._field_errors import (
+from ..apimachinery._field_errors import (
     NO_FIELD,
     Cause,
     invalid,
@@ -27,9 +27,9 @@ from ._field_errors import (
     type_invalid,
     unplaced,
 )
-from ._formats import FORMATS
-from ._gofmt import go_json, go_quote, go_value
-from ._names import dns1035_label
+from ..apimachinery._formats import FORMATS
+from ..apimachinery._gofmt import go_json, go_quote, go_value
+from ..apimachinery._names import dns1035_label
 
 Schema = Mapping[str, Any]  # nested schemas and values are decoded JSON: dicts and lists
 

@@ -12,9 +12,9 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ._field_errors import Cause, forbidden, invalid, required, too_long
-from ._gofmt import go_kind, go_type
-from ._names import dns1123_label, label_key, label_value, validate_object_name
+from ..apimachinery._field_errors import Cause, forbidden, invalid, required, too_long
+from ..apimachinery._gofmt import go_kind, go_type
+from ..apimachinery._names import dns1123_label, label_key, label_value, validate_object_name
 
 ANNOTATIONS_SIZE_LIMIT = 256 * 1024
 

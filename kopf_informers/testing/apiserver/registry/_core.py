@@ -23,15 +23,11 @@ from typing import Any
 
 import orjson
 
-from ...selectors import LabelSelector
-from . import _patching, _validation
-from ._decoding import DecodeError, load_json
-from ._defaults import apply_builtin_defaults
-from ._limits import copy_for_storage
-from ._reads import Reads, Selection, present
-from ._registry import Registry
-from ._resources import ResourceInfo
-from ._status import (
+from ....selectors import LabelSelector
+from ..admission import _validation
+from ..apimachinery._decoding import DecodeError, load_json
+from ..apimachinery._limits import copy_for_storage
+from ..apimachinery._status import (
     ApiStatusError,
     StorageTooLargeError,
     already_exists,
@@ -40,7 +36,11 @@ from ._status import (
     not_found,
     qualified_resource,
 )
-from ._store import Obj, ResourceKey, Store
+from ..storage._store import Obj, ResourceKey, Store
+from . import _patching
+from ._reads import Reads, Selection, present
+from ._resources import ResourceInfo
+from ._served import ServedResources
 
 NAMESPACES: ResourceKey = ("", "namespaces")
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -66,7 +66,7 @@ def deepcopy(obj: Any) -> Any:
 class ApiCore(Reads):
     """The verbs of the Kubernetes API over one store and one registry of served resources."""
 
-    def __init__(self, *, store: Store, registry: Registry) -> None:
+    def __init__(self, *, store: Store, registry: ServedResources) -> None:
         super().__init__(store)
         self.registry = registry
         self.write_hooks: list[Callable[[ResourceInfo, Obj, Obj | None], None]] = []
@@ -203,7 +203,7 @@ class ApiCore(Reads):
         meta = obj["metadata"]
         name = meta.get("name", "")
         causes = _validation.validate_metadata(
-            obj, namespaced=info.namespaced, label_names=info.key in _LABEL_NAMED,
+            obj, namespaced=info.namespaced, label_names=info.strategy.label_names,
             path_segment_names=info.group == "rbac.authorization.k8s.io",
         )
         for field in _OMITTED_WHEN_EMPTY:
@@ -219,7 +219,7 @@ class ApiCore(Reads):
                 warnings.extend(unknown)
             causes.extend(_validation.validate_custom_object(obj, info.schema))
         else:
-            apply_builtin_defaults(info.key, obj, creating=old is None)
+            info.strategy.prepare(obj, creating=old is None)
         if info.key == CRDS:
             causes.extend(_validation.validate_crd(obj))
         if causes:
@@ -334,7 +334,7 @@ class ApiCore(Reads):
     ) -> tuple[Obj, bool]:
         """Apply a patch; returns the new object and whether it was created (by apply)."""
         try:
-            if content_type == "application/apply-patch+yaml":
+            if content_type == _patching.APPLY:
                 return self._apply(
                     info, namespace, name, raw, subresource=subresource,
                     manager=manager, dry_run=dry_run, field_validation=field_validation,
@@ -368,27 +368,21 @@ class ApiCore(Reads):
         self, info: ResourceInfo, current: Obj, content_type: str, body: Any,
         subresource: str | None,
     ) -> Obj:
-        base = current
-        if content_type == "application/merge-patch+json":
-            new = _patching.merge_patch(base, body)
-        elif content_type == "application/json-patch+json":
-            new = _patching.json_patch(base, body)
-        elif content_type == "application/strategic-merge-patch+json":
-            if info.custom:
-                raise ApiStatusError(
-                    415, "the body of the request was in an unknown format - accepted media "
-                    "types include: application/json-patch+json, application/merge-patch+json, "
-                    "application/apply-patch+yaml",
-                )
-            if not isinstance(body, dict):
-                raise bad_request("strategic merge patch must be a JSON object")
-            new = _patching.strategic_merge_patch(base, body, info.kind, info.group)
-        else:
+        patch_type = _patching.PATCH_TYPES.get(content_type)
+        if patch_type is None or patch_type.patch is None:
             raise ApiStatusError(
                 415, f"the body of the request was in an unknown format - accepted media types "
-                f"include: application/json-patch+json, application/merge-patch+json, "
-                f"application/apply-patch+yaml (got {content_type!r})",
+                f"include: {_ACCEPTED_FOR_CUSTOM} (got {content_type!r})",
             )
+        if info.custom and not patch_type.for_custom:
+            raise ApiStatusError(
+                415, "the body of the request was in an unknown format - accepted media "
+                f"types include: {_ACCEPTED_FOR_CUSTOM}",
+            )
+        if patch_type.object_body and not isinstance(body, dict):
+            raise bad_request(f"{patch_type.name} must be a JSON object")
+        target = _patching.PatchTarget(info.kind, info.group, info.strategy.merge_schema)
+        new = patch_type.patch(current, body, target)
         if not isinstance(new, dict):
             raise ApiStatusError(422, "the patch produced something other than an object")
         return new
@@ -413,7 +407,7 @@ class ApiCore(Reads):
             )
         new = _patching.apply_patch(
             current, applied, manager=manager, kind=info.kind, group=info.group,
-            now=now_rfc3339(), force=force,
+            now=now_rfc3339(), force=force, schema=info.strategy.merge_schema,
         )
         if current is None:
             new.setdefault("metadata", {})["name"] = name
@@ -480,12 +474,12 @@ class ApiCore(Reads):
         scale = self.scale_of(info, current)
         try:
             body = load_json(raw)
-            if content_type == "application/json-patch+json":
-                patched = _patching.json_patch(scale, body)
-            elif content_type == "application/strategic-merge-patch+json":
-                patched = _patching.strategic_merge_patch(scale, body, "Scale", "autoscaling")
-            else:
+            patch_type = _patching.PATCH_TYPES.get(content_type)
+            patch = patch_type.patch if patch_type is not None else None
+            if patch is None:  # an apply, or no type: merged as a JSON merge patch
                 patched = _patching.merge_patch(scale, body)
+            else:
+                patched = patch(scale, body, _SCALE)
         except DecodeError as e:
             raise bad_request(f"error decoding patch: {e}") from e
         except _patching.PatchError as e:
@@ -593,7 +587,13 @@ class ApiCore(Reads):
             })
 
 
-_LABEL_NAMED = {("", "namespaces"), ("", "services")}
+
+
+# What the error of an unknown patch type lists: those every resource accepts.
+_ACCEPTED_FOR_CUSTOM = ", ".join(
+    t.media_type for t in _patching.PATCH_TYPES.values() if t.for_custom
+)
+_SCALE = _patching.PatchTarget("Scale", "autoscaling")
 
 
 def has_finalizers(key: ResourceKey, obj: Obj) -> bool:

@@ -18,28 +18,56 @@ import collections
 import contextlib
 import datetime
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from ..registry._reads import Selection, present
+from ..registry._resources import ResourceInfo
+from ..storage._store import WATCHER_BUFFER, Event, Obj, Watcher
 from . import _tables
-from ._reads import Selection, present
-from ._resources import ResourceInfo
-from ._store import WATCHER_BUFFER, Event, Obj, Watcher
 
-if TYPE_CHECKING:
-    from ._http import HttpApi
+
+class ActiveWatches:
+    """The open watch connections of one server, so that faults and the listener can end them."""
+
+    def __init__(self) -> None:
+        self._requests: dict[Watcher, web.Request] = {}
+
+    def add(self, watcher: Watcher, request: web.Request) -> None:
+        self._requests[watcher] = request
+
+    def discard(self, watcher: Watcher) -> None:
+        self._requests.pop(watcher, None)
+
+    def __len__(self) -> int:
+        return len(self._requests)
+
+    def end(self, *, abrupt: bool = False) -> int:
+        """End every open watch: cleanly (the stream ends) or abruptly (the connection closes)."""
+        watches = list(self._requests.items())
+        for watcher, request in watches:
+            watcher.close()
+            if abrupt and request.transport is not None:
+                request.transport.close()
+        return len(watches)
+
+    def wake(self) -> None:
+        """Have every open watch look at its events again (e.g. after a watch delay changed)."""
+        for watcher in self._requests:
+            watcher.wakeup.set()
 
 
 class WatchStream:
     """One watch connection: replays, then streams events, bookmarks and the timeout."""
 
-    def __init__(self, api: HttpApi, res: ResourceInfo, selection: Selection, watcher: Watcher,
+    def __init__(self, res: ResourceInfo, selection: Selection, watcher: Watcher,
                  response: web.StreamResponse, bookmarks: bool, *,
+                 newest_rv: Callable[[], int], bookmark_interval: float,
                  include_object: str | None = None,
                  delay: Callable[[], float] = lambda: 0.0) -> None:
-        self.api = api
+        self.newest_rv = newest_rv  # what a BOOKMARK carries
         self.delay = delay  # seconds events are held back now (a fault: a lagging watch)
         self.held: collections.deque[tuple[float, list[Event] | bytes]] = collections.deque()
         self.held_events = 0
@@ -49,7 +77,7 @@ class WatchStream:
         self.watcher = watcher
         self.response = response
         self.bookmarks = bookmarks
-        self.interval = api.server.bookmark_interval
+        self.interval = bookmark_interval
 
     async def run(self, initial: list[Event], *, end_marker: bool, duration: float | None,
                   ) -> None:
@@ -102,7 +130,7 @@ class WatchStream:
             await self._send(item)
 
     def _bookmark(self, annotations: dict[str, str] | None = None) -> bytes:
-        meta: dict[str, Any] = {"resourceVersion": str(self.api.core.store.rv)}
+        meta: dict[str, Any] = {"resourceVersion": str(self.newest_rv())}
         if annotations:
             meta["annotations"] = annotations
         obj = {"kind": self.res.kind, "apiVersion": self.res.api_version, "metadata": meta}

@@ -14,10 +14,10 @@ import collections
 
 import orjson
 
-from ...selectors import FieldSelector, LabelSelector, object_fields
+from ....selectors import FieldSelector, LabelSelector, object_fields
+from ..apimachinery._status import ApiStatusError, bad_request, gone
+from ..storage._store import Event, Obj, ResourceKey, Store, Watcher
 from ._resources import ResourceInfo
-from ._status import ApiStatusError, bad_request, gone
-from ._store import Event, Obj, ResourceKey, Store, Watcher
 
 SNAPSHOTS_KEPT = 64  # paginated list snapshots kept for continue tokens
 _CONTINUE_EXPIRED = (

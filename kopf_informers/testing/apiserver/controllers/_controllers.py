@@ -25,14 +25,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ._core import CRDS, NAMESPACES, ApiCore, has_finalizers, now_rfc3339
-from ._defaults import CRD_FINALIZER
-from ._resources import resources_from_crd
-from ._store import Event, Obj, ResourceKey, owner_uids
-
-SIMULATED: frozenset[ResourceKey] = frozenset({
-    ("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"),
-})
+from ..registry._core import CRDS, NAMESPACES, ApiCore, has_finalizers, now_rfc3339
+from ..registry._defaults import CRD_FINALIZER
+from ..registry._resources import resources_from_crd
+from ..storage._store import Event, Obj, ResourceKey, owner_uids
 
 
 class Controllers:
@@ -47,6 +43,8 @@ class Controllers:
         self._jobs: collections.deque[Callable[[], None]] = collections.deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._simulated_keys: set[ResourceKey] = set()
+        self._simulated_generation = -1
         core.store.listeners.append(self._on_event)
 
     # -- running --------------------------------------------------------------------------------
@@ -96,11 +94,21 @@ class Controllers:
         old_owners = set(owner_uids(event.old)) if event.old is not None else set()
         for owner in set(owner_uids(obj)) - old_owners:
             self._enqueue(functools.partial(self._verify_owner, owner))
-        if self.simulate_workloads and key in SIMULATED and _needs_status(key, obj):
+        if self.simulate_workloads and self._simulated(key) and _needs_status(key, obj):
             ns, name = meta.get("namespace", ""), meta["name"]
             loop = asyncio.get_running_loop()
             loop.call_later(self.simulation_delay, self._enqueue,
                              lambda: self._simulate(key, ns, name))
+
+    def _simulated(self, key: ResourceKey) -> bool:
+        """Whether the strategy of ``key`` asks for simulation (cached: asked on every event)."""
+        registry = self.core.registry
+        if self._simulated_generation != registry.generation:
+            self._simulated_keys = {
+                info.key for info in registry.all() if info.strategy.simulated
+            }
+            self._simulated_generation = registry.generation
+        return key in self._simulated_keys
 
     def _deleting(self, key: ResourceKey, obj: Obj) -> None:
         meta = obj["metadata"]

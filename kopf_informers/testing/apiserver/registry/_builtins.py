@@ -19,6 +19,12 @@ written here is what clients see:
   the ``regarding.*`` spellings; ``source`` there stands for ``deprecatedSource.component``,
   falling back to ``reportingController``.
 
+Each built-in also gets its :class:`~._strategy.ResourceStrategy` here, from one place
+(:func:`builtin_strategy`): its defaults (``_defaults``), printer columns (``_printers``), merge
+keys (``_merge_keys``), what DELETE answers, its name rules and whether it is simulated. A kind
+the server does not ship is registered with ``EmbeddedApiServer.register(ResourceInfo(...,
+strategy=ResourceStrategy(...)))``.
+
 Custom resources do not come from here: :func:`resources_from_crd` makes them from CRD objects.
 """
 
@@ -26,7 +32,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._defaults import DEFAULTERS
+from ._merge_keys import builtin_schema
+from ._printers import BUILTIN_PRINTERS, EVENT_PRINTER
 from ._resources import ALL_VERBS, ResourceInfo, ScaleInfo
+from ._strategy import ResourceStrategy
 
 DEFAULT_NAMESPACES: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -71,10 +81,36 @@ _EVENTS_V1_FIELDS = (
 )
 
 
+# Kinds whose storage returns the deleted object instead of a Status (ReturnDeletedObject).
+_RETURNS_DELETED_OBJECT = frozenset({
+    ("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"), ("storage.k8s.io", "storageclasses"),
+})
+# Kinds whose names are DNS-1123 labels, not subdomains (they become DNS names themselves).
+_LABEL_NAMED = frozenset({("", "namespaces"), ("", "services")})
+# Kinds whose status the workload simulation writes (see ``_controllers``).
+_SIMULATED = frozenset({("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets")})
+
+
+def builtin_strategy(group: str, plural: str, kind: str) -> ResourceStrategy:
+    """The strategy of the built-in ``plural.group`` (of kind ``kind``)."""
+    key = (group, plural)
+    events = plural == "events" and group in ("", "events.k8s.io")
+    return ResourceStrategy(
+        defaulter=DEFAULTERS.get(key),
+        label_names=key in _LABEL_NAMED,
+        printer=EVENT_PRINTER if events else BUILTIN_PRINTERS.get(key),
+        merge_schema=builtin_schema(kind, group),
+        returns_deleted=key in _RETURNS_DELETED_OBJECT,
+        simulated=key in _SIMULATED,
+    )
+
+
 def _resource(group: str, version: str, plural: str, kind: str, **details: Any) -> ResourceInfo:
     details.setdefault("namespaced", True)
     return ResourceInfo(
-        group=group, version=version, plural=plural, kind=kind, singular=kind.lower(), **details,
+        group=group, version=version, plural=plural, kind=kind, singular=kind.lower(),
+        strategy=builtin_strategy(group, plural, kind), **details,
     )
 
 

@@ -1,0 +1,5 @@
+"""Shared vocabulary of the embedded server, as k8s.io/apimachinery: ``Status`` errors,
+field errors and their Go wording, names, JSON and YAML decoding within limits, JSONPath.
+
+The bottom layer: it imports no other part of the server.
+"""
