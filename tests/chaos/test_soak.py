@@ -35,11 +35,12 @@ TIMEOUT = 300  # seconds for the whole script, far beyond its own bounds (~90 s 
 #     status -> an event; the Foo's status written -> an event; a last round that writes nothing),
 #     the workqueue collapsing duplicate keys: EVENT_ROUNDS * RATE;
 #   - a restart or a relist after 410, which enqueues every Foo once: FOOS.
-# Each reconcile of operators/foo.py writes at most WRITES_PER_RECONCILE times (create or patch
-# the Deployment, patch the Foo's status, post an Event). Writes that never settle — a reconcile
-# whose own write re-triggers it — are not rate-limited (no error, so no backoff) and exceed
-# this bound by far.
-WRITES_PER_RECONCILE = 3
+# Each reconcile of operators/foo.py writes at most WRITES_PER_RECONCILE times (delete the
+# Deployment of a former name, create or patch the wanted one, patch the Foo's status, post an
+# Event). Writes that never settle — a reconcile whose own writes keep being undone, say for a
+# Foo whose cache lags behind the server — would exceed this bound by far (2,229 writes in one
+# second before the controller held such keys back).
+WRITES_PER_RECONCILE = 4
 RETRY_BURST, RETRY_QPS = 100, 10
 EVENT_ROUNDS = 4
 PEAK_WRITES_BOUND = WRITES_PER_RECONCILE * (RETRY_BURST + RETRY_QPS + EVENT_ROUNDS * RATE + FOOS)
