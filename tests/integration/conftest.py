@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 import kubernetes
 import pytest
 
+from kopf_informers import testing
 from kopf_informers.testing.apiserver import EmbeddedApiServer
 
 T = TypeVar("T")
@@ -60,23 +60,10 @@ def dynamic_client(api_client: kubernetes.client.ApiClient, tmp_path: Path) -> A
     return kubernetes.dynamic.DynamicClient(api_client, cache_file=str(cache_file))
 
 
-def _wait_until(check: Callable[[], T | None], *, timeout: float = 10.0,
-                interval: float = 0.02, message: str = "") -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"not reached within {timeout}s: {message or check}")
-        time.sleep(interval)
-
-
 @pytest.fixture
 def wait_until() -> Callable[..., Any]:
-    """``wait_until(check, timeout=10)``: poll until ``check()`` is truthy, then return it."""
-    return _wait_until
+    """``wait_until(check, what=None, timeout=10)``: the plugin's bounded poll, as a fixture."""
+    return testing.wait_until
 
 
 @dataclasses.dataclass
@@ -161,5 +148,5 @@ def widget_crd(
         conditions = (crd.status.conditions if crd.status else None) or []
         return any(c.type == "Established" and c.status == "True" for c in conditions)
 
-    wait_until(established, message="the widgets CRD is established")
+    wait_until(established, what="the widgets CRD is established")
     return WIDGET_CRD

@@ -21,7 +21,6 @@ import functools
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import yaml
 from _kopf_harness import kopf_logging_undone
 from kubernetes.client import ApiException
 
+from kopf_informers.testing import wait_until
 from kopf_informers.testing.apiserver import EmbeddedApiServer, JournalEntry
 
 OPERATORS = Path(__file__).parent / "operators"
@@ -46,6 +46,7 @@ PROCESS_TIMEOUT = 20.0  # seconds: the longest wait for an operator to stop
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+
 
 
 # -- operators ------------------------------------------------------------------------------------
@@ -116,9 +117,7 @@ def install_foo_crd(
         conditions = (crd.status.conditions if crd.status else None) or []
         return any(c.type == "Established" and c.status == "True" for c in conditions)
 
-    wait_until(established, message="the foos CRD is established")
-
-
+    wait_until(established, what="the foos CRD is established")
 
 
 # -- waiting and reading --------------------------------------------------------------------------
@@ -126,17 +125,13 @@ def install_foo_crd(
 
 def eventually(check: Callable[[], Any], what: str, *, operator: KopfProcess | None = None,
                timeout: float = HANDLING_TIMEOUT) -> Any:
-    """Poll ``check`` until it returns something truthy; on timeout, fail with the operator's
-    log, which says why far better than the server's state does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            log = f"\n--- kopf log ---\n{operator.log()[-6000:]}" if operator else ""
-            pytest.fail(f"not within {timeout}s: {what}{log}")
-        time.sleep(0.05)
+    """The plugin's ``wait_until``; on timeout, fail with the operator's log, which says why far
+    better than the server's state does."""
+    try:
+        return wait_until(check, what, timeout=timeout, interval=0.05)
+    except AssertionError as e:
+        log = f"\n--- kopf log ---\n{operator.log()[-6000:]}" if operator else ""
+        pytest.fail(f"{e}{log}")
 
 
 def watching(server: EmbeddedApiServer, resource: str, namespace: str | None = None,
