@@ -38,7 +38,7 @@ from kopf_informers.testing.apiserver import EmbeddedApiServer, JournalEntry
 
 OPERATORS = Path(__file__).parent / "operators"
 FOO_OPERATOR = OPERATORS / "foo_operator.py"
-FOO_CRD: dict[str, Any] = yaml.safe_load((OPERATORS / "foo-crd.yaml").read_text())
+FOO_CRD_FILE = Path(__file__).parents[2] / "operators" / "foo-crd.yaml"
 GROUP, VERSION, PLURAL = "samplecontroller.k8s.io", "v1alpha1", "foos"
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 HANDLING_TIMEOUT = 20.0  # seconds: the longest wait for Kopf to notice and handle a change
@@ -47,6 +47,19 @@ JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
+
+def foo_crd_for_plain_kopf() -> dict[str, Any]:
+    """The Foo CRD of ``operators/foo.py``, with its status open to any field: a plain Kopf
+    operator keeps its handlers' results there (``status.create``), under names no schema can
+    know in advance, and the server would prune them."""
+    crd: dict[str, Any] = yaml.safe_load(FOO_CRD_FILE.read_text())
+    for version in crd["spec"]["versions"]:
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        status["x-kubernetes-preserve-unknown-fields"] = True
+    return crd
+
+
+FOO_CRD = foo_crd_for_plain_kopf()
 
 
 # -- operators ------------------------------------------------------------------------------------
