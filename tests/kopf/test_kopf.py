@@ -30,7 +30,7 @@ import kopf.testing
 import kubernetes
 import pytest
 import yaml
-from _kopf_harness import kopf_logging_undone
+from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import ApiException
 
 from kopf_informers.testing import wait_until
@@ -112,25 +112,9 @@ def run_kopf(
 
 
 @pytest.fixture
-def foo_crd(
-    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
-) -> dict[str, Any]:
+def foo_crd(install_crd: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """The Foo CRD, created and established."""
-    install_foo_crd(apiextensions_v1, wait_until)
-    return FOO_CRD
-
-
-def install_foo_crd(
-    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
-) -> None:
-    apiextensions_v1.create_custom_resource_definition(FOO_CRD)
-
-    def established() -> bool:
-        crd = apiextensions_v1.read_custom_resource_definition(FOO_CRD["metadata"]["name"])
-        conditions = (crd.status.conditions if crd.status else None) or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    wait_until(established, what="the foos CRD is established")
+    return install_crd(FOO_CRD)
 
 
 # -- waiting and reading --------------------------------------------------------------------------
@@ -441,7 +425,7 @@ def test_a_stale_finalizer_patch_gets_422_and_kopf_tries_again_on_the_next_event
 
 def test_a_crd_created_after_the_operator_started_gets_served(
     embedded_apiserver: EmbeddedApiServer, run_kopf: Callable[..., KopfProcess],
-    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
+    install_crd: Callable[[dict[str, Any]], dict[str, Any]],
     custom_objects: kubernetes.client.CustomObjectsApi,
 ) -> None:
     operator = run_kopf("-A")
@@ -450,7 +434,7 @@ def test_a_crd_created_after_the_operator_started_gets_served(
     assert not embedded_apiserver.journal.filter(resource=PLURAL)
 
     # Kopf re-scans the group's discovery on every CRD event, and starts watching the foos.
-    install_foo_crd(apiextensions_v1, wait_until)
+    install_crd(FOO_CRD)
     eventually(watching(embedded_apiserver, PLURAL), "Kopf watches the foos", operator=operator)
     create_foo(custom_objects, "late")
     eventually(handled(custom_objects, "late"), "the Foo is handled", operator=operator)

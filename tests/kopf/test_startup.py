@@ -22,7 +22,7 @@ import kopf
 import kopf.testing
 import kubernetes
 import pytest
-from _kopf_harness import kopf_logging_undone
+from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta
 
 import kopf_informers._kopf

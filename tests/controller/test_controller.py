@@ -40,7 +40,7 @@ import kopf
 import kopf.testing
 import kubernetes
 import pytest
-from _kopf_harness import kopf_logging_undone
+from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta, V1Secret
 
 import kopf_informers._kopf
@@ -743,7 +743,7 @@ async def test_no_reconcile_sees_an_informer_that_has_not_synced(
 # -- inside the real Kopf -------------------------------------------------------------------------
 
 
-OPERATOR = Path(__file__).parent / "operators" / "informers_operator.py"
+OPERATOR = Path(__file__).parents[1] / "kopf" / "operators" / "informers_operator.py"
 KOPF_TIMEOUT = 20.0  # seconds: the longest wait for the operator to start, act, or stop
 OBSERVATIONS_ENV = "INFORMERS_OPERATOR_OBSERVATIONS"  # where the operator writes what it saw
 

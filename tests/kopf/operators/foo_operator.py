@@ -1,7 +1,7 @@
 """A sample Kopf operator for the integration tests: each Foo owns a Deployment.
 
 It is not ``operators/foo.py``, on purpose: that one is built on kopf-informers (a reconcile
-loop over informer caches), and ``tests/integration/test_foo_operator.py`` runs it as it is.
+loop over informer caches), and ``tests/kopf/test_foo_operator.py`` runs it as it is.
 This one is deliberately an ordinary operator, written the way Kopf's documentation shows, with
 nothing of kopf-informers, so that the tests prove the embedded API server runs plain Kopf
 operators too, with Kopf's own requests (adoption, handler progress in ``status``, its
