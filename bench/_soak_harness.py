@@ -1,9 +1,9 @@
 """The chaos soak's harness: child processes, this script's requests, the server's journal.
 
-See ``chaos_soak.py``. Nothing here knows about Foos: a :class:`Child` is a process with a log
-that can be killed, a :class:`Supervisor` keeps the operator running and samples its RSS, an
-:class:`Api` is this script's HTTP client (retrying, boundedly, what the faults break), and
-:class:`Traffic` reads the server's journal in turns to count the operator's requests.
+See ``chaos_soak.py`` (and ``_harness.py`` for the child processes). Nothing here knows about
+Foos: a :class:`Supervisor` keeps the operator running and samples its RSS, an :class:`Api` is
+this script's HTTP client (retrying, boundedly, what the faults break), and :class:`Traffic`
+reads the server's journal in turns to count the operator's requests.
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ from __future__ import annotations
 import array
 import asyncio
 import collections
-import contextlib
 import dataclasses
-import signal
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import yaml
+from _harness import Child
 
 Obj = dict[str, Any]
 
@@ -35,77 +33,6 @@ ATTEMPTS = 8  # per request of this script, over 429s, 5xx and refused connectio
 CONNECTIONS = 40
 SAMPLE_INTERVAL = 1.0  # journal reads and RSS samples
 WARM_UP = 10.0  # seconds after a start before the operator's RSS counts (it is still loading)
-
-
-# -- child processes ------------------------------------------------------------------------------
-
-
-class Child:
-    """A child process with its output appended to a log; killable, and stoppable with bounds."""
-
-    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.argv, self.log, self.env = list(argv), log, env
-        self.proc: asyncio.subprocess.Process | None = None
-        self.starts = 0
-        self.started = 0.0  # monotonic
-
-    async def start(self, *, stdout_pipe: bool = False) -> None:
-        self.starts += 1
-        self.started = time.monotonic()
-        with self.log.open("ab") as log:
-            log.write(f"\n=== chaos-soak: start #{self.starts} at {time.time():.3f}\n".encode())
-            log.flush()
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE if stdout_pipe else log, stderr=log, env=self.env,
-            )
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    async def kill(self) -> None:
-        """SIGKILL: no cleanup, no goodbye — as an OOM kill or a node loss."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-    async def stop(self) -> None:
-        """SIGTERM, wait (bounded), SIGKILL if need be."""
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-    async def first_line(self, timeout: float) -> str:
-        assert self.proc is not None
-        assert self.proc.stdout is not None
-        with contextlib.suppress(TimeoutError):
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-            if raw:
-                return raw.decode().strip()
-        raise RuntimeError(f"{self.argv[1:4]} said nothing in {timeout} s:\n{self.tail()}")
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
-
-    def rss_kib(self) -> int | None:
-        """The resident set size now, from /proc (None if the process is gone or not Linux)."""
-        if not self.running:
-            return None
-        assert self.proc is not None
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            pass
-        return None
 
 
 # -- this script's requests -----------------------------------------------------------------------

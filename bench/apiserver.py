@@ -62,6 +62,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from _harness import Server, apiserver
 from aiohttp import web
 
 NAMESPACE = "bench"
@@ -70,12 +71,10 @@ OBJECT_SIZE = 1024  # bytes of a ConfigMap as the client sends it
 TARGET_WRITES_PER_SECOND = 5_000.0
 TARGET_LIST_SECONDS = 0.5
 TARGET_LIST_OBJECTS = 10_000
-STARTUP_TIMEOUT = 60.0
 WATCH_TIMEOUT = 300.0
 PHASES = ("create", "patch", "list", "paginate", "watch")
 JSON_HEADERS = {"Content-Type": "application/json"}
 PATCH_HEADERS = {"Content-Type": "application/merge-patch+json"}
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclasses.dataclass
@@ -118,62 +117,6 @@ class Figure:
 
 
 # -- child processes ------------------------------------------------------------------------------
-
-
-class ServerProcess:
-    """A server in a child process; its URL is the first stdout line; SIGTERM stops it."""
-
-    def __init__(self, argv: Sequence[str], log: Path) -> None:
-        self.argv = list(argv)
-        self.log = log
-        self.url = ""
-        self._proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> ServerProcess:
-        with self.log.open("wb") as log:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdout=asyncio.subprocess.PIPE, stderr=log,
-            )
-        assert self._proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), STARTUP_TIMEOUT)
-        except TimeoutError:
-            line = b""
-        if not line.startswith(b"http"):
-            await self.stop()
-            raise RuntimeError(f"{self.argv[:4]} did not start:\n{self.log.read_text()}")
-        self.url = line.decode().strip()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    def cpu_seconds(self) -> float:
-        """User and system CPU time of the process so far (Linux /proc; 0.0 elsewhere)."""
-        assert self._proc is not None
-        try:
-            stat = Path(f"/proc/{self._proc.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 is fields[0]
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    async def stop(self) -> None:
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STARTUP_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def apiserver_argv(workdir: Path, profile: str | None) -> list[str]:
-    runner = ["-m", "cProfile", "-o", profile] if profile else []
-    return [sys.executable, *runner, "-m", "kopf_informers", "apiserver", "--port", "0",
-            "--kubeconfig", str(workdir / "kubeconfig"), "--no-simulation"]
 
 
 def baseline_argv(workdir: Path) -> list[str]:
@@ -289,7 +232,7 @@ def median_of(samples: list[float]) -> float:
 class Bench:
     """The measurements, each next to its baseline, over one client session."""
 
-    def __init__(self, session: aiohttp.ClientSession, api: ServerProcess, base: ServerProcess,
+    def __init__(self, session: aiohttp.ClientSession, api: Server, base: Server,
                  static: Path, *, objects: int, concurrency: int, runs: int) -> None:
         self.session = session
         self.api = api
@@ -467,8 +410,9 @@ async def measure(args: argparse.Namespace, workdir: Path) -> list[Figure]:
     static.mkdir()
     connector = aiohttp.TCPConnector(limit=args.concurrency + 2)  # + the watcher, the lists
     async with (
-        ServerProcess(apiserver_argv(workdir, args.profile), workdir / "apiserver.log") as api,
-        ServerProcess(baseline_argv(workdir), workdir / "baseline.log") as base,
+        apiserver(workdir / "kubeconfig", workdir / "apiserver.log", "--no-simulation",
+                  profile=args.profile) as api,
+        Server(baseline_argv(workdir), workdir / "baseline.log") as base,
         aiohttp.ClientSession(connector=connector) as session,
     ):
         bench = Bench(session, api, base, static, objects=args.objects,

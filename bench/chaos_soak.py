@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _harness import Child, apiserver
 from _soak_churn import (
     DRAIN_TIMEOUT,
     FOOS,
@@ -68,7 +69,7 @@ from _soak_churn import (
     observe,
     plan_faults,
 )
-from _soak_harness import STOP_TIMEOUT, Api, Child, Supervisor, Traffic, Unavailable, session_for
+from _soak_harness import STOP_TIMEOUT, Api, Supervisor, Traffic, Unavailable, session_for
 
 HERE = Path(__file__).resolve().parent
 OPERATOR = HERE.parent / "operators" / "foo.py"
@@ -255,20 +256,17 @@ async def soak(args: argparse.Namespace, workdir: Path) -> Report:
     report = Report(args={k: str(v) if isinstance(v, Path) else v
                           for k, v in vars(args).items()})
     kubeconfig = workdir / "soak.kubeconfig"
-    for log in ("server.log", "operator.log"):
-        (workdir / log).unlink(missing_ok=True)
-    server = Child([sys.executable, "-m", "kopf_informers", "apiserver", "--port", "0",
-                    "--kubeconfig", str(kubeconfig)], workdir / "server.log")
+    server = apiserver(kubeconfig, workdir / "server.log", stop_timeout=STOP_TIMEOUT)
     operator = Child([sys.executable, "-m", "kopf", "run", "--standalone", "-A", str(OPERATOR)],
-                     workdir / "operator.log", {**os.environ, "KUBECONFIG": str(kubeconfig)})
+                     workdir / "operator.log", {**os.environ, "KUBECONFIG": str(kubeconfig)},
+                     stdout=False, stop_timeout=STOP_TIMEOUT)
     supervisor = Supervisor(operator)
     background: list[asyncio.Task[None]] = []
     started = time.time()
-    await server.start(stdout_pipe=True)
+    await server.start()
     try:
-        url = await server.first_line(STARTUP_TIMEOUT)
-        if not url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the server says {url!r}, not a loopback URL")
+        if not server.url.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"the server says {server.url!r}, not a loopback URL")
         async with session_for(kubeconfig) as session:
             api = Api(session)
             traffic = Traffic(api)

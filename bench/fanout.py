@@ -64,6 +64,7 @@ from typing import Any
 import aiohttp
 import orjson
 import yaml
+from _harness import STARTUP_TIMEOUT, STOP_TIMEOUT, Child, apiserver
 
 Obj = dict[str, Any]
 
@@ -81,11 +82,8 @@ CONCURRENCY = 32
 PAGE_SIZE = 500
 QUIET = 1.0  # seconds without a watch event: the operator is done for now
 PROBE_INTERVAL = 1.0
-STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 30.0
 STEADY_TIMEOUT = 60.0
 TARGET_SPEEDUP = 3.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def converge_timeout(foos: int) -> float:
@@ -106,67 +104,6 @@ def replicas_of(i: int) -> int:
 
 
 # -- child processes ------------------------------------------------------------------------------
-
-
-class Child:
-    """A child process logging to a file; SIGTERM stops it, SIGKILL if it does not stop."""
-
-    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.argv, self.log, self.env = list(argv), log, env
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> Child:
-        with self.log.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=log, env=self.env,
-            )
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    async def stop(self) -> float:
-        """SIGTERM, wait (bounded), SIGKILL if need be; returns the seconds it took to stop."""
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return 0.0
-        started = time.perf_counter()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        return time.perf_counter() - started
-
-    async def first_line(self, timeout: float) -> str:
-        assert self.proc is not None
-        assert self.proc.stdout is not None
-        try:
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raw = b""
-        if not raw:
-            raise RuntimeError(f"{self.argv[1:4]} said nothing in {timeout} s:\n{self.tail()}")
-        return raw.decode().strip()
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def check_running(self) -> None:
-        if self.proc is not None and self.proc.returncode is not None:
-            raise RuntimeError(f"{self.argv[1:6]} exited ({self.proc.returncode}):\n{self.tail()}")
-
-    def cpu_seconds(self) -> float:
-        """User and system CPU time of the process so far (Linux /proc; 0.0 elsewhere)."""
-        assert self.proc is not None
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def free_port() -> int:
@@ -544,16 +481,6 @@ async def steady_state(session: aiohttp.ClientSession, fleet: Fleet, result: Res
 
 
 @contextlib.asynccontextmanager
-async def started_server(kubeconfig: Path, log: Path) -> AsyncIterator[Child]:
-    argv = [sys.executable, "-m", "kopf_informers", "apiserver", "--port", "0",
-            "--kubeconfig", str(kubeconfig)]  # with the workload simulation: no --no-simulation
-    async with Child(argv, log) as server:
-        if not (await server.first_line(STARTUP_TIMEOUT)).startswith("http"):
-            raise RuntimeError("the API server did not start")
-        yield server
-
-
-@contextlib.asynccontextmanager
 async def started_operator(operator: Operator, kubeconfig: Path, liveness: str, log: Path,
                            session: aiohttp.ClientSession) -> AsyncIterator[Child]:
     argv = [sys.executable, "-m", "kopf", "run", "--standalone", "-A",
@@ -598,7 +525,7 @@ async def run(operator: Operator, foos: int, workdir: Path, profile: Path | None
     kubeconfig, tag = workdir / "kubeconfig", operator.name.replace(" ", "-")
     result = Result(operator.name, foos)
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
-    async with (started_server(kubeconfig, workdir / f"apiserver-{tag}.log") as server,
+    async with (apiserver(kubeconfig, workdir / f"apiserver-{tag}.log") as server,
                 session_for(kubeconfig) as session):
         await apply_crd(session)
         log = workdir / f"operator-{tag}.log"

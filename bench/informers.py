@@ -48,7 +48,6 @@ import contextlib
 import dataclasses
 import gc
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -60,6 +59,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from _harness import STARTUP_TIMEOUT, Child, apiserver
 
 from kopf_informers import ApiClient, InformerFactory, SharedIndexInformer, strip_managed_fields
 from kopf_informers._api.errors import RequestContext
@@ -77,10 +77,8 @@ PAGE_SIZE = 500
 CONCURRENCY = 32  # requests in flight while filling and patching
 FIELD_MANAGER = "bench-informers"
 REPEATS = 7
-STARTUP_TIMEOUT = 60.0
 RUN_TIMEOUT = 300.0
 KOPF_POLL_INTERVAL = 0.005  # seconds between two looks at Kopf's indexes
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 WATCH_CONTEXT = RequestContext("watch", RESOURCE)
 
 TARGET_SYNC_RATIO = 1.5
@@ -202,64 +200,6 @@ def load_average() -> str:
 
 
 # -- child processes ------------------------------------------------------------------------------
-
-
-class Child:
-    """A child process that talks in lines on stdout; SIGTERM stops it."""
-
-    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.argv = list(argv)
-        self.log = log
-        self.env = env
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> Child:
-        with self.log.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=log, env=self.env,
-            )
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STARTUP_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-    async def line(self, timeout: float) -> str:
-        """The next line of stdout; an error naming the log if there is none in time."""
-        assert self.proc is not None
-        assert self.proc.stdout is not None
-        try:
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raw = b""
-        if not raw:
-            tail = self.log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{self.argv[1:4]} ended or was silent for {timeout} s:\n{tail}")
-        return raw.decode().strip()
-
-    async def send(self, text: str) -> None:
-        assert self.proc is not None
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{text}\n".encode())
-        await self.proc.stdin.drain()
-
-    def cpu_seconds(self) -> float:
-        """User and system CPU time of the process so far (Linux /proc; 0.0 elsewhere)."""
-        assert self.proc is not None
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def this_script(*args: str) -> list[str]:
@@ -605,7 +545,7 @@ async def measure_watch(
     informers: list[Rate] = []
     floors: list[Rate] = []
     chunks: list[bytes] = []
-    async with Child(argv, workdir / "patcher.log") as patches:
+    async with Child(argv, workdir / "patcher.log", stdin=True) as patches:
         if await patches.line(STARTUP_TIMEOUT) != "ready":
             raise RuntimeError("the patcher did not start")
         for turn in range(plan.watch_turns):
@@ -806,12 +746,8 @@ def memory_rows(stripped: float, unstripped: float, json_size: float) -> list[Ro
 
 async def bench(plan: Plan, workdir: Path) -> None:
     kubeconfig = workdir / "kubeconfig"
-    argv = [sys.executable, "-m", "kopf_informers", "apiserver", "--port", "0",
-            "--kubeconfig", str(kubeconfig), "--no-simulation"]
     load_before = load_average()
-    async with Child(argv, workdir / "apiserver.log") as apiserver:
-        if not (await apiserver.line(STARTUP_TIMEOUT)).startswith("http"):
-            raise RuntimeError("the API server did not start")
+    async with apiserver(kubeconfig, workdir / "apiserver.log", "--no-simulation"):
         server, headers = await connection(kubeconfig)
         fill_seconds = await fill(server, headers, plan.objects, plan.sample)
 

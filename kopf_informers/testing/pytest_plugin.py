@@ -4,16 +4,25 @@ Markers:
   ``kubectl``  the test drives kubectl; skipped with a reason when kubectl is not on PATH.
   ``kind``     the test needs a kind cluster; skipped with a reason when kind or docker is missing.
 
+  ``embedded_apiserver(**options)``  the options of the test's embedded server (keyword
+               arguments of :class:`EmbeddedApiServer`), for either fixture below; on a module
+               (``pytestmark``), a class or a test, the closest one wins.
+
 Fixtures:
-  ``embedded_apiserver``  a fresh :class:`EmbeddedApiServer` on a background thread.
-  ``kubectl``             runs kubectl against that server (isolated discovery cache).
+  ``embedded_apiserver``        a fresh :class:`EmbeddedApiServer` on a background thread.
+  ``embedded_apiserver_async``  a fresh :class:`EmbeddedApiServer` on the test's event loop, for
+                                async tests (``async with``: started before, stopped after).
+  ``kubectl``                   runs kubectl against ``embedded_apiserver`` (isolated discovery
+                                cache).
+
+Helpers (in :mod:`kopf_informers.testing`): ``eventually`` and ``wait_until``, bounded polls.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "kubectl: drives kubectl; skipped when kubectl is not installed")
     config.addinivalue_line(
         "markers", "kind: needs a kind cluster; skipped when kind or docker is missing")
+    config.addinivalue_line(
+        "markers", "embedded_apiserver(**options): EmbeddedApiServer options for the test's server")
 
 
 def _docker_works() -> bool:
@@ -48,11 +59,34 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip("no Docker engine answers `docker info`: kind cannot run here")
 
 
+def _embedded_apiserver(request: pytest.FixtureRequest, tmp_path: Path) -> EmbeddedApiServer:
+    """A server with its kubeconfig in tmp_path, frequent bookmarks, and the options of the
+    closest ``embedded_apiserver`` marker over these."""
+    options: dict[str, Any] = {"kubeconfig": tmp_path / "kubeconfig", "bookmark_interval": 0.5}
+    marker = request.node.get_closest_marker("embedded_apiserver")
+    if marker is not None:
+        if marker.args:
+            raise TypeError("@pytest.mark.embedded_apiserver takes keyword arguments only")
+        options.update(marker.kwargs)
+    return EmbeddedApiServer(**options)
+
+
 @pytest.fixture
-def embedded_apiserver(tmp_path: Path) -> Iterator[EmbeddedApiServer]:
+def embedded_apiserver(
+    request: pytest.FixtureRequest, tmp_path: Path,
+) -> Iterator[EmbeddedApiServer]:
     """A fresh embedded API server on a background thread, with its kubeconfig in tmp_path."""
-    server = EmbeddedApiServer(kubeconfig=tmp_path / "kubeconfig", bookmark_interval=0.5)
-    with server:
+    with _embedded_apiserver(request, tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def embedded_apiserver_async(
+    request: pytest.FixtureRequest, tmp_path: Path,
+) -> AsyncIterator[EmbeddedApiServer]:
+    """A fresh embedded API server on the test's event loop, with its kubeconfig in tmp_path:
+    for async tests, which talk to it from that same loop."""
+    async with _embedded_apiserver(request, tmp_path) as server:
         yield server
 
 

@@ -206,7 +206,7 @@ def test_get_shows_the_columns_of_each_kind(kubectl: Any, wait_until: Any) -> No
         rows = table(kubectl("get", "deploy").stdout)
         return rows if rows[1][1] == "2/2" else None
 
-    rows = wait_until(deploy_rows, timeout=TIMEOUT, message="web becomes ready")
+    rows = wait_until(deploy_rows, timeout=TIMEOUT, what="web becomes ready")
     assert rows[0] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
     assert rows[1][:4] == ["web", "2/2", "2", "2"]
 
@@ -317,7 +317,7 @@ def test_get_watch_prints_a_line_for_each_change(
     lines = LineReader(watch)
     assert lines.next() == "configmap/before"  # the initial list
     wait_until(lambda: open_watches(embedded_apiserver, "configmaps"), timeout=TIMEOUT,
-               message="kubectl's watch is open")
+               what="kubectl's watch is open")
 
     kubectl("create", "-f", "-", input=manifest(configmap("during")))
     assert lines.next() == "configmap/during"
@@ -342,7 +342,7 @@ def test_get_watch_prints_table_rows_under_one_header(
     assert lines.next().split() == ["NAME", "DATA", "AGE"]
     assert lines.next().split()[:2] == ["settings", "1"]
     wait_until(lambda: open_watches(embedded_apiserver, "configmaps"), timeout=TIMEOUT,
-               message="kubectl's watch is open")
+               what="kubectl's watch is open")
 
     # The server answers the watch with one-row Tables of the same columns, so kubectl
     # prints no second header (it would for raw objects: "NAME AGE").
@@ -358,7 +358,7 @@ def test_get_watch_as_json_reports_the_event_types(
                        "{.object.metadata.name} {.object.data.a}{\"\\n\"}")
     lines = LineReader(watch)
     wait_until(lambda: open_watches(embedded_apiserver, "configmaps"), timeout=TIMEOUT,
-               message="kubectl's watch is open")
+               what="kubectl's watch is open")
 
     kubectl("create", "-f", "-", input=manifest(configmap("one", {"a": "1"})))
     kubectl("patch", "configmap", "one", "--type=merge", "-p", '{"data":{"a":"2"}}')
@@ -668,7 +668,7 @@ def test_scale_goes_through_the_scale_subresource_and_the_deployment_becomes_rea
         row = table(kubectl("get", "deploy", "web").stdout)[1]
         return row if row[1] == "3/3" else None
 
-    row = wait_until(ready, timeout=TIMEOUT, message="the deployment shows 3/3 ready")
+    row = wait_until(ready, timeout=TIMEOUT, what="the deployment shows 3/3 ready")
     assert row[:4] == ["web", "3/3", "3", "3"]
     result = kubectl("rollout", "status", "deployment/web", f"--timeout={int(TIMEOUT)}s")
     assert 'deployment "web" successfully rolled out' in result.stdout
@@ -726,7 +726,7 @@ def test_delete_blocks_while_a_finalizer_holds_the_object(
 
     deleting = background("delete", "configmap", "held", f"--timeout={int(TIMEOUT)}s")
     wait_until(lambda: open_watches(embedded_apiserver, "configmaps"), timeout=TIMEOUT,
-               message="kubectl delete waits on a watch")
+               what="kubectl delete waits on a watch")
     assert kubectl.json("get", "configmap", "held")["metadata"]["deletionTimestamp"]
     assert deleting.poll() is None  # still waiting: the object is there
 
@@ -855,7 +855,7 @@ def test_deleting_a_namespace_deletes_its_contents_and_then_itself(
 
     wait_until(lambda: kubectl("get", "namespaces", "-o", "name").stdout.split() == [
         "namespace/default", "namespace/kube-node-lease", "namespace/kube-public",
-        "namespace/kube-system"], timeout=TIMEOUT, message="the namespace goes")
+        "namespace/kube-system"], timeout=TIMEOUT, what="the namespace goes")
     assert kubectl("get", "cm,deploy", "-A", "-o", "name").stdout.split() == [
         "configmap/outside"]
 

@@ -785,7 +785,7 @@ def test_crd_is_discoverable_right_after_creation_and_gone_after_deletion(
     apiextensions_v1.delete_custom_resource_definition("widgets.example.com")
     # The CRD goes once its objects are deleted (asynchronously, as the real controller does).
     wait_until(lambda: raw("GET", "/apis/example.com/v1").status == 404,
-               message="the group version to vanish from discovery")
+               what="the group version to vanish from discovery")
     assert raw("GET", "/apis/example.com").status == 404
     groups = raw("GET", "/apis").body["groups"]
     assert "example.com" not in {g["name"] for g in groups}

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from test_controller import eventually, running
+from test_controller import running
 
 from kopf_informers import (
     ApiClient,
@@ -33,25 +32,15 @@ from kopf_informers import (
     NotFoundError,
     set_controller_reference,
 )
-from kopf_informers.testing import EmbeddedApiServer
+from kopf_informers.testing import EmbeddedApiServer, eventually
+
+pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2, simulate_workloads=False)
 
 CM = "v1/configmaps"
 DEPLOY = "apps/v1/deployments"
 NS = "default"
 LAG = 6.0  # seconds the primary's watch lags behind in the lag scenarios
 WRITE_VERBS = ("create", "update", "patch", "delete")
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[EmbeddedApiServer]:
-    async with EmbeddedApiServer(bookmark_interval=0.2, simulate_workloads=False) as server:
-        yield server
-
-
-@pytest.fixture
-async def api(server: EmbeddedApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(server.kubeconfig) as client:
-        yield client
 
 
 def deployment_for(owner: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import contextlib
 import datetime
 import inspect
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +42,17 @@ from kopf_informers import (
 )
 from kopf_informers.testing import EmbeddedApiServer
 
+pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2)
+
 CM = "v1/configmaps"
 DEPLOY = "apps/v1/deployments"
 WAIT = 10.0  # seconds: the bound of every wait for an event
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[EmbeddedApiServer]:
-    async with EmbeddedApiServer(bookmark_interval=0.2) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(server: EmbeddedApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(server.kubeconfig) as client:
-        yield client
+def client(api: ApiClient) -> ApiClient:
+    """The client under test."""
+    return api
 
 
 def configmap(name: str, **data: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _scripted import ScriptedSource, cm
+from _helpers.scripted import ScriptedSource, cm
 
 from kopf_informers import WatchEvent
 from kopf_informers.errors import CacheSyncTimeoutError, GoneError, InvalidArgumentError

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import prometheus_client
 import pytest
-from _scripted import ScriptedSource, cm
+from _helpers.scripted import ScriptedSource, cm
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from kopf_informers import _kopf

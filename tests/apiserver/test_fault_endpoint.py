@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kopf_informers import testing
 from kopf_informers.testing.apiserver import EmbeddedApiServer
 
 TIMEOUT = 10  # seconds: the longest wait for an answer or a state of the listener
@@ -49,11 +50,7 @@ def listens(url: str) -> bool:
 
 
 def wait_until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {TIMEOUT}s: {what}")
-        time.sleep(0.02)
+    testing.wait_until(check, what, timeout=TIMEOUT)
 
 
 def cm_url(server: EmbeddedApiServer, name: str = "") -> str:

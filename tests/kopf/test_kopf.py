@@ -21,7 +21,6 @@ import functools
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,15 @@ import kopf.testing
 import kubernetes
 import pytest
 import yaml
-from _kopf_harness import kopf_logging_undone
+from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import ApiException
 
+from kopf_informers.testing import wait_until
 from kopf_informers.testing.apiserver import EmbeddedApiServer, JournalEntry
 
 OPERATORS = Path(__file__).parent / "operators"
 FOO_OPERATOR = OPERATORS / "foo_operator.py"
-FOO_CRD: dict[str, Any] = yaml.safe_load((OPERATORS / "foo-crd.yaml").read_text())
+FOO_CRD_FILE = Path(__file__).parents[2] / "operators" / "foo-crd.yaml"
 GROUP, VERSION, PLURAL = "samplecontroller.k8s.io", "v1alpha1", "foos"
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 HANDLING_TIMEOUT = 20.0  # seconds: the longest wait for Kopf to notice and handle a change
@@ -46,6 +46,20 @@ PROCESS_TIMEOUT = 20.0  # seconds: the longest wait for an operator to stop
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+
+
+def foo_crd_for_plain_kopf() -> dict[str, Any]:
+    """The Foo CRD of ``operators/foo.py``, with its status open to any field: a plain Kopf
+    operator keeps its handlers' results there (``status.create``), under names no schema can
+    know in advance, and the server would prune them."""
+    crd: dict[str, Any] = yaml.safe_load(FOO_CRD_FILE.read_text())
+    for version in crd["spec"]["versions"]:
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        status["x-kubernetes-preserve-unknown-fields"] = True
+    return crd
+
+
+FOO_CRD = foo_crd_for_plain_kopf()
 
 
 # -- operators ------------------------------------------------------------------------------------
@@ -98,27 +112,9 @@ def run_kopf(
 
 
 @pytest.fixture
-def foo_crd(
-    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
-) -> dict[str, Any]:
+def foo_crd(install_crd: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """The Foo CRD, created and established."""
-    install_foo_crd(apiextensions_v1, wait_until)
-    return FOO_CRD
-
-
-def install_foo_crd(
-    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
-) -> None:
-    apiextensions_v1.create_custom_resource_definition(FOO_CRD)
-
-    def established() -> bool:
-        crd = apiextensions_v1.read_custom_resource_definition(FOO_CRD["metadata"]["name"])
-        conditions = (crd.status.conditions if crd.status else None) or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    wait_until(established, message="the foos CRD is established")
-
-
+    return install_crd(FOO_CRD)
 
 
 # -- waiting and reading --------------------------------------------------------------------------
@@ -126,17 +122,13 @@ def install_foo_crd(
 
 def eventually(check: Callable[[], Any], what: str, *, operator: KopfProcess | None = None,
                timeout: float = HANDLING_TIMEOUT) -> Any:
-    """Poll ``check`` until it returns something truthy; on timeout, fail with the operator's
-    log, which says why far better than the server's state does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            log = f"\n--- kopf log ---\n{operator.log()[-6000:]}" if operator else ""
-            pytest.fail(f"not within {timeout}s: {what}{log}")
-        time.sleep(0.05)
+    """The plugin's ``wait_until``; on timeout, fail with the operator's log, which says why far
+    better than the server's state does."""
+    try:
+        return wait_until(check, what, timeout=timeout, interval=0.05)
+    except AssertionError as e:
+        log = f"\n--- kopf log ---\n{operator.log()[-6000:]}" if operator else ""
+        pytest.fail(f"{e}{log}")
 
 
 def watching(server: EmbeddedApiServer, resource: str, namespace: str | None = None,
@@ -433,7 +425,7 @@ def test_a_stale_finalizer_patch_gets_422_and_kopf_tries_again_on_the_next_event
 
 def test_a_crd_created_after_the_operator_started_gets_served(
     embedded_apiserver: EmbeddedApiServer, run_kopf: Callable[..., KopfProcess],
-    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
+    install_crd: Callable[[dict[str, Any]], dict[str, Any]],
     custom_objects: kubernetes.client.CustomObjectsApi,
 ) -> None:
     operator = run_kopf("-A")
@@ -442,7 +434,7 @@ def test_a_crd_created_after_the_operator_started_gets_served(
     assert not embedded_apiserver.journal.filter(resource=PLURAL)
 
     # Kopf re-scans the group's discovery on every CRD event, and starts watching the foos.
-    install_foo_crd(apiextensions_v1, wait_until)
+    install_crd(FOO_CRD)
     eventually(watching(embedded_apiserver, PLURAL), "Kopf watches the foos", operator=operator)
     create_foo(custom_objects, "late")
     eventually(handled(custom_objects, "late"), "the Foo is handled", operator=operator)

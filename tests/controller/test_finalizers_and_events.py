@@ -7,7 +7,6 @@ their patch (Kopf adding its own finalizer, a label change) makes the server ref
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -29,22 +28,12 @@ from kopf_informers.finalizers import (
 )
 from kopf_informers.testing import EmbeddedApiServer
 
+pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=1.0)
+
 CM = "v1/configmaps"
 OURS = "example.com/cleanup"
 KOPF = "kopf.zalando.org/KopfFinalizerMarker"
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[EmbeddedApiServer]:
-    async with EmbeddedApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def api(server: EmbeddedApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(server.kubeconfig) as client:
-        yield client
 
 
 async def make_cm(api: ApiClient, name: str = "cm1", *finalizers: str) -> Obj:

@@ -18,15 +18,11 @@ import pytest
 
 from kopf_informers.testing.apiserver import EmbeddedApiServer
 
+pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.1)
+
 TIMEOUT = 10.0  # seconds: the longest wait for any line of a watch
 CMS = "/api/v1/namespaces/default/configmaps"
 SECRETS = "/api/v1/namespaces/default/secrets"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[EmbeddedApiServer]:
-    async with EmbeddedApiServer(bookmark_interval=0.1) as server:
-        yield server
 
 
 @pytest.fixture

@@ -1,24 +1,40 @@
-"""Shared fixtures of the integration tests: official ``kubernetes`` clients of the embedded server.
+"""Fixtures of every test folder: the embedded server, and clients of it.
 
-Each client is built from the ``embedded_apiserver`` fixture's own kubeconfig: the official client
-reads its default kubeconfig location at import time, so the environment is no help here.
+- ``server``: the plugin's ``embedded_apiserver_async`` (its options, per module, come from the
+  ``embedded_apiserver`` marker), and ``api``, a kopf-informers client of it, for async tests;
+- official ``kubernetes`` clients of the plugin's ``embedded_apiserver`` (the threaded one), each
+  built from that server's own kubeconfig: the official client reads its default kubeconfig
+  location at import time, so the environment is no help there.
+
+Helpers that are not fixtures are in ``tests/_helpers`` (on ``pythonpath``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import kubernetes
 import pytest
 
-from kopf_informers.testing.apiserver import EmbeddedApiServer
+from kopf_informers import ApiClient, testing
+from kopf_informers.testing import EmbeddedApiServer
 
 T = TypeVar("T")
+
+
+@pytest.fixture
+def server(embedded_apiserver_async: EmbeddedApiServer) -> EmbeddedApiServer:
+    return embedded_apiserver_async
+
+
+@pytest.fixture
+async def api(server: EmbeddedApiServer) -> AsyncIterator[ApiClient]:
+    async with ApiClient.from_kubeconfig(server.kubeconfig) as client:
+        yield client
 
 
 @pytest.fixture
@@ -60,23 +76,10 @@ def dynamic_client(api_client: kubernetes.client.ApiClient, tmp_path: Path) -> A
     return kubernetes.dynamic.DynamicClient(api_client, cache_file=str(cache_file))
 
 
-def _wait_until(check: Callable[[], T | None], *, timeout: float = 10.0,
-                interval: float = 0.02, message: str = "") -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"not reached within {timeout}s: {message or check}")
-        time.sleep(interval)
-
-
 @pytest.fixture
 def wait_until() -> Callable[..., Any]:
-    """``wait_until(check, timeout=10)``: poll until ``check()`` is truthy, then return it."""
-    return _wait_until
+    """``wait_until(check, what=None, timeout=10)``: the plugin's bounded poll, as a fixture."""
+    return testing.wait_until
 
 
 @dataclasses.dataclass
@@ -149,17 +152,28 @@ WIDGET_CRD: dict[str, Any] = {
 
 
 @pytest.fixture
-def widget_crd(
-    apiextensions_v1: kubernetes.client.ApiextensionsV1Api, wait_until: Callable[..., Any],
-) -> dict[str, Any]:
+def install_crd(
+    apiextensions_v1: kubernetes.client.ApiextensionsV1Api,
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``install_crd(body)``: create the CRD, wait until it is established, return the body."""
+
+    def install(body: dict[str, Any]) -> dict[str, Any]:
+        name = body["metadata"]["name"]
+        apiextensions_v1.create_custom_resource_definition(body)
+
+        def established() -> bool:
+            crd = apiextensions_v1.read_custom_resource_definition(name)
+            conditions = (crd.status.conditions if crd.status else None) or []
+            return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+        testing.wait_until(established, f"the CRD {name} is established")
+        return body
+
+    return install
+
+
+@pytest.fixture
+def widget_crd(install_crd: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """A served and established namespaced CRD, ``widgets.example.com/v1``, with the status
     and scale subresources; returns the CRD body it was created from."""
-    apiextensions_v1.create_custom_resource_definition(WIDGET_CRD)
-
-    def established() -> bool:
-        crd = apiextensions_v1.read_custom_resource_definition(WIDGET_CRD["metadata"]["name"])
-        conditions = (crd.status.conditions if crd.status else None) or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    wait_until(established, message="the widgets CRD is established")
-    return WIDGET_CRD
+    return install_crd(WIDGET_CRD)

@@ -538,7 +538,7 @@ def test_a_large_yaml_body_is_decoded_while_other_requests_are_served(
     slow.start()
     try:
         wait_until(lambda: embedded_apiserver.journal.filter(method=method, resource="configmaps"),
-                   message="the server received the YAML body")
+                   what="the server received the YAML body")
         served = 0  # about 300 GETs here; 1 to 3 when the loop decodes the YAML itself
         while slow.is_alive():
             assert send(embedded_apiserver, "GET", "/api/v1/namespaces/default").status == 200

@@ -1,7 +1,7 @@
 """Path segments of API requests: which names, namespaces and subresources may be in a path.
 
 The rules are apimachinery's ``IsValidPathSegmentName`` plus what URL normalisation does to
-dot segments; the client's own checks are proven against the server in the integration tests.
+dot segments; the client's own checks are proven against the server in test_api_client.py.
 """
 
 from __future__ import annotations

@@ -22,11 +22,11 @@ import kopf
 import kopf.testing
 import kubernetes
 import pytest
-from _kopf_harness import kopf_logging_undone
+from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta
 
 import kopf_informers._kopf
-from kopf_informers.testing import EmbeddedApiServer
+from kopf_informers.testing import EmbeddedApiServer, wait_until
 
 OPERATOR = Path(__file__).parent / "operators" / "startup_operator.py"
 OBSERVATIONS_ENV = "STARTUP_OPERATOR_OBSERVATIONS"
@@ -73,15 +73,8 @@ def operator(embedded_apiserver: EmbeddedApiServer, tmp_path: Path,
             del sys.modules[name]
 
 
-def wait(check: Callable[[], Any], what: str, timeout: float = KOPF_TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(0.02)
+def wait(check: Callable[[], Any], what: str) -> Any:
+    return wait_until(check, what, timeout=KOPF_TIMEOUT)
 
 
 def test_an_outage_at_startup_delays_the_first_reconcile_by_about_the_outage(

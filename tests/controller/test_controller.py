@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ import kopf
 import kopf.testing
 import kubernetes
 import pytest
-from _kopf_harness import kopf_logging_undone
+from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta, V1Secret
 
 import kopf_informers._kopf
@@ -58,7 +58,9 @@ from kopf_informers import (
     set_controller_reference,
     set_owner_reference,
 )
-from kopf_informers.testing import EmbeddedApiServer
+from kopf_informers.testing import EmbeddedApiServer, eventually, wait_until
+
+pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2, simulate_workloads=False)
 
 CM = "v1/configmaps"
 SECRETS = "v1/secrets"
@@ -71,35 +73,8 @@ WAIT = 20.0  # seconds: the longest wait for anything the controller should do
 # -- fixtures and helpers -------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[EmbeddedApiServer]:
-    async with EmbeddedApiServer(bookmark_interval=0.2, simulate_workloads=False) as server:
-        yield server
-
-
-@pytest.fixture
-async def api(server: EmbeddedApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(server.kubeconfig) as client:
-        yield client
-
-
 def quick_backoff() -> ExponentialBackoff:
     return ExponentialBackoff(initial=0.05, cap=0.2)
-
-
-async def eventually(condition: Callable[[], Awaitable[bool] | bool], what: str,
-                     timeout: float = WAIT) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
@@ -768,11 +743,9 @@ async def test_no_reconcile_sees_an_informer_that_has_not_synced(
 # -- inside the real Kopf -------------------------------------------------------------------------
 
 
-OPERATOR = Path(__file__).parent / "operators" / "informers_operator.py"
+OPERATOR = Path(__file__).parents[1] / "kopf" / "operators" / "informers_operator.py"
 KOPF_TIMEOUT = 20.0  # seconds: the longest wait for the operator to start, act, or stop
 OBSERVATIONS_ENV = "INFORMERS_OPERATOR_OBSERVATIONS"  # where the operator writes what it saw
-
-
 
 
 @dataclasses.dataclass
@@ -822,15 +795,8 @@ def operator(embedded_apiserver: EmbeddedApiServer, tmp_path: Path,
             del sys.modules[name]
 
 
-def wait(check: Callable[[], Any], what: str, timeout: float = KOPF_TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
+def wait(check: Callable[[], Any], what: str) -> Any:
+    return wait_until(check, what, timeout=KOPF_TIMEOUT, interval=0.05)
 
 
 def free_port() -> int:
@@ -854,6 +820,7 @@ def read_deployment(apps_v1: kubernetes.client.AppsV1Api, name: str) -> Any:
         raise
 
 
+@pytest.mark.embedded_apiserver  # Kopf drives its Deployments: the defaults
 def test_kopf_runs_the_controller_and_its_handlers_after_the_caches_synced(
         operator: Operator, core_v1: kubernetes.client.CoreV1Api,
         apps_v1: kubernetes.client.AppsV1Api, stalls: Stalls) -> None:
@@ -934,6 +901,7 @@ def test_kopf_runs_the_controller_and_its_handlers_after_the_caches_synced(
     assert not [e for e in server.journal if e.status is not None and e.status >= 500]
 
 
+@pytest.mark.embedded_apiserver  # Kopf drives its Deployments: the defaults
 def test_an_operator_imported_twice_registers_its_controller_once(
         operator: Operator, core_v1: kubernetes.client.CoreV1Api,
         apps_v1: kubernetes.client.AppsV1Api) -> None:

@@ -20,26 +20,22 @@ import yaml
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from kopf_informers.testing import EmbeddedApiServer
+from kopf_informers.testing import EmbeddedApiServer, wait_until
 
 OPERATORS = Path(__file__).parents[2] / "operators"
 GROUP, VERSION, PLURAL = "samplecontroller.k8s.io", "v1alpha1", "foos"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The plugin's ``wait_until``, where a 404 means "not yet"."""
+    def found() -> Any:
         try:
-            result = condition()
+            return condition()
         except ApiException as e:
             if e.status != 404:
                 raise
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+            return None
+    return wait_until(found, what, timeout=timeout, interval=0.1)
 
 
 @pytest.fixture

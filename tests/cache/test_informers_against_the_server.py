@@ -8,7 +8,7 @@ the gap must have reached ``on_delete`` (as its final state or as a tombstone).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +17,9 @@ from kopf_informers import ApiClient, ExponentialBackoff, UnknownResourceError
 from kopf_informers.errors import CacheSyncTimeoutError
 from kopf_informers.informer import InformerFactory, SharedIndexInformer
 from kopf_informers.reflector import DeletedFinalStateUnknown
-from kopf_informers.testing import EmbeddedApiServer
+from kopf_informers.testing import EmbeddedApiServer, eventually
+
+pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2)
 
 CM = "v1/configmaps"
 
@@ -50,32 +52,6 @@ class Events:
     @property
     def all_deleted(self) -> set[str]:
         return set(self.deleted) | set(self.tombstones)
-
-
-async def eventually(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[EmbeddedApiServer]:
-    async with EmbeddedApiServer(bookmark_interval=0.2) as server:
-        yield server
-
-
-@pytest.fixture
-async def api(server: EmbeddedApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient.from_kubeconfig(server.kubeconfig) as client:
-        yield client
 
 
 def quick_backoff() -> ExponentialBackoff:

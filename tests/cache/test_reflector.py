@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _scripted import ScriptedSource, bookmark, cm
+from _helpers.scripted import ScriptedSource, bookmark, cm
 
 from kopf_informers import WatchEvent
 from kopf_informers.errors import BadRequestError, GoneError, ServerError

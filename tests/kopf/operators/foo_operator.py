@@ -1,7 +1,12 @@
 """A sample Kopf operator for the integration tests: each Foo owns a Deployment.
 
-It is deliberately an ordinary operator, written the way Kopf's documentation shows, so that the
-tests prove the embedded API server runs real operators and not only this one:
+It is not ``operators/foo.py``, on purpose: that one is built on kopf-informers (a reconcile
+loop over informer caches), and ``tests/kopf/test_foo_operator.py`` runs it as it is.
+This one is deliberately an ordinary operator, written the way Kopf's documentation shows, with
+nothing of kopf-informers, so that the tests prove the embedded API server runs plain Kopf
+operators too, with Kopf's own requests (adoption, handler progress in ``status``, its
+finalizer, its events). It serves the same Foo CRD, ``operators/foo-crd.yaml``, with its status
+left open for Kopf's fields (see ``test_kopf.foo_crd_for_plain_kopf``):
 
 - on create, it builds a Deployment, adopts it (``kopf.adopt``: an ownerReference with the Foo's
   uid, the Foo's labels and namespace) and creates it through the official ``kubernetes`` client;
