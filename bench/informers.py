@@ -61,10 +61,15 @@ import aiohttp
 import orjson
 from _harness import STARTUP_TIMEOUT, Child, apiserver
 
-from kopf_informers import ApiClient, InformerFactory, SharedIndexInformer, strip_managed_fields
+from kopf_informers import (
+    ApiClient,
+    InformerFactory,
+    ListPage,
+    SharedIndexInformer,
+    strip_managed_fields,
+)
 from kopf_informers._api.errors import RequestContext
 from kopf_informers._api.watch import WatchEvent, WatchStreamParser, watch_event
-from kopf_informers.reflector import ListPage
 
 Obj = dict[str, Any]
 

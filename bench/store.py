@@ -1,4 +1,4 @@
-"""Benchmarks of the informer cache (:mod:`kopf_informers.store`): ``python bench/store.py``.
+"""Benchmarks of the informer cache (``Store`` and ``StoreWriter``): ``python bench/store.py``.
 
 Prints, for a store of 10,000 pods in 100 namespaces (owners of 10 pods each) with 3 indexers
 (the built-in ``namespace`` and ``owner``, and a label index):
@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from kopf_informers.store import Store, StoreWriter, object_key, store, strip_managed_fields, thaw
+from kopf_informers import Store, StoreWriter, object_key, store, strip_managed_fields, thaw
 
 Obj = dict[str, Any]
 

@@ -1,13 +1,83 @@
 """kopf-informers: client-go and controller-runtime machinery for Kopf operators.
 
-The public API is re-exported here; everything in ``_``-prefixed modules is private.
-The test harness lives in :mod:`kopf_informers.testing`.
+The public API is re-exported here; everything in ``_``-prefixed modules is private and may
+change without notice. Besides the root, four modules are public: :mod:`kopf_informers.errors`
+(the error tree), :mod:`kopf_informers.selectors`, :mod:`kopf_informers.metrics` and the test
+harness, :mod:`kopf_informers.testing` (with its pytest plugin).
 """
 
 from ._api import ApiClient, ApiResource, PatchType, PropagationPolicy, WatchEvent
 from ._backoff import ExponentialBackoff
+from ._controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request, Result
+from ._events import DEFAULT_REPORTING_COMPONENT, EventType, post_event
+from ._finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
+from ._informer import (
+    DEFAULT_SYNC_TIMEOUT,
+    HandlerRegistration,
+    InformerFactory,
+    SharedIndexInformer,
+    discover,
+    wait_for_cache_sync,
+)
 from ._kopf import backoff, configure, reconcile, shared_informer
-from .controller import Controller, Request, Result
+from ._listers import Lister, NamespaceLister
+from ._owners import (
+    controller_of,
+    is_owned_by,
+    owner_references,
+    remove_owner_reference,
+    set_controller_reference,
+    set_owner_reference,
+)
+from ._predicates import (
+    Predicate,
+    all_of,
+    annotations_changed,
+    any_of,
+    generation_changed,
+    labels_changed,
+    predicate,
+    resource_version_changed,
+)
+from ._ratelimiters import (
+    BucketRateLimiter,
+    ItemExponentialFailureRateLimiter,
+    ItemFastSlowRateLimiter,
+    JitteredRateLimiter,
+    MaxOfRateLimiter,
+    MaxWaitRateLimiter,
+    RateLimiter,
+    default_controller_rate_limiter,
+)
+from ._reflector import DeletedFinalStateUnknown, EventHandler, ListerWatcher, ListPage, Reflector
+from ._store import (
+    NAMESPACE_INDEX,
+    OWNER_INDEX,
+    Applied,
+    FrozenDict,
+    FrozenList,
+    IndexFunc,
+    RawObject,
+    Replacement,
+    Store,
+    StoreWriter,
+    frozen,
+    index_by_namespace,
+    index_by_owner_uid,
+    object_key,
+    split_object_key,
+    store,
+    strip_managed_fields,
+    thaw,
+)
+from ._workqueue import (
+    AsyncRateLimitingQueue,
+    DelayingQueue,
+    RateLimitingQueue,
+    WorkQueue,
+    WorkQueueMetrics,
+    WorkQueueStats,
+)
 from .errors import (
     AlreadyExistsError,
     AlreadyOwnedError,
@@ -34,10 +104,6 @@ from .errors import (
     UnknownIndexError,
     UnknownResourceError,
 )
-from .events import post_event
-from .finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
-from .informer import HandlerRegistration, InformerFactory, SharedIndexInformer
-from .listers import Lister, NamespaceLister
 from .metrics import (
     ControllerMetrics,
     MetricsServer,
@@ -46,48 +112,16 @@ from .metrics import (
     start_metrics_server,
     unregister_informers,
 )
-from .owners import (
-    controller_of,
-    is_owned_by,
-    remove_owner_reference,
-    set_controller_reference,
-    set_owner_reference,
-)
-from .predicates import (
-    Predicate,
-    all_of,
-    annotations_changed,
-    any_of,
-    generation_changed,
-    labels_changed,
-    predicate,
-    resource_version_changed,
-)
-from .ratelimiters import (
-    BucketRateLimiter,
-    ItemExponentialFailureRateLimiter,
-    ItemFastSlowRateLimiter,
-    JitteredRateLimiter,
-    MaxOfRateLimiter,
-    MaxWaitRateLimiter,
-    RateLimiter,
-    default_controller_rate_limiter,
-)
-from .reflector import DeletedFinalStateUnknown
 from .selectors import FieldSelector, LabelSelector
-from .store import Store, StoreWriter, frozen, object_key, strip_managed_fields, thaw
-from .workqueue import (
-    AsyncRateLimitingQueue,
-    DelayingQueue,
-    RateLimitingQueue,
-    WorkQueue,
-    WorkQueueMetrics,
-    WorkQueueStats,
-)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "DEFAULT_REPORTING_COMPONENT",
+    "DEFAULT_RESYNC_PERIOD",
+    "DEFAULT_SYNC_TIMEOUT",
+    "NAMESPACE_INDEX",
+    "OWNER_INDEX",
     "AlreadyExistsError",
     "AlreadyOwnedError",
     "ApiClient",
@@ -95,6 +129,7 @@ __all__ = [
     "ApiError",
     "ApiResource",
     "ApiTimeoutError",
+    "Applied",
     "AsyncRateLimitingQueue",
     "BadRequestError",
     "BucketRateLimiter",
@@ -106,11 +141,16 @@ __all__ = [
     "DelayingQueue",
     "DeletedFinalStateUnknown",
     "DeletionOngoingError",
+    "EventHandler",
+    "EventType",
     "ExponentialBackoff",
     "FieldSelector",
     "ForbiddenError",
+    "FrozenDict",
+    "FrozenList",
     "GoneError",
     "HandlerRegistration",
+    "IndexFunc",
     "InformerFactory",
     "InvalidArgumentError",
     "InvalidError",
@@ -119,7 +159,10 @@ __all__ = [
     "JitteredRateLimiter",
     "KopfInformersError",
     "LabelSelector",
+    "ListPage",
     "Lister",
+    "ListerWatcher",
+    "MapFn",
     "MaxOfRateLimiter",
     "MaxWaitRateLimiter",
     "MetricsServer",
@@ -132,6 +175,9 @@ __all__ = [
     "QueueShutDown",
     "RateLimiter",
     "RateLimitingQueue",
+    "RawObject",
+    "Reflector",
+    "Replacement",
     "Request",
     "Result",
     "SelectorError",
@@ -157,13 +203,17 @@ __all__ = [
     "configure",
     "controller_of",
     "default_controller_rate_limiter",
+    "discover",
     "frozen",
     "generation_changed",
     "has_finalizer",
+    "index_by_namespace",
+    "index_by_owner_uid",
     "is_deletion_ongoing",
     "is_owned_by",
     "labels_changed",
     "object_key",
+    "owner_references",
     "post_event",
     "predicate",
     "reconcile",
@@ -174,8 +224,11 @@ __all__ = [
     "set_controller_reference",
     "set_owner_reference",
     "shared_informer",
+    "split_object_key",
     "start_metrics_server",
+    "store",
     "strip_managed_fields",
     "thaw",
     "unregister_informers",
+    "wait_for_cache_sync",
 ]

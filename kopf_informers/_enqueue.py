@@ -22,11 +22,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from ._informer import SharedIndexInformer
+from ._owners import controller_of, group_of, owner_references
+from ._predicates import Predicate
+from ._reflector import DeletedFinalStateUnknown
 from .errors import InvalidArgumentError
-from .informer import SharedIndexInformer
-from .owners import controller_of, group_of, owner_references
-from .predicates import Predicate
-from .reflector import DeletedFinalStateUnknown
 
 __all__ = [
     "Enqueue",

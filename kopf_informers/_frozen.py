@@ -1,9 +1,9 @@
 """Frozen objects: deeply read-only copies of decoded JSON, and mutable copies back.
 
-Where it sits: the store's writer (:mod:`kopf_informers.store`) freezes every object it caches
+Where it sits: the store's writer (:mod:`kopf_informers._store`) freezes every object it caches
 with :func:`frozen`, so that one reader's stray write cannot corrupt what every other reader
 sees; whoever wants to edit a cached object takes a mutable deep copy with :func:`thaw`. Both
-are re-exported by :mod:`kopf_informers.store` and the package root; the store's docstring
+are re-exported by :mod:`kopf_informers._store` and the package root; the store's docstring
 explains the policy and its measured cost. Freezing guards against accidents, not malice:
 ``dict.__setitem__(obj, ...)`` still writes.
 """

@@ -38,9 +38,12 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
-from .controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request
+from ._controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request
+from ._informer import InformerFactory, SharedIndexInformer
+from ._predicates import Predicate
+from ._ratelimiters import RateLimiter
+from ._store import IndexFunc, RawObject
 from .errors import InvalidArgumentError
-from .informer import InformerFactory, SharedIndexInformer
 from .metrics import (
     DEFAULT_REGISTRY,
     MetricsServer,
@@ -48,9 +51,6 @@ from .metrics import (
     start_metrics_server,
     unregister_informers,
 )
-from .predicates import Predicate
-from .ratelimiters import RateLimiter
-from .store import IndexFunc, RawObject
 
 __all__ = ["backoff", "configure", "reconcile", "shared_informer"]
 

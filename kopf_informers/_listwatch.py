@@ -1,4 +1,4 @@
-"""The list-watch source of an informer: a :class:`~kopf_informers.reflector.ListerWatcher`
+"""The list-watch source of an informer: a :class:`~kopf_informers.ListerWatcher`
 over the API client (client-go's ``cache.ListWatch`` from ``NewListWatchFromClient``).
 
 Its place in the data flow::
@@ -8,7 +8,7 @@ Its place in the data flow::
 It holds one resource, namespace and selector set, and nothing else: the reflector decides
 when to list, from which resourceVersion and for how long to watch. The watch events pass
 through as the client yields them (:class:`~kopf_informers.WatchEvent`); list answers become
-:class:`~kopf_informers.reflector.ListPage`. The client is asked for at each request, not at
+:class:`~kopf_informers.ListPage`. The client is asked for at each request, not at
 construction, because an informer factory resolves its credentials only when it starts.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from ._api import ApiClient, WatchEvent
-from .reflector import ListPage
+from ._reflector import ListPage
 from .selectors import FieldSelector, LabelSelector
 
 __all__ = ["WATCH_INACTIVITY_MARGIN", "ApiListWatch"]

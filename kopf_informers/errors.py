@@ -276,6 +276,6 @@ class DeletionOngoingError(KopfInformersError):
 class QueueShutDown(KopfInformersError):
     """The workqueue is shut down and has nothing more to hand out: the worker should exit.
 
-    Raised by :meth:`~kopf_informers.workqueue.AsyncRateLimitingQueue.get` (client-go's ``Get``
+    Raised by :meth:`~kopf_informers.AsyncRateLimitingQueue.get` (client-go's ``Get``
     returning ``shutdown == true``). Not an error to log: it is how workers learn to stop.
     """

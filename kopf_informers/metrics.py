@@ -37,7 +37,7 @@ Pass ``registry=prometheus_client.REGISTRY`` to report alongside the process's o
 (it also has the process and Python collectors, which :data:`DEFAULT_REGISTRY` has not).
 
 Thread safety: gauges are computed when scraped, from the scrape thread: the queue's
-:class:`~kopf_informers.workqueue.WorkQueueStats` and the informers' sync state and sizes are
+:class:`~kopf_informers.WorkQueueStats` and the informers' sync state and sizes are
 documented as safe to read from any thread. Everything else is called from the event loop.
 """
 
@@ -54,9 +54,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ._informer import InformerFactory, SharedIndexInformer
+from ._workqueue import WorkQueueStats
 from .errors import InvalidArgumentError
-from .informer import InformerFactory, SharedIndexInformer
-from .workqueue import WorkQueueStats
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -242,7 +242,7 @@ def _families(registry: CollectorRegistry | None) -> _Families:
 
 class PrometheusWorkQueueMetrics:
     """The ``workqueue_*`` metrics of one queue: a
-    :class:`~kopf_informers.workqueue.WorkQueueMetrics` for any item type.
+    :class:`~kopf_informers.WorkQueueMetrics` for any item type.
 
     Pass it as ``AsyncRateLimitingQueue(metrics=...)``. ``name`` and ``controller`` are the label
     values (``controller`` defaults to ``name``, as controller-runtime labels a controller's

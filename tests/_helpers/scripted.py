@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kopf_informers import WatchEvent
-from kopf_informers.reflector import ListPage
+from kopf_informers._reflector import ListPage
 
 Obj = dict[str, Any]
 

@@ -26,7 +26,7 @@ from kopf_informers import (
     ExponentialBackoff,
     KopfInformersError,
 )
-from kopf_informers.informer import InformerFactory
+from kopf_informers._informer import InformerFactory
 from kopf_informers.testing import EmbeddedApiServer
 
 SECRET = "secret"

@@ -19,14 +19,14 @@ import pytest
 from _helpers.scripted import ScriptedSource, cm
 
 from kopf_informers import WatchEvent
-from kopf_informers.errors import CacheSyncTimeoutError, GoneError, InvalidArgumentError
-from kopf_informers.informer import (
+from kopf_informers._informer import (
     HandlerRegistration,
     InformerFactory,
     SharedIndexInformer,
     wait_for_cache_sync,
 )
-from kopf_informers.reflector import DeletedFinalStateUnknown, ListPage
+from kopf_informers._reflector import DeletedFinalStateUnknown, ListPage
+from kopf_informers.errors import CacheSyncTimeoutError, GoneError, InvalidArgumentError
 from kopf_informers.selectors import LabelSelector
 
 pytestmark = pytest.mark.looptime
@@ -672,8 +672,8 @@ def test_the_factory_api_before_start_raises_a_clear_runtime_error() -> None:
 
 
 def test_the_factory_accepts_the_same_index_twice_but_not_a_rival_function() -> None:
+    from kopf_informers._informer import InformerFactory
     from kopf_informers.errors import InvalidArgumentError as Invalid
-    from kopf_informers.informer import InformerFactory
 
     def by_app(obj: Any) -> list[str]:
         return [obj["metadata"].get("labels", {}).get("app", "")]
@@ -688,7 +688,7 @@ def test_the_factory_accepts_the_same_index_twice_but_not_a_rival_function() -> 
 
 async def test_a_handler_that_returns_a_coroutine_is_reported_and_the_coroutine_closed(
         caplog: pytest.LogCaptureFixture) -> None:
-    from kopf_informers.informer import HandlerRegistration
+    from kopf_informers._informer import HandlerRegistration
 
     async def work(obj: Any) -> None: ...
 

@@ -16,6 +16,7 @@ import pytest
 
 from kopf_informers import ExponentialBackoff
 from kopf_informers._api import ApiResource
+from kopf_informers._informer import InformerFactory, discover
 from kopf_informers.errors import (
     ApiConnectionError,
     ApiTimeoutError,
@@ -28,7 +29,6 @@ from kopf_informers.errors import (
     UnauthorizedError,
     UnknownResourceError,
 )
-from kopf_informers.informer import InformerFactory, discover
 
 pytestmark = pytest.mark.looptime
 

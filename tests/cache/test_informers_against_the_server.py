@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from kopf_informers import ApiClient, ExponentialBackoff, UnknownResourceError
+from kopf_informers._informer import InformerFactory, SharedIndexInformer
+from kopf_informers._reflector import DeletedFinalStateUnknown
 from kopf_informers.errors import CacheSyncTimeoutError
-from kopf_informers.informer import InformerFactory, SharedIndexInformer
-from kopf_informers.reflector import DeletedFinalStateUnknown
 from kopf_informers.testing import EmbeddedApiServer, eventually
 
 pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2)

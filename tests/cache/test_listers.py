@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from kopf_informers._listers import Lister, NamespaceLister
+from kopf_informers._store import Store, StoreWriter, store, thaw
 from kopf_informers.errors import InvalidArgumentError, SelectorError, UnknownIndexError
-from kopf_informers.listers import Lister, NamespaceLister
 from kopf_informers.selectors import LabelSelector
-from kopf_informers.store import Store, StoreWriter, store, thaw
 
 Obj = dict[str, Any]
 

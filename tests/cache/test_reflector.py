@@ -13,9 +13,9 @@ import pytest
 from _helpers.scripted import ScriptedSource, bookmark, cm
 
 from kopf_informers import WatchEvent
+from kopf_informers._reflector import DeletedFinalStateUnknown, ListPage, Reflector
+from kopf_informers._store import store
 from kopf_informers.errors import BadRequestError, GoneError, ServerError
-from kopf_informers.reflector import DeletedFinalStateUnknown, ListPage, Reflector
-from kopf_informers.store import store
 
 pytestmark = pytest.mark.looptime
 

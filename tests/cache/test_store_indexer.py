@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from kopf_informers.errors import InvalidArgumentError, UnknownIndexError
-from kopf_informers.store import (
+from kopf_informers._store import (
     LAST_APPLIED_ANNOTATION,
     NAMESPACE_INDEX,
     OWNER_INDEX,
@@ -34,6 +33,7 @@ from kopf_informers.store import (
     strip_managed_fields,
     thaw,
 )
+from kopf_informers.errors import InvalidArgumentError, UnknownIndexError
 
 Obj = dict[str, Any]
 

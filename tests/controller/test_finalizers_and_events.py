@@ -12,19 +12,19 @@ from typing import Any
 import pytest
 
 from kopf_informers import ApiClient
+from kopf_informers._events import post_event
+from kopf_informers._finalizers import (
+    add_finalizer,
+    has_finalizer,
+    is_deletion_ongoing,
+    remove_finalizer,
+)
 from kopf_informers.errors import (
     ConflictError,
     DeletionOngoingError,
     InvalidArgumentError,
     InvalidError,
     NotFoundError,
-)
-from kopf_informers.events import post_event
-from kopf_informers.finalizers import (
-    add_finalizer,
-    has_finalizer,
-    is_deletion_ongoing,
-    remove_finalizer,
 )
 from kopf_informers.testing import EmbeddedApiServer
 

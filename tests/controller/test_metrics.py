@@ -20,9 +20,12 @@ from _helpers.scripted import ScriptedSource, cm
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from kopf_informers import _kopf
-from kopf_informers.controller import Controller, Result
+from kopf_informers._controller import Controller, Result
+from kopf_informers._informer import InformerFactory, SharedIndexInformer
+from kopf_informers._ratelimiters import ItemExponentialFailureRateLimiter
+from kopf_informers._reflector import ListPage
+from kopf_informers._workqueue import AsyncRateLimitingQueue, WorkQueueMetrics
 from kopf_informers.errors import InvalidArgumentError
-from kopf_informers.informer import InformerFactory, SharedIndexInformer
 from kopf_informers.metrics import (
     DEFAULT_REGISTRY,
     RECONCILE_RESULTS,
@@ -33,9 +36,6 @@ from kopf_informers.metrics import (
     start_metrics_server,
     unregister_informers,
 )
-from kopf_informers.ratelimiters import ItemExponentialFailureRateLimiter
-from kopf_informers.reflector import ListPage
-from kopf_informers.workqueue import AsyncRateLimitingQueue, WorkQueueMetrics
 
 pytestmark = pytest.mark.looptime
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.errors import AlreadyOwnedError, InvalidArgumentError
-from kopf_informers.owners import (
+from kopf_informers._owners import (
     controller_of,
     is_owned_by,
     remove_owner_reference,
     set_controller_reference,
     set_owner_reference,
 )
-from kopf_informers.store import frozen
+from kopf_informers._store import frozen
+from kopf_informers.errors import AlreadyOwnedError, InvalidArgumentError
 
 Obj = dict[str, Any]
 

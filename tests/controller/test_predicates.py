@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.predicates import (
+from kopf_informers._predicates import (
     Predicate,
     all_of,
     annotations_changed,
@@ -16,7 +16,7 @@ from kopf_informers.predicates import (
     predicate,
     resource_version_changed,
 )
-from kopf_informers.store import frozen
+from kopf_informers._store import frozen
 
 Obj = dict[str, Any]
 

@@ -38,8 +38,8 @@ def _deployment(generation: int, replicas: int) -> dict[str, Any]:
 
 async def test_child_predicates_filter_the_events_of_owned_resources() -> None:
     from kopf_informers import generation_changed
-    from kopf_informers.controller import Controller, Request
-    from kopf_informers.informer import InformerFactory
+    from kopf_informers._controller import Controller, Request
+    from kopf_informers._informer import InformerFactory
 
     async def fn(**_: Any) -> None: ...
 

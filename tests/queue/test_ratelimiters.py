@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from kopf_informers.errors import InvalidArgumentError
-from kopf_informers.ratelimiters import (
+from kopf_informers._ratelimiters import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
     ItemFastSlowRateLimiter,
@@ -18,6 +17,7 @@ from kopf_informers.ratelimiters import (
     RateLimiter,
     default_controller_rate_limiter,
 )
+from kopf_informers.errors import InvalidArgumentError
 
 
 class FakeClock:

@@ -16,13 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kopf_informers.errors import InvalidArgumentError, KopfInformersError, QueueShutDown
-from kopf_informers.ratelimiters import (
+from kopf_informers._ratelimiters import (
     ItemExponentialFailureRateLimiter,
     ItemFastSlowRateLimiter,
     default_controller_rate_limiter,
 )
-from kopf_informers.workqueue import (
+from kopf_informers._workqueue import (
     AsyncRateLimitingQueue,
     DelayingQueue,
     RateLimitingQueue,
@@ -30,6 +29,7 @@ from kopf_informers.workqueue import (
     WorkQueueMetrics,
     WorkQueueStats,
 )
+from kopf_informers.errors import InvalidArgumentError, KopfInformersError, QueueShutDown
 
 pytestmark = pytest.mark.looptime
 

@@ -96,7 +96,6 @@ else:
     T = TypeVar("T")  # the default (a plain object) only matters to type checkers
 
 __all__ = [
-    "LAST_APPLIED_ANNOTATION",
     "NAMESPACE_INDEX",
     "OWNER_INDEX",
     "Applied",

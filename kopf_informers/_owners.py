@@ -7,7 +7,7 @@ collector then deletes the child with its owner. Owner watching reads the same r
 (:func:`controller_of`) to map a child's events to its owner's key. Everything here is pure: no
 I/O, no clock; the caller writes the result with :class:`~kopf_informers.ApiClient`.
 
-Inputs are never changed. Objects from the cache are frozen (:mod:`kopf_informers.store`), and
+Inputs are never changed. Objects from the cache are frozen (:mod:`kopf_informers._store`), and
 even a plain dict is left as it was: the setters return a new, mutable deep copy of the object
 with the reference in place, so **use the return value**::
 
@@ -46,7 +46,6 @@ from .errors import AlreadyOwnedError, InvalidArgumentError
 
 __all__ = [
     "controller_of",
-    "group_of",
     "is_owned_by",
     "owner_references",
     "remove_owner_reference",

@@ -74,6 +74,17 @@ from ._enqueue import (
     meta,
     request_of,
 )
+from ._finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
+from ._informer import InformerFactory, SharedIndexInformer, wait_for_cache_sync
+from ._owners import group_of
+from ._predicates import Predicate
+from ._ratelimiters import (
+    BucketRateLimiter,
+    ItemExponentialFailureRateLimiter,
+    MaxOfRateLimiter,
+    RateLimiter,
+)
+from ._workqueue import AsyncRateLimitingQueue
 from .errors import (
     ApiConnectionError,
     ApiError,
@@ -81,22 +92,11 @@ from .errors import (
     NotFoundError,
     QueueShutDown,
 )
-from .finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
-from .informer import InformerFactory, SharedIndexInformer, wait_for_cache_sync
 from .metrics import ControllerMetrics, PrometheusWorkQueueMetrics, ReconcileResult
-from .owners import group_of
-from .predicates import Predicate
-from .ratelimiters import (
-    BucketRateLimiter,
-    ItemExponentialFailureRateLimiter,
-    MaxOfRateLimiter,
-    RateLimiter,
-)
-from .workqueue import AsyncRateLimitingQueue
 
-__all__ = ["Controller", "MapFn", "Request", "Result"]
+__all__ = ["DEFAULT_RESYNC_PERIOD", "Controller", "MapFn", "Request", "Result"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.controller")  # the public name, not the module's
 
 ReconcileFn = Callable[..., Awaitable[Any] | Any]
 

@@ -39,8 +39,11 @@ from typing import Any, Generic, TypeVar, cast
 from ._api import ApiClient, ApiResource
 from ._api.segments import check_segment
 from ._backoff import ExponentialBackoff
+from ._listers import Lister
 from ._listwatch import ApiListWatch
 from ._redaction import redact
+from ._reflector import DeletedFinalStateUnknown, ListerWatcher, Reflector
+from ._store import IndexFunc, RawObject, Store, StoreWriter, store
 from .errors import (
     ApiConnectionError,
     CacheSyncTimeoutError,
@@ -48,10 +51,7 @@ from .errors import (
     ServerError,
     TooManyRequestsError,
 )
-from .listers import Lister
-from .reflector import DeletedFinalStateUnknown, ListerWatcher, Reflector
 from .selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
-from .store import IndexFunc, RawObject, Store, StoreWriter, store
 
 __all__ = [
     "DEFAULT_SYNC_TIMEOUT",
@@ -68,7 +68,7 @@ OnUpdate = Callable[[Any, Any], object]
 OnDelete = Callable[[Any], object]
 OnRelist = Callable[[], object]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.informer")  # the public name, not the module's
 MINIMUM_RESYNC_PERIOD = 1.0  # seconds, as client-go
 DEFAULT_SYNC_TIMEOUT = 120.0  # seconds, controller-runtime's CacheSyncTimeout
 # Failures that pass by themselves: no answer (refused, reset, timed out), 5xx, 429.
@@ -125,7 +125,7 @@ class HandlerRegistration:
 
 
 class _FanOut(Generic[T]):
-    """The reflector's :class:`~kopf_informers.reflector.EventHandler` for an informer: tells
+    """The reflector's :class:`~kopf_informers.EventHandler` for an informer: tells
     every registration, in the order they were added, each under the name it registered with.
     Private, so that an informer's only ``on_*`` names are the handlers given to ``add_handler``.
     """

@@ -43,8 +43,8 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from ._api.watch import WatchEvent
 from ._backoff import ExponentialBackoff
 from ._redaction import redact
+from ._store import Replacement, StoreWriter
 from .errors import ApiConnectionError, ApiError, GoneError
-from .store import Replacement, StoreWriter
 
 __all__ = [
     "DeletedFinalStateUnknown",
@@ -62,7 +62,7 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_MIN_WATCH_TIMEOUT = 300.0  # seconds; each watch asks for a random 5-10 minutes
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.reflector")  # the public name, not the module's
 
 
 class ListPage(NamedTuple):

@@ -51,8 +51,8 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
+from ._ratelimiters import RateLimiter, default_controller_rate_limiter
 from .errors import InvalidArgumentError, QueueShutDown
-from .ratelimiters import RateLimiter, default_controller_rate_limiter
 
 __all__ = [
     "AsyncRateLimitingQueue",
@@ -196,7 +196,7 @@ class AsyncRateLimitingQueue(Generic[K]):
     :class:`WorkQueue`) on asyncio. See the module's docstring for the guarantees.
 
     ``rate_limiter`` decides the delays of :meth:`add_rate_limited` (default:
-    :func:`~kopf_informers.ratelimiters.default_controller_rate_limiter` with its token bucket on
+    :func:`~kopf_informers.default_controller_rate_limiter` with its token bucket on
     the event loop's clock, so it follows virtual time too); ``name`` names the
     queue in messages (and, by convention, in the metrics' ``name`` label); ``metrics`` is an
     optional :class:`WorkQueueMetrics` hook.

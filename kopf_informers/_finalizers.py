@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from ._api import ApiClient
 
 __all__ = [
-    "DEFAULT_ATTEMPTS",
     "add_finalizer",
     "has_finalizer",
     "is_deletion_ongoing",
@@ -78,7 +77,7 @@ _NAME: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _PREFIX_MAX: Final = 253
 _NAME_MAX: Final = 63
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.finalizers")  # the public name, not the module's
 
 Obj = Mapping[str, Any]
 

@@ -3,7 +3,7 @@
 A lister never talks to the API server: every call is served from the informer's store and its
 indexes (the ``namespace`` index for namespaced lists, a full scan only for cluster-wide lists).
 Objects are the cache's own, frozen: reading is free, and a caller that wants to change one
-takes a mutable copy with :func:`kopf_informers.store.thaw` (client-go's rule, "never modify
+takes a mutable copy with :func:`kopf_informers.thaw` (client-go's rule, "never modify
 objects from the store", enforced instead of documented).
 """
 
@@ -13,9 +13,9 @@ import builtins
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
+from ._store import NAMESPACE_INDEX, Store
 from .errors import InvalidArgumentError
 from .selectors import LabelSelector, parse_label_selector
-from .store import NAMESPACE_INDEX, Store
 
 __all__ = ["Lister", "NamespaceLister"]
 
