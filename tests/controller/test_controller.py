@@ -22,7 +22,6 @@ no stall of the whole process touched (a busy host, a paused VM); nothing assert
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import json
@@ -32,7 +31,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ import kopf
 import kopf.testing
 import kubernetes
 import pytest
+from _helpers.controllers import WAIT, running
 from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta, V1Secret
 
@@ -47,8 +47,6 @@ import kopf_informers._kopf
 from kopf_informers import (
     ApiClient,
     Controller,
-    ExponentialBackoff,
-    InformerFactory,
     ItemExponentialFailureRateLimiter,
     NotFoundError,
     Request,
@@ -67,38 +65,9 @@ SECRETS = "v1/secrets"
 DEPLOY = "apps/v1/deployments"
 NS = "default"
 FINALIZER = "example.com/cleanup"
-WAIT = 20.0  # seconds: the longest wait for anything the controller should do
 
 
 # -- fixtures and helpers -------------------------------------------------------------------------
-
-
-def quick_backoff() -> ExponentialBackoff:
-    return ExponentialBackoff(initial=0.05, cap=0.2)
-
-
-@contextlib.asynccontextmanager
-async def running(api: ApiClient, controller: Controller, *,
-                  wait_synced: bool = True) -> AsyncIterator[InformerFactory]:
-    """Run the controller as its Kopf integration does: informers, sync, then workers; stop
-    everything at the end, and check that no worker or reflector task is left behind."""
-    factory = InformerFactory(api, backoff=quick_backoff)
-    controller.setup(factory)
-    try:
-        await factory.start()
-        if wait_synced:
-            await factory.wait_synced(timeout=WAIT)
-        await controller.start(api)
-        yield factory
-    finally:
-        await controller.stop(drain_timeout=5)
-        await factory.stop()
-    assert controller_tasks() == []
-
-
-def controller_tasks() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks()
-            if t.get_name().startswith(("worker:", "reflector:", "resync:"))]
 
 
 @dataclasses.dataclass(frozen=True)

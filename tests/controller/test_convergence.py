@@ -23,7 +23,7 @@ import contextlib
 from typing import Any
 
 import pytest
-from test_controller import running
+from _helpers.controllers import running
 
 from kopf_informers import (
     ApiClient,
