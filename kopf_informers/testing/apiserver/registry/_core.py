@@ -3,9 +3,10 @@
 ``ApiCore`` implements create, get, list, watch subscriptions, update, patch, delete and
 deletecollection for any served resource: metadata stamping (uid, resourceVersion,
 creationTimestamp, generation, generateName), namespaces, optimistic concurrency, the status and
-scale subresources, finalizers and deletionTimestamp, validation against CRD schemas, and
-consistent paginated lists. The HTTP layer (``_http``) only parses requests and renders results;
-controllers (``_controllers``) react to store events as the real cluster's controllers would.
+scale subresources, finalizers and deletionTimestamp, consistent paginated lists, and whatever
+each kind's strategy adds (defaults, a CRD version's schema, validation, printer columns).
+The HTTP layer (``_http``) only parses requests and renders results; controllers
+(``_controllers``) react to store events as the real cluster's controllers would.
 
 Every method runs synchronously on the server's loop, so each verb is atomic with respect to the
 others and to watchers, as an etcd transaction is.
@@ -209,19 +210,15 @@ class ApiCore(Reads):
         for field in _OMITTED_WHEN_EMPTY:
             if field in meta and meta[field] in (None, {}, []):
                 del meta[field]  # as the real server's typed ObjectMeta (omitempty) drops them
-        if info.schema is not None:
-            obj = _validation.apply_defaults(obj, info.schema)
-            obj, pruned = _validation.prune(obj, info.schema)
-            unknown = [f'unknown field "{p}"' for p in pruned]
-            if unknown and field_validation == "Strict":
-                raise bad_request(f"strict decoding error: {', '.join(unknown)}")
-            if unknown and field_validation == "Warn" and warnings is not None:
-                warnings.extend(unknown)
-            causes.extend(_validation.validate_custom_object(obj, info.schema))
-        else:
-            info.strategy.prepare(obj, creating=old is None)
-        if info.key == CRDS:
-            causes.extend(_validation.validate_crd(obj))
+        strategy = info.strategy
+        obj, pruned = strategy.decode(obj)
+        unknown = [f'unknown field "{p}"' for p in pruned]
+        if unknown and field_validation == "Strict":
+            raise bad_request(f"strict decoding error: {', '.join(unknown)}")
+        if unknown and field_validation == "Warn" and warnings is not None:
+            warnings.extend(unknown)
+        strategy.prepare(obj, creating=old is None)
+        causes.extend(strategy.validate(obj, old))
         if causes:
             raise self._invalid(info, name, causes)
         return obj
@@ -297,7 +294,7 @@ class ApiCore(Reads):
         self._check_finalizers(info, current, new)
         # A custom resource without a status subresource counts its status as spec, as
         # apiextensions does: everything but metadata bumps its generation.
-        with_status = info.custom and not info.status
+        with_status = info.strategy.status_is_spec
         if info.has_generation and _spec_changed(current, new, with_status=with_status):
             new["metadata"]["generation"] = int(cur_meta.get("generation", 1)) + 1
         if new == current:
