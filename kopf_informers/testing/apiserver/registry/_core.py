@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ....selectors import LabelSelector
+from ..admission import _namespace_lifecycle as admission
 from ..admission import _validation
 from ..apimachinery._decoding import DecodeError, load_json
 from ..apimachinery._limits import copy_for_storage
@@ -43,7 +44,7 @@ from ._reads import Reads, Selection, present
 from ._resources import ResourceInfo
 from ._served import ServedResources
 
-NAMESPACES: ResourceKey = ("", "namespaces")
+NAMESPACES: ResourceKey = admission.NAMESPACES
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 _OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -80,29 +81,14 @@ class ApiCore(Reads):
             raise ApiStatusError(404, "the server could not find the requested resource")
         return info
 
-    def _check_namespace(
-        self, info: ResourceInfo, namespace: str | None, creating: bool, name: str = "Unknown",
-    ) -> None:
-        if not info.namespaced:
-            return
-        if not namespace:
+    def _admit_create(self, info: ResourceInfo, namespace: str | None, name: str) -> None:
+        """A namespaced create needs a namespace; then the admission chain has its say."""
+        if info.namespaced and not namespace:
             raise bad_request("the namespace of the object is required")
-        ns = self.store.resource(NAMESPACES).get("", namespace)
-        if ns is None:
-            raise not_found("", "namespaces", namespace)
-        if creating and ns["metadata"].get("deletionTimestamp"):
-            raise ApiStatusError(
-                # As NamespaceLifecycle admission words it, naming the object (or its prefix).
-                403,
-                f'{qualified_resource(info.group, info.plural)} "{name}" is forbidden: unable to '
-                f"create new content in namespace {namespace} because it is being terminated",
-                reason="Forbidden", name=name, kind=info.plural, group=info.group or None,
-                causes=[{
-                    "reason": "NamespaceTerminating",
-                    "message": f"namespace {namespace} is being terminated",
-                    "field": "metadata.namespace",
-                }],
-            )
+        admission.admit(self.store, admission.Attributes(
+            operation="CREATE", group=info.group, plural=info.plural,
+            namespaced=info.namespaced, namespace=namespace or "", name=name,
+        ))
 
     def get(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
         obj = self.store.resource(info.key).get(namespace or "", name)
@@ -122,8 +108,8 @@ class ApiCore(Reads):
     ) -> Obj:
         obj = self._check_body(info, body)
         meta = obj.setdefault("metadata", {})
-        self._check_namespace(info, namespace, creating=True,
-                              name=meta.get("name") or meta.get("generateName") or "Unknown")
+        self._admit_create(info, namespace,
+                           name=meta.get("name") or meta.get("generateName") or "Unknown")
         self._check_body_namespace(info, namespace, meta)
         if not meta.get("name"):
             prefix = meta.get("generateName")
