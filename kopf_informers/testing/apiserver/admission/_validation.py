@@ -1,9 +1,9 @@
 """Validation, pruning and defaulting of the objects the embedded API server stores.
 
-Where it sits: the HTTP layer decodes a body and, for a custom resource, calls in this order
-:func:`apply_defaults`, :func:`prune` (its pruned paths drive ``fieldValidation=Strict`` and
-``Warn``), then :func:`validate_metadata` and :func:`validate_custom_object`; for a
-CustomResourceDefinition it calls :func:`validate_crd`. Any :class:`Cause` fails the request
+Where it sits: the registry validates every object with :func:`validate_metadata`; a custom
+resource version's strategy calls :func:`apply_defaults`, :func:`prune` (its pruned paths drive
+``fieldValidation=Strict`` and ``Warn``) and :func:`validate_custom_object`; the strategy of
+CustomResourceDefinitions calls :func:`validate_crd`. Any :class:`Cause` fails the request
 with 422 Invalid, whose message :func:`invalid_message` builds. Everything here is pure: no
 I/O, and inputs are never mutated (the results are fresh containers).
 

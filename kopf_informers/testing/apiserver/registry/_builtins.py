@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..admission._validation import validate_crd
 from ._defaults import DEFAULTERS
 from ._merge_keys import builtin_schema
 from ._printers import BUILTIN_PRINTERS, EVENT_PRINTER
@@ -91,6 +92,9 @@ _LABEL_NAMED = frozenset({("", "namespaces"), ("", "services")})
 # Kinds whose status the workload simulation writes (see ``_controllers``).
 _SIMULATED = frozenset({("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets")})
 
+# Kinds validated beyond their metadata (the CRD's own rules, structural schemas included).
+_VALIDATORS = {("apiextensions.k8s.io", "customresourcedefinitions"): validate_crd}
+
 
 def builtin_strategy(group: str, plural: str, kind: str) -> ResourceStrategy:
     """The strategy of the built-in ``plural.group`` (of kind ``kind``)."""
@@ -103,6 +107,7 @@ def builtin_strategy(group: str, plural: str, kind: str) -> ResourceStrategy:
         merge_schema=builtin_schema(kind, group),
         returns_deleted=key in _RETURNS_DELETED_OBJECT,
         simulated=key in _SIMULATED,
+        validator=_VALIDATORS.get(key),
     )
 
 

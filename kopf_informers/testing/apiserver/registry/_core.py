@@ -3,9 +3,10 @@
 ``ApiCore`` implements create, get, list, watch subscriptions, update, patch, delete and
 deletecollection for any served resource: metadata stamping (uid, resourceVersion,
 creationTimestamp, generation, generateName), namespaces, optimistic concurrency, the status and
-scale subresources, finalizers and deletionTimestamp, validation against CRD schemas, and
-consistent paginated lists. The HTTP layer (``_http``) only parses requests and renders results;
-controllers (``_controllers``) react to store events as the real cluster's controllers would.
+scale subresources, finalizers and deletionTimestamp, consistent paginated lists, and whatever
+each kind's strategy adds (defaults, a CRD version's schema, validation, printer columns).
+The HTTP layer (``_http``) only parses requests and renders results; controllers
+(``_controllers``) react to store events as the real cluster's controllers would.
 
 Every method runs synchronously on the server's loop, so each verb is atomic with respect to the
 others and to watchers, as an etcd transaction is.
@@ -24,6 +25,7 @@ from typing import Any
 import orjson
 
 from ....selectors import LabelSelector
+from ..admission import _namespace_lifecycle as admission
 from ..admission import _validation
 from ..apimachinery._decoding import DecodeError, load_json
 from ..apimachinery._limits import copy_for_storage
@@ -42,7 +44,7 @@ from ._reads import Reads, Selection, present
 from ._resources import ResourceInfo
 from ._served import ServedResources
 
-NAMESPACES: ResourceKey = ("", "namespaces")
+NAMESPACES: ResourceKey = admission.NAMESPACES
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 _OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -79,29 +81,14 @@ class ApiCore(Reads):
             raise ApiStatusError(404, "the server could not find the requested resource")
         return info
 
-    def _check_namespace(
-        self, info: ResourceInfo, namespace: str | None, creating: bool, name: str = "Unknown",
-    ) -> None:
-        if not info.namespaced:
-            return
-        if not namespace:
+    def _admit_create(self, info: ResourceInfo, namespace: str | None, name: str) -> None:
+        """A namespaced create needs a namespace; then the admission chain has its say."""
+        if info.namespaced and not namespace:
             raise bad_request("the namespace of the object is required")
-        ns = self.store.resource(NAMESPACES).get("", namespace)
-        if ns is None:
-            raise not_found("", "namespaces", namespace)
-        if creating and ns["metadata"].get("deletionTimestamp"):
-            raise ApiStatusError(
-                # As NamespaceLifecycle admission words it, naming the object (or its prefix).
-                403,
-                f'{qualified_resource(info.group, info.plural)} "{name}" is forbidden: unable to '
-                f"create new content in namespace {namespace} because it is being terminated",
-                reason="Forbidden", name=name, kind=info.plural, group=info.group or None,
-                causes=[{
-                    "reason": "NamespaceTerminating",
-                    "message": f"namespace {namespace} is being terminated",
-                    "field": "metadata.namespace",
-                }],
-            )
+        admission.admit(self.store, admission.Attributes(
+            operation="CREATE", group=info.group, plural=info.plural,
+            namespaced=info.namespaced, namespace=namespace or "", name=name,
+        ))
 
     def get(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
         obj = self.store.resource(info.key).get(namespace or "", name)
@@ -121,8 +108,8 @@ class ApiCore(Reads):
     ) -> Obj:
         obj = self._check_body(info, body)
         meta = obj.setdefault("metadata", {})
-        self._check_namespace(info, namespace, creating=True,
-                              name=meta.get("name") or meta.get("generateName") or "Unknown")
+        self._admit_create(info, namespace,
+                           name=meta.get("name") or meta.get("generateName") or "Unknown")
         self._check_body_namespace(info, namespace, meta)
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -209,19 +196,15 @@ class ApiCore(Reads):
         for field in _OMITTED_WHEN_EMPTY:
             if field in meta and meta[field] in (None, {}, []):
                 del meta[field]  # as the real server's typed ObjectMeta (omitempty) drops them
-        if info.schema is not None:
-            obj = _validation.apply_defaults(obj, info.schema)
-            obj, pruned = _validation.prune(obj, info.schema)
-            unknown = [f'unknown field "{p}"' for p in pruned]
-            if unknown and field_validation == "Strict":
-                raise bad_request(f"strict decoding error: {', '.join(unknown)}")
-            if unknown and field_validation == "Warn" and warnings is not None:
-                warnings.extend(unknown)
-            causes.extend(_validation.validate_custom_object(obj, info.schema))
-        else:
-            info.strategy.prepare(obj, creating=old is None)
-        if info.key == CRDS:
-            causes.extend(_validation.validate_crd(obj))
+        strategy = info.strategy
+        obj, pruned = strategy.decode(obj)
+        unknown = [f'unknown field "{p}"' for p in pruned]
+        if unknown and field_validation == "Strict":
+            raise bad_request(f"strict decoding error: {', '.join(unknown)}")
+        if unknown and field_validation == "Warn" and warnings is not None:
+            warnings.extend(unknown)
+        strategy.prepare(obj, creating=old is None)
+        causes.extend(strategy.validate(obj, old))
         if causes:
             raise self._invalid(info, name, causes)
         return obj
@@ -297,7 +280,7 @@ class ApiCore(Reads):
         self._check_finalizers(info, current, new)
         # A custom resource without a status subresource counts its status as spec, as
         # apiextensions does: everything but metadata bumps its generation.
-        with_status = info.custom and not info.status
+        with_status = info.strategy.status_is_spec
         if info.has_generation and _spec_changed(current, new, with_status=with_status):
             new["metadata"]["generation"] = int(cur_meta.get("generation", 1)) + 1
         if new == current:

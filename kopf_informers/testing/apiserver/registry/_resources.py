@@ -2,7 +2,8 @@
 
 A :class:`ResourceInfo` is one served group/version/plural: enough to answer discovery, route
 requests, stamp metadata and validate bodies. Built-in resources come from ``_builtins``; custom
-resources are made from CRD objects by :func:`resources_from_crd`.
+resources are made from CRD objects by :func:`resources_from_crd`, each version with its
+:class:`~._crd_strategy.CustomResourceStrategy`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ._crd_strategy import crd_strategy
 from ._strategy import DEFAULT_STRATEGY, ResourceStrategy
 
 ALL_VERBS: tuple[str, ...] = (
@@ -50,6 +52,14 @@ class ResourceInfo:
     custom: bool = False  # made from a CRD
     # Per-kind behaviour (defaults, printer, merge keys, DELETE's answer); not part of equality.
     strategy: ResourceStrategy = dataclasses.field(default=DEFAULT_STRATEGY, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.strategy is DEFAULT_STRATEGY and (self.custom or self.schema is not None):
+            # Described by hand, without a strategy: the one its CRD version would make.
+            object.__setattr__(self, "strategy", crd_strategy(
+                self.schema, self.printer_columns if self.custom else None,
+                status_subresource=self.status or not self.custom,
+            ))
 
     @property
     def api_version(self) -> str:
@@ -107,6 +117,7 @@ def resources_from_crd(crd: Mapping[str, Any]) -> list[ResourceInfo]:
             continue
         subresources = version.get("subresources") or {}
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
+        columns = tuple(version.get("additionalPrinterColumns") or ())
         result.append(ResourceInfo(
             group=group,
             version=version["name"],
@@ -120,8 +131,9 @@ def resources_from_crd(crd: Mapping[str, Any]) -> list[ResourceInfo]:
             scale=_scale_from_crd(subresources),
             has_generation=True,
             schema=schema,
-            printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+            printer_columns=columns,
             storage_version=bool(version.get("storage", False)),
             custom=True,
+            strategy=crd_strategy(schema, columns, status_subresource="status" in subresources),
         ))
     return result

@@ -1,0 +1,56 @@
+"""The strategy of a custom resource version, built from its CRD when the CRD is served.
+
+apiextensions-apiserver gives each served CRD version its own ``customResourceStrategy``: the
+structural schema's defaulting and pruning (done while decoding, so pruned fields are unknown
+fields to ``fieldValidation``), the schema's validation with its field paths, the
+``additionalPrinterColumns`` as the Table convertor, and whether the status subresource splits
+status from spec. :func:`crd_strategy` makes the same from a version of a CRD; the generic
+registry calls it as it calls any other strategy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ..admission import _validation
+from ._printers import custom_printer
+from ._strategy import Obj, ResourceStrategy
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomResourceStrategy(ResourceStrategy):
+    """A custom resource version's strategy: its structural schema does the per-kind work."""
+
+    schema: Mapping[str, Any] | None = None  # the version's structural openAPIV3Schema
+
+    def decode(self, obj: Obj) -> tuple[Obj, list[str]]:
+        if self.schema is None:
+            return obj, []
+        obj = _validation.apply_defaults(obj, self.schema)
+        return _validation.prune(obj, self.schema)
+
+    def validate(self, obj: Obj, old: Obj | None) -> list[_validation.Cause]:
+        if self.schema is None:
+            return []
+        return _validation.validate_custom_object(obj, self.schema)
+
+
+def crd_strategy(
+    schema: Mapping[str, Any] | None,
+    printer_columns: tuple[Mapping[str, Any], ...] | None,
+    *,
+    status_subresource: bool,
+) -> CustomResourceStrategy:
+    """The strategy of one CRD version: its schema, its printer columns and subresources.
+
+    ``printer_columns`` is the version's ``additionalPrinterColumns`` (empty: the default
+    ``Age``); ``None`` keeps the generic printer. Without a status subresource, a change of
+    status is a change of spec, which bumps ``metadata.generation``.
+    """
+    return CustomResourceStrategy(
+        schema=schema,
+        printer=None if printer_columns is None else custom_printer(printer_columns),
+        status_is_spec=not status_subresource,
+    )
