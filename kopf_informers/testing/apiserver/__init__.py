@@ -14,10 +14,10 @@ contract (each imports only those below it)::
     storage        the store: objects, resourceVersions, history, watch fan-out
     apimachinery   Status, field errors, names, decoding, JSONPath
 
-A built-in kind is a ``ResourceStrategy`` plus a ``ResourceInfo`` (``registry/_builtins.py``,
-or ``EmbeddedApiServer.register()`` from outside); a patch type is a row of
-``registry/_patching.PATCH_TYPES``; a fault is a method of ``endpoints/_faults.Faults``
-declared with ``@fault_action``.
+A built-in kind is one entry in ``registry/_builtins.py``, its ``ResourceInfo`` and
+``ResourceStrategy`` written together (``EmbeddedApiServer.register()`` adds one from outside);
+a patch type is a row of ``registry/_patching.PATCH_TYPES``; a fault is a method of
+``endpoints/_faults.Faults`` declared with ``@fault_action``.
 """
 
 from ._server import EmbeddedApiServer

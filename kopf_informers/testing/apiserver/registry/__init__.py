@@ -3,5 +3,9 @@
 each with its per-kind :class:`ResourceStrategy`; the built-ins; the core that creates, reads,
 updates, patches and deletes objects by calling those strategies; the patch content types.
 
+To add a built-in kind, add one entry in ``_builtins``: its discovery data and its strategy
+(defaulter, printer columns, merge keys, what DELETE returns, name rules, simulation) together.
+The pieces it names (``_defaults``, ``_printers``, ``_merge_keys``) hold no per-kind tables.
+
 Nothing here knows HTTP.
 """

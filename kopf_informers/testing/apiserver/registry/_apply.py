@@ -19,7 +19,8 @@ import yaml
 
 from ..apimachinery._decoding import DecodeError, LimitedSafeLoader, load_json, load_yaml
 from ..apimachinery._json import dumps, json_type
-from ._merge_keys import CUSTOM_RESOURCE_SCHEMA, ListRule, Path, Schema, builtin_schema, where
+from ._builtins import builtin_schema
+from ._merge_keys import CUSTOM_RESOURCE_SCHEMA, ListRule, Path, Schema, where
 from ._patch_errors import ApplyConflictError, PatchError
 from ._strategic import is_directive, smp_map
 

@@ -1,6 +1,6 @@
 """The built-in resources the embedded API server serves, as a real Kubernetes 1.32 describes them.
 
-This module is data only. Discovery (``/api/v1``, ``/apis/<group>/<version>``), routing,
+This module is data. Discovery (``/api/v1``, ``/apis/<group>/<version>``), routing,
 metadata stamping (``has_generation``), field selectors, the OpenAPI surface (``_openapi``) and
 the ``kubectl get`` tables (``_tables``) all read these :class:`ResourceInfo` records, so what is
 written here is what clients see:
@@ -19,25 +19,68 @@ written here is what clients see:
   the ``regarding.*`` spellings; ``source`` there stands for ``deprecatedSource.component``,
   falling back to ``reportingController``.
 
-Each built-in also gets its :class:`~._strategy.ResourceStrategy` here, from one place
-(:func:`builtin_strategy`): its defaults (``_defaults``), printer columns (``_printers``), merge
-keys (``_merge_keys``), what DELETE answers, its name rules and whether it is simulated. A kind
-the server does not ship is registered with ``EmbeddedApiServer.register(ResourceInfo(...,
-strategy=ResourceStrategy(...)))``.
+Each built-in's :class:`~._strategy.ResourceStrategy` is written in its entry too, beside its
+discovery data: its defaulter (one of ``_defaults``); its ``kubectl get`` columns and row printer
+(built from ``_printers``); the lists it merges by key or as sets (built from ``_merge_keys``);
+whether DELETE answers the deleted object; whether its names are DNS-1123 labels; whether the
+workload simulation writes its status; its own validation. To add a built-in kind, add one entry
+here (one :func:`_resource` call in its group's tuple): ``_defaults``, ``_printers`` and
+``_merge_keys`` keep no per-kind tables. A kind the server does not ship is registered with
+``EmbeddedApiServer.register(ResourceInfo(..., strategy=ResourceStrategy(...)))``.
 
 Custom resources do not come from here: :func:`resources_from_crd` makes them from CRD objects.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 
 from ..admission._validation import validate_crd
-from ._defaults import DEFAULTERS
-from ._merge_keys import builtin_schema
-from ._printers import BUILTIN_PRINTERS, EVENT_PRINTER
+from ._defaults import (
+    default_crd,
+    default_daemonset,
+    default_deployment,
+    default_job,
+    default_namespace,
+    default_pod,
+    default_replicaset,
+    default_secret,
+    default_service,
+    default_statefulset,
+)
+from ._merge_keys import (
+    AS_SET,
+    POD_SPEC,
+    POD_STATUS,
+    ListRule,
+    Path,
+    Schema,
+    builtin_kind_schema,
+    by_key,
+    mount,
+    pod_template_at,
+)
+from ._printers import (
+    AGE_COLUMN,
+    NAME_COLUMN,
+    Printer,
+    column_def,
+    print_configmap,
+    print_deployment,
+    print_event,
+    print_lease,
+    print_namespace,
+    print_pod,
+    print_replicaset,
+    print_secret,
+    print_service,
+    print_statefulset,
+    wide_column,
+)
 from ._resources import ALL_VERBS, ResourceInfo, ScaleInfo
-from ._strategy import ResourceStrategy
+from ._strategy import Columns, Defaulter, ResourceStrategy, Validator
 
 DEFAULT_NAMESPACES: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -82,83 +125,172 @@ _EVENTS_V1_FIELDS = (
 )
 
 
-# Kinds whose storage returns the deleted object instead of a Status (ReturnDeletedObject).
-_RETURNS_DELETED_OBJECT = frozenset({
-    ("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("", "persistentvolumes"),
-    ("", "persistentvolumeclaims"), ("storage.k8s.io", "storageclasses"),
-})
-# Kinds whose names are DNS-1123 labels, not subdomains (they become DNS names themselves).
-_LABEL_NAMED = frozenset({("", "namespaces"), ("", "services")})
-# Kinds whose status the workload simulation writes (see ``_controllers``).
-_SIMULATED = frozenset({("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets")})
-
-# Kinds validated beyond their metadata (the CRD's own rules, structural schemas included).
-_VALIDATORS = {("apiextensions.k8s.io", "customresourcedefinitions"): validate_crd}
-
-
-def builtin_strategy(group: str, plural: str, kind: str) -> ResourceStrategy:
-    """The strategy of the built-in ``plural.group`` (of kind ``kind``)."""
-    key = (group, plural)
-    events = plural == "events" and group in ("", "events.k8s.io")
-    return ResourceStrategy(
-        defaulter=DEFAULTERS.get(key),
-        label_names=key in _LABEL_NAMED,
-        printer=EVENT_PRINTER if events else BUILTIN_PRINTERS.get(key),
-        merge_schema=builtin_schema(kind, group),
-        returns_deleted=key in _RETURNS_DELETED_OBJECT,
-        simulated=key in _SIMULATED,
-        validator=_VALIDATORS.get(key),
-    )
+_CONTAINERS = wide_column("Containers", "Names of each container in the template.")
+_IMAGES = wide_column("Images", "Images referenced by each container in the template.")
+_SELECTOR = wide_column("Selector", "The label selector of the pods.")
+# Both kinds of events print alike: the real server prints them from one internal type.
+_EVENT_COLUMNS = (
+    column_def("Last Seen", "string", "When the event was last observed."),
+    column_def("Type", "string", "The type of the event: Normal or Warning."),
+    column_def("Reason", "string", "Why the event happened, in CamelCase."),
+    column_def("Object", "string", "The object the event is about."),
+    wide_column("Subobject", "The part of the object the event is about."),
+    wide_column("Source", "The component that reported the event."),
+    column_def("Message", "string", "A human-readable description."),
+    wide_column("First Seen", "When the event was first observed."),
+    wide_column("Count", "How many times the event was observed."),
+    {**wide_column("Name", "The name of the event object."), "format": "name"},
+)
 
 
-def _resource(group: str, version: str, plural: str, kind: str, **details: Any) -> ResourceInfo:
+def _resource(
+    group: str, version: str, plural: str, kind: str, *,
+    defaulter: Defaulter | None = None,
+    columns: Columns = (),
+    cells: Printer | None = None,
+    merge_lists: Mapping[Path, ListRule] | None = None,
+    returns_deleted: bool = False,
+    label_names: bool = False,
+    simulated: bool = False,
+    validator: Validator | None = None,
+    **details: Any,
+) -> ResourceInfo:
+    """One built-in: its discovery data (``details``) and its strategy, in one entry.
+
+    ``columns`` and ``cells`` are its ``kubectl get`` columns and row printer (none: names and
+    ages only); ``merge_lists`` its lists beyond ``metadata`` merged by key or as sets (all others
+    are atomic); ``returns_deleted`` that DELETE answers the deleted object, not a Status
+    (``ReturnDeletedObject``); ``label_names`` that its names are DNS-1123 labels, not subdomains
+    (they become DNS names themselves); ``simulated`` that the workload simulation writes its
+    status (see ``_controllers``); ``validator`` its validation beyond its metadata.
+    """
     details.setdefault("namespaced", True)
+    strategy = ResourceStrategy(
+        defaulter=defaulter,
+        label_names=label_names,
+        printer=(columns, cells) if cells is not None else None,
+        merge_schema=builtin_kind_schema(group, merge_lists or {}),
+        returns_deleted=returns_deleted,
+        simulated=simulated,
+        validator=validator,
+    )
     return ResourceInfo(
         group=group, version=version, plural=plural, kind=kind, singular=kind.lower(),
-        strategy=builtin_strategy(group, plural, kind), **details,
+        strategy=strategy, **details,
     )
 
 
 _CORE: tuple[ResourceInfo, ...] = (
     _resource("", "v1", "namespaces", "Namespace", namespaced=False, verbs=_NAMESPACE_VERBS,
-              short_names=("ns",), status=True, field_selectors=("status.phase",)),
-    _resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
-    _resource("", "v1", "secrets", "Secret", field_selectors=("type",)),
-    _resource("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+              short_names=("ns",), status=True, field_selectors=("status.phase",),
+              defaulter=default_namespace, returns_deleted=True, label_names=True,
+              columns=(NAME_COLUMN, column_def("Status", "string", "The phase of the namespace."),
+                       AGE_COLUMN),
+              cells=print_namespace),
+    _resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",),
+              columns=(NAME_COLUMN, column_def("Data", "string", "The number of data keys."),
+                       AGE_COLUMN),
+              cells=print_configmap),
+    _resource("", "v1", "secrets", "Secret", field_selectors=("type",), defaulter=default_secret,
+              columns=(NAME_COLUMN, column_def("Type", "string", "The type of the secret."),
+                       column_def("Data", "string", "The number of data keys."), AGE_COLUMN),
+              cells=print_secret),
+    _resource("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",),
+              returns_deleted=True, merge_lists={("secrets",): by_key("name")}),
     _resource("", "v1", "services", "Service", short_names=("svc",), categories=("all",),
-              status=True, field_selectors=("spec.clusterIP", "spec.type")),
+              status=True, field_selectors=("spec.clusterIP", "spec.type"),
+              defaulter=default_service, label_names=True,
+              merge_lists={("spec", "ports"): by_key("port")},
+              columns=(
+                  NAME_COLUMN,
+                  column_def("Type", "string", "How the service is exposed."),
+                  column_def("Cluster-IP", "string", "The service's IP address in the cluster."),
+                  column_def("External-IP", "string",
+                             "Addresses the service is reachable at from outside."),
+                  column_def("Port(s)", "string", "The ports the service exposes."),
+                  AGE_COLUMN, wide_column("Selector", "The label selector of the backing pods."),
+              ),
+              cells=print_service),
     _resource("", "v1", "pods", "Pod", short_names=("po",), categories=("all",), status=True,
-              field_selectors=_POD_FIELDS),
-    _resource("", "v1", "events", "Event", short_names=("ev",), field_selectors=_CORE_EVENT_FIELDS),
+              field_selectors=_POD_FIELDS, defaulter=default_pod, returns_deleted=True,
+              merge_lists={**mount(("spec",), POD_SPEC), **mount(("status",), POD_STATUS)},
+              columns=(
+                  NAME_COLUMN,
+                  column_def("Ready", "string", "Ready containers out of all containers."),
+                  column_def("Status", "string",
+                             "The aggregate status of the containers in this pod."),
+                  column_def("Restarts", "string",
+                             "Container restarts, and how long ago the last one was."),
+                  AGE_COLUMN,
+                  wide_column("IP", "The pod's IP address."),
+                  wide_column("Node", "The node the pod is bound to."),
+                  wide_column("Nominated Node", "The node the scheduler nominated for preemption."),
+                  wide_column("Readiness Gates",
+                              "Readiness gates that are true, out of all of them."),
+              ),
+              cells=print_pod),
+    _resource("", "v1", "events", "Event", short_names=("ev",), field_selectors=_CORE_EVENT_FIELDS,
+              columns=_EVENT_COLUMNS, cells=print_event),
     _resource("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     _resource("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), status=True,
-              field_selectors=("spec.unschedulable",)),
+              field_selectors=("spec.unschedulable",),
+              merge_lists={("spec", "podCIDRs"): AS_SET, ("status", "addresses"): by_key("type")}),
     _resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",),
-              status=True),
+              status=True, returns_deleted=True),
     _resource("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False,
-              short_names=("pv",), status=True),
+              short_names=("pv",), status=True, returns_deleted=True),
     _resource("", "v1", "limitranges", "LimitRange", short_names=("limits",)),
     _resource("", "v1", "resourcequotas", "ResourceQuota", short_names=("quota",), status=True),
 )
 
 _APPS: tuple[ResourceInfo, ...] = (
     _resource("apps", "v1", "deployments", "Deployment", short_names=("deploy",),
-              categories=("all",), status=True, scale=ScaleInfo(), has_generation=True),
+              categories=("all",), status=True, scale=ScaleInfo(), has_generation=True,
+              defaulter=default_deployment, simulated=True,
+              merge_lists=pod_template_at("spec", "template"),
+              columns=(
+                  NAME_COLUMN,
+                  column_def("Ready", "string", "Ready replicas out of desired replicas."),
+                  column_def("Up-to-date", "string", "Replicas running the newest template."),
+                  column_def("Available", "string", "Replicas available to serve."),
+                  AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
+              ),
+              cells=print_deployment),
     _resource("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), categories=("all",),
               status=True, scale=ScaleInfo(), has_generation=True,
-              field_selectors=("status.replicas",)),
+              field_selectors=("status.replicas",), defaulter=default_replicaset, simulated=True,
+              merge_lists=pod_template_at("spec", "template"),
+              columns=(
+                  NAME_COLUMN,
+                  column_def("Desired", "integer", "Desired replicas."),
+                  column_def("Current", "integer", "Observed replicas."),
+                  column_def("Ready", "integer", "Ready replicas."),
+                  AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
+              ),
+              cells=print_replicaset),
     _resource("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",),
-              categories=("all",), status=True, scale=ScaleInfo(), has_generation=True),
+              categories=("all",), status=True, scale=ScaleInfo(), has_generation=True,
+              defaulter=default_statefulset, simulated=True,
+              merge_lists=pod_template_at("spec", "template"),
+              columns=(
+                  NAME_COLUMN,
+                  column_def("Ready", "string", "Ready replicas out of desired replicas."),
+                  AGE_COLUMN, _CONTAINERS, _IMAGES,
+              ),
+              cells=print_statefulset),
     _resource("apps", "v1", "daemonsets", "DaemonSet", short_names=("ds",), categories=("all",),
-              status=True, has_generation=True),
+              status=True, has_generation=True, defaulter=default_daemonset,
+              merge_lists=pod_template_at("spec", "template")),
     _resource("apps", "v1", "controllerrevisions", "ControllerRevision"),
 )
 
 _BATCH: tuple[ResourceInfo, ...] = (
     _resource("batch", "v1", "jobs", "Job", categories=("all",), status=True, has_generation=True,
-              field_selectors=("status.successful",)),
+              field_selectors=("status.successful",), defaulter=default_job,
+              merge_lists=pod_template_at("spec", "template")),
     _resource("batch", "v1", "cronjobs", "CronJob", short_names=("cj",), categories=("all",),
-              status=True, has_generation=True),
+              status=True, has_generation=True,
+              merge_lists=pod_template_at("spec", "jobTemplate", "spec", "template")),
 )
 
 _RBAC = "rbac.authorization.k8s.io"
@@ -166,11 +298,16 @@ _ADMISSION = "admissionregistration.k8s.io"
 
 _OTHERS: tuple[ResourceInfo, ...] = (
     _resource("events.k8s.io", "v1", "events", "Event", short_names=("ev",),
-              field_selectors=_EVENTS_V1_FIELDS),
-    _resource("coordination.k8s.io", "v1", "leases", "Lease"),
+              field_selectors=_EVENTS_V1_FIELDS, columns=_EVENT_COLUMNS, cells=print_event),
+    _resource("coordination.k8s.io", "v1", "leases", "Lease",
+              columns=(NAME_COLUMN,
+                       column_def("Holder", "string", "The current holder of the lease."),
+                       AGE_COLUMN),
+              cells=print_lease),
     _resource("apiextensions.k8s.io", "v1", "customresourcedefinitions",
               "CustomResourceDefinition", namespaced=False, short_names=("crd", "crds"),
-              categories=("api-extensions",), status=True, has_generation=True),
+              categories=("api-extensions",), status=True, has_generation=True,
+              defaulter=default_crd, validator=validate_crd),
     _resource(_RBAC, "v1", "roles", "Role"),
     _resource(_RBAC, "v1", "rolebindings", "RoleBinding"),
     _resource(_RBAC, "v1", "clusterroles", "ClusterRole", namespaced=False),
@@ -189,9 +326,28 @@ _OTHERS: tuple[ResourceInfo, ...] = (
     _resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False,
               short_names=("pc",)),
     _resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False,
-              short_names=("sc",)),
+              short_names=("sc",), returns_deleted=True),
     _resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
               short_names=("hpa",), categories=("all",), status=True),
 )
 
 BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = _CORE + _APPS + _BATCH + _OTHERS
+
+# Kinds the server does not serve, whose lists strategic merge and apply still know (a kind
+# registered under these names without a merge schema of its own merges by them).
+_UNSERVED_MERGE_LISTS: Mapping[tuple[str, str], Mapping[Path, ListRule]] = {
+    ("", "PodTemplate"): pod_template_at("template"),
+    ("", "ReplicationController"): pod_template_at("spec", "template"),
+}
+
+
+@functools.cache
+def builtin_schema(kind: str, group: str) -> Schema | None:
+    """The merge schema of the built-in ``kind`` of ``group``; ``None`` for custom resources.
+
+    What strategic merge and apply fall back to when a resource's strategy names no schema.
+    """
+    for info in BUILTIN_RESOURCES:
+        if (info.group, info.kind) == (group, kind):
+            return info.strategy.merge_schema
+    return builtin_kind_schema(group, _UNSERVED_MERGE_LISTS.get((group, kind), {}))

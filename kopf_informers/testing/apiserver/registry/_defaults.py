@@ -2,8 +2,9 @@
 
 Only what operators and clients commonly read back: a Namespace's phase, finalizer and
 ``kubernetes.io/metadata.name`` label, a Pod's phase, a Deployment's replicas and strategy, a
-Service's type and cluster IP. Custom resources are defaulted from their CRD's schema instead
-(``_validation.apply_defaults``).
+Service's type and cluster IP. Each ``default_<kind>`` here is named as its kind's defaulter by
+that kind's entry in ``_builtins``. Custom resources are defaulted from their CRD's schema
+instead (``_validation.apply_defaults``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 Obj = dict[str, Any]
@@ -28,7 +28,7 @@ def _spec(obj: Obj) -> Obj:
     return spec
 
 
-def _namespace(obj: Obj, creating: bool) -> None:
+def default_namespace(obj: Obj, creating: bool) -> None:
     if creating:
         _spec(obj).setdefault("finalizers", ["kubernetes"])
         obj["status"] = {"phase": "Active"}
@@ -58,7 +58,7 @@ def _pod_spec(spec: Obj) -> None:
                     port.setdefault("protocol", "TCP")
 
 
-def _pod(obj: Obj, creating: bool) -> None:
+def default_pod(obj: Obj, creating: bool) -> None:
     _pod_spec(_spec(obj))
     if creating:
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
@@ -70,7 +70,7 @@ def _template_spec(obj: Obj) -> None:
         _pod_spec(template["spec"])
 
 
-def _deployment(obj: Obj, creating: bool) -> None:
+def default_deployment(obj: Obj, creating: bool) -> None:
     spec = _spec(obj)
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
@@ -82,16 +82,16 @@ def _deployment(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 
 
-def _replicated(obj: Obj, creating: bool) -> None:
+def default_replicaset(obj: Obj, creating: bool) -> None:
     _spec(obj).setdefault("replicas", 1)
     _template_spec(obj)
 
 
-def _daemonset(obj: Obj, creating: bool) -> None:
+def default_daemonset(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 
 
-def _statefulset(obj: Obj, creating: bool) -> None:
+def default_statefulset(obj: Obj, creating: bool) -> None:
     spec = _spec(obj)
     spec.setdefault("replicas", 1)
     spec.setdefault("podManagementPolicy", "OrderedReady")
@@ -100,7 +100,7 @@ def _statefulset(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 
 
-def _job(obj: Obj, creating: bool) -> None:
+def default_job(obj: Obj, creating: bool) -> None:
     spec = _spec(obj)
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completions", 1)
@@ -108,7 +108,7 @@ def _job(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 
 
-def _service(obj: Obj, creating: bool) -> None:
+def default_service(obj: Obj, creating: bool) -> None:
     spec = _spec(obj)
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -125,7 +125,7 @@ def _service(obj: Obj, creating: bool) -> None:
         obj["status"] = {"loadBalancer": {}}
 
 
-def _secret(obj: Obj, creating: bool) -> None:
+def default_secret(obj: Obj, creating: bool) -> None:
     obj.setdefault("type", "Opaque")
     # stringData is write-only: the real server merges it into data (base64) and drops it.
     string_data = obj.pop("stringData", None)
@@ -137,30 +137,9 @@ def _secret(obj: Obj, creating: bool) -> None:
             data[key] = base64.b64encode(str(value).encode()).decode()
 
 
-def _crd(obj: Obj, creating: bool) -> None:
+def default_crd(obj: Obj, creating: bool) -> None:
     _spec(obj).setdefault("conversion", {"strategy": "None"})
     if creating:  # the real server's CRD finalizer controller adds it right after creation
         finalizers = obj["metadata"].setdefault("finalizers", [])
         if CRD_FINALIZER not in finalizers:
             finalizers.append(CRD_FINALIZER)
-
-
-DEFAULTERS: dict[tuple[str, str], Callable[[Obj, bool], None]] = {
-    ("", "namespaces"): _namespace,
-    ("", "pods"): _pod,
-    ("", "services"): _service,
-    ("", "secrets"): _secret,
-    ("apps", "deployments"): _deployment,
-    ("apps", "replicasets"): _replicated,
-    ("apps", "daemonsets"): _daemonset,
-    ("apps", "statefulsets"): _statefulset,
-    ("batch", "jobs"): _job,
-    ("apiextensions.k8s.io", "customresourcedefinitions"): _crd,
-}
-
-
-def apply_builtin_defaults(key: tuple[str, str], obj: Obj, *, creating: bool) -> None:
-    """Fill the real server's defaults into ``obj`` (a private copy) in place."""
-    defaulter = DEFAULTERS.get(key)
-    if defaulter is not None:
-        defaulter(obj, creating)

@@ -2,19 +2,20 @@
 
 Where it sits: strategic merge patch (``_strategic``) and server-side apply (``_apply``) look
 list fields up here, by their path relative to the kind's root, with list items transparent in
-the paths (``spec.containers.env`` is the ``env`` of every container). The table is composed of
-one table per embedded type (``_OBJECT_META``, ``_POD_SPEC``, ``_CONTAINER``, ...) mounted where
-each kind embeds that type (``_KIND_LISTS``: a Deployment's pod template at ``spec.template``, a
-CronJob's at ``spec.jobTemplate.spec.template``); every built-in kind also gets ``metadata`` and
-merges any list named ``conditions`` by ``type``. The entries copy the ``patchMergeKey``/
-``patchStrategy`` tags of the Kubernetes API types; lists not named are atomic and replaced
-whole, as are lists the real API leaves untagged (``tolerations``, ``args``, ``envFrom``, ...).
+the paths (``spec.containers.env`` is the ``env`` of every container). A kind's table is
+composed of one table per embedded type (``_OBJECT_META``, ``POD_SPEC``, ``_CONTAINER``, ...)
+mounted where the kind embeds that type (:func:`mount`, :func:`pod_template_at`: a Deployment's
+pod template at ``spec.template``, a CronJob's at ``spec.jobTemplate.spec.template``). Each
+built-in kind's entry in ``_builtins`` names its own lists; :func:`builtin_kind_schema` adds
+``metadata`` and merges any list named ``conditions`` by ``type``. The entries copy the
+``patchMergeKey``/``patchStrategy`` tags of the Kubernetes API types; lists not named are atomic
+and replaced whole, as are lists the real API leaves untagged (``tolerations``, ``args``,
+``envFrom``, ...).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Mapping
 from typing import Final
 
@@ -28,64 +29,49 @@ class ListRule:
     merge_key: str | None = None
 
 
-def _key(field: str) -> ListRule:
+def by_key(field: str) -> ListRule:
     return ListRule(merge_key=field)
 
 
-_SET: Final = ListRule()
-_BY_TYPE: Final = _key("type")
+AS_SET: Final = ListRule()
+_BY_TYPE: Final = by_key("type")
 
 _OBJECT_META: Final[Mapping[Path, ListRule]] = {
-    ("finalizers",): _SET,
-    ("ownerReferences",): _key("uid"),
+    ("finalizers",): AS_SET,
+    ("ownerReferences",): by_key("uid"),
 }
 _CONTAINER: Final[Mapping[Path, ListRule]] = {
-    ("env",): _key("name"),
-    ("ports",): _key("containerPort"),
-    ("volumeMounts",): _key("mountPath"),
-    ("volumeDevices",): _key("devicePath"),
+    ("env",): by_key("name"),
+    ("ports",): by_key("containerPort"),
+    ("volumeMounts",): by_key("mountPath"),
+    ("volumeDevices",): by_key("devicePath"),
 }
 _CONTAINER_LISTS: Final = ("containers", "initContainers", "ephemeralContainers")
-_POD_SPEC: Final[Mapping[Path, ListRule]] = {
-    ("volumes",): _key("name"),
-    ("imagePullSecrets",): _key("name"),
-    ("hostAliases",): _key("ip"),
-    ("topologySpreadConstraints",): _key("topologyKey"),
-    ("schedulingGates",): _key("name"),
-    ("resourceClaims",): _key("name"),
-    **{(field,): _key("name") for field in _CONTAINER_LISTS},
+POD_SPEC: Final[Mapping[Path, ListRule]] = {
+    ("volumes",): by_key("name"),
+    ("imagePullSecrets",): by_key("name"),
+    ("hostAliases",): by_key("ip"),
+    ("topologySpreadConstraints",): by_key("topologyKey"),
+    ("schedulingGates",): by_key("name"),
+    ("resourceClaims",): by_key("name"),
+    **{(field,): by_key("name") for field in _CONTAINER_LISTS},
     **{(field, *sub): rule for field in _CONTAINER_LISTS for sub, rule in _CONTAINER.items()},
 }
-_POD_STATUS: Final[Mapping[Path, ListRule]] = {
-    ("podIPs",): _key("ip"),
-    ("hostIPs",): _key("ip"),
+POD_STATUS: Final[Mapping[Path, ListRule]] = {
+    ("podIPs",): by_key("ip"),
+    ("hostIPs",): by_key("ip"),
 }
 
 
-def _mount(prefix: Path, table: Mapping[Path, ListRule]) -> dict[Path, ListRule]:
+def mount(prefix: Path, table: Mapping[Path, ListRule]) -> dict[Path, ListRule]:
     """Place a type's table at the path where that type is embedded in a kind."""
     return {prefix + path: rule for path, rule in table.items()}
 
 
-def _pod_template_at(*prefix: str) -> dict[Path, ListRule]:
-    return {**_mount((*prefix, "metadata"), _OBJECT_META), **_mount((*prefix, "spec"), _POD_SPEC)}
+def pod_template_at(*prefix: str) -> dict[Path, ListRule]:
+    """The lists of a pod template embedded at ``prefix``."""
+    return {**mount((*prefix, "metadata"), _OBJECT_META), **mount((*prefix, "spec"), POD_SPEC)}
 
-
-# Per (group, kind): the lists beyond ``metadata`` and ``conditions`` (both apply to all kinds).
-_KIND_LISTS: Final[Mapping[tuple[str, str], Mapping[Path, ListRule]]] = {
-    ("", "Pod"): {**_mount(("spec",), _POD_SPEC), **_mount(("status",), _POD_STATUS)},
-    ("", "PodTemplate"): _pod_template_at("template"),
-    ("", "ReplicationController"): _pod_template_at("spec", "template"),
-    ("", "Service"): {("spec", "ports"): _key("port")},
-    ("", "ServiceAccount"): {("secrets",): _key("name")},
-    ("", "Node"): {("spec", "podCIDRs"): _SET, ("status", "addresses"): _key("type")},
-    ("apps", "Deployment"): _pod_template_at("spec", "template"),
-    ("apps", "ReplicaSet"): _pod_template_at("spec", "template"),
-    ("apps", "StatefulSet"): _pod_template_at("spec", "template"),
-    ("apps", "DaemonSet"): _pod_template_at("spec", "template"),
-    ("batch", "Job"): _pod_template_at("spec", "template"),
-    ("batch", "CronJob"): _pod_template_at("spec", "jobTemplate", "spec", "template"),
-}
 
 # Groups served by kube-apiserver itself; kinds elsewhere are custom resources.
 _BUILTIN_GROUPS: Final = frozenset({
@@ -113,15 +99,17 @@ class Schema:
 
 
 MERGE_PATCH_SCHEMA: Final = Schema(lists={})
-CUSTOM_RESOURCE_SCHEMA: Final = Schema(lists=_mount(("metadata",), _OBJECT_META))
+CUSTOM_RESOURCE_SCHEMA: Final = Schema(lists=mount(("metadata",), _OBJECT_META))
 
 
-@functools.cache
-def builtin_schema(kind: str, group: str) -> Schema | None:
+def builtin_kind_schema(group: str, lists: Mapping[Path, ListRule]) -> Schema | None:
+    """The schema of a built-in kind of ``group`` with these ``lists`` beyond ``metadata``.
+
+    ``None`` outside the groups kube-apiserver serves itself: their kinds are custom resources.
+    """
     if group not in _BUILTIN_GROUPS:
         return None
-    lists = {**_mount(("metadata",), _OBJECT_META), **_KIND_LISTS.get((group, kind), {})}
-    return Schema(lists=lists, conditions_by_type=True)
+    return Schema(lists={**mount(("metadata",), _OBJECT_META), **lists}, conditions_by_type=True)
 
 
 def where(path: Path) -> str:

@@ -1,11 +1,12 @@
 """The columns and cells of built-in kinds, and the ages in them, as kube-apiserver prints them.
 
-Where it sits: ``_tables`` renders a Table with the columns and the row printer that
-:data:`BUILTIN_PRINTERS` (or :data:`EVENT_PRINTER`, for both kinds of events) holds for a
-built-in resource; a custom resource version's strategy holds the columns :func:`custom_printer`
-builds from its ``additionalPrinterColumns`` with the same pieces (:func:`column_def`,
-:data:`NAME_COLUMN`, :func:`human_duration`). Printers read objects
-and never change them; ages are computed against the ``now`` they are given.
+Where it sits: ``_tables`` renders a Table with the columns and the row printer a resource's
+strategy holds. A built-in's entry in ``_builtins`` pairs its columns (made with
+:func:`column_def`, :func:`wide_column`, :data:`NAME_COLUMN`, :data:`AGE_COLUMN`) with one of the
+row printers here (``print_pod``, ``print_event`` for both kinds of events, ...); a custom
+resource version's strategy holds the columns :func:`custom_printer` builds from its
+``additionalPrinterColumns`` with the same pieces. Printers read objects and never change them;
+ages are computed against the ``now`` they are given.
 """
 
 from __future__ import annotations
@@ -93,8 +94,13 @@ NAME_COLUMN = column_def("Name", "string", "The name of the object, unique in it
 AGE_COLUMN = column_def("Age", "string", "How long ago the object was created.")
 
 
+def wide_column(name: str, description: str) -> dict[str, Any]:
+    """A column ``kubectl get -o wide`` adds (priority 1)."""
+    return column_def(name, "string", description, priority=1)
+
+
 # --------------------------------------------------------------------------------------------------
-# Columns of some built-ins, as kube-apiserver prints them.
+# Row printers of some built-ins, as kube-apiserver prints them.
 
 def get(obj: Any, *keys: str | int, default: Any = None) -> Any:
     for key in keys:
@@ -129,28 +135,28 @@ def _containers(template_spec: Mapping[str, Any] | None) -> list[str]:
     return [names, images]
 
 
-def _print_namespace(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_namespace(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     deleting = get(obj, "metadata", "deletionTimestamp") is not None
     phase = get(obj, "status", "phase") or ("Terminating" if deleting else "Active")
     return [get(obj, "metadata", "name"), phase, age(obj, now)]
 
 
-def _print_configmap(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_configmap(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     size = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
     return [get(obj, "metadata", "name"), size, age(obj, now)]
 
 
-def _print_secret(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_secret(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     size = len(set(obj.get("data") or {}) | set(obj.get("stringData") or {}))
     return [get(obj, "metadata", "name"), obj.get("type") or "Opaque", size, age(obj, now)]
 
 
-def _print_lease(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_lease(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     holder = get(obj, "spec", "holderIdentity", default="")
     return [get(obj, "metadata", "name"), holder, age(obj, now)]
 
 
-def _print_deployment(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_deployment(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     desired = get(obj, "spec", "replicas", default=1)
     ready = get(obj, "status", "readyReplicas", default=0)
     return [
@@ -162,7 +168,7 @@ def _print_deployment(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     ]
 
 
-def _print_replicaset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_replicaset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     return [
         get(obj, "metadata", "name"), get(obj, "spec", "replicas", default=1),
         get(obj, "status", "replicas", default=0), get(obj, "status", "readyReplicas", default=0),
@@ -171,7 +177,7 @@ def _print_replicaset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     ]
 
 
-def _print_statefulset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_statefulset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     desired = get(obj, "spec", "replicas", default=1)
     ready = get(obj, "status", "readyReplicas", default=0)
     return [get(obj, "metadata", "name"), f"{ready}/{desired}", age(obj, now),
@@ -201,7 +207,7 @@ def _service_ports(ports: Sequence[Mapping[str, Any]]) -> str:
     return ",".join(pieces) or "<none>"
 
 
-def _print_service(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_service(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     spec = obj.get("spec") or {}
     cluster_ips = spec.get("clusterIPs") or [spec.get("clusterIP")]
     return [
@@ -212,7 +218,7 @@ def _print_service(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     ]
 
 
-def _print_event(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_event(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     """Both core and ``events.k8s.io`` events: the real server prints them from one type."""
     first = obj.get("firstTimestamp") or obj.get("deprecatedFirstTimestamp")
     first_seen = since(first or obj.get("eventTime"), now)
@@ -276,7 +282,7 @@ def _init_reason(pod: Mapping[str, Any]) -> tuple[str | None, int]:
     return None, ready_sidecars
 
 
-def _print_pod(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+def print_pod(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     init_specs = spec.get("initContainers") or []
     sidecars = sum(1 for c in init_specs if c.get("restartPolicy") == "Always")
@@ -331,81 +337,6 @@ def _print_pod(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
         gates_text,
     ]
 
-
-def _wide(name: str, description: str) -> dict[str, Any]:
-    return column_def(name, "string", description, priority=1)
-
-
-_CONTAINERS = _wide("Containers", "Names of each container in the template.")
-_IMAGES = _wide("Images", "Images referenced by each container in the template.")
-_SELECTOR = _wide("Selector", "The label selector of the pods.")
-
-BUILTIN_PRINTERS: Mapping[tuple[str, str], tuple[tuple[dict[str, Any], ...], Printer]] = {
-    ("", "pods"): ((
-        NAME_COLUMN,
-        column_def("Ready", "string", "Ready containers out of all containers."),
-        column_def("Status", "string", "The aggregate status of the containers in this pod."),
-        column_def("Restarts", "string", "Container restarts, and how long ago the last one was."),
-        AGE_COLUMN,
-        _wide("IP", "The pod's IP address."),
-        _wide("Node", "The node the pod is bound to."),
-        _wide("Nominated Node", "The node the scheduler nominated for preemption."),
-        _wide("Readiness Gates", "Readiness gates that are true, out of all of them."),
-    ), _print_pod),
-    ("apps", "deployments"): ((
-        NAME_COLUMN,
-        column_def("Ready", "string", "Ready replicas out of desired replicas."),
-        column_def("Up-to-date", "string", "Replicas running the newest template."),
-        column_def("Available", "string", "Replicas available to serve."),
-        AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
-    ), _print_deployment),
-    ("apps", "replicasets"): ((
-        NAME_COLUMN,
-        column_def("Desired", "integer", "Desired replicas."),
-        column_def("Current", "integer", "Observed replicas."),
-        column_def("Ready", "integer", "Ready replicas."),
-        AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
-    ), _print_replicaset),
-    ("apps", "statefulsets"): ((
-        NAME_COLUMN,
-        column_def("Ready", "string", "Ready replicas out of desired replicas."),
-        AGE_COLUMN, _CONTAINERS, _IMAGES,
-    ), _print_statefulset),
-    ("", "namespaces"): ((
-        NAME_COLUMN, column_def("Status", "string", "The phase of the namespace."), AGE_COLUMN,
-    ), _print_namespace),
-    ("", "configmaps"): ((
-        NAME_COLUMN, column_def("Data", "string", "The number of data keys."), AGE_COLUMN,
-    ), _print_configmap),
-    ("", "secrets"): ((
-        NAME_COLUMN, column_def("Type", "string", "The type of the secret."),
-        column_def("Data", "string", "The number of data keys."), AGE_COLUMN,
-    ), _print_secret),
-    ("", "services"): ((
-        NAME_COLUMN,
-        column_def("Type", "string", "How the service is exposed."),
-        column_def("Cluster-IP", "string", "The service's IP address in the cluster."),
-        column_def("External-IP", "string", "Addresses the service is reachable at from outside."),
-        column_def("Port(s)", "string", "The ports the service exposes."),
-        AGE_COLUMN, _wide("Selector", "The label selector of the backing pods."),
-    ), _print_service),
-    ("coordination.k8s.io", "leases"): ((
-        NAME_COLUMN, column_def("Holder", "string", "The current holder of the lease."),
-        AGE_COLUMN,
-    ), _print_lease),
-}
-EVENT_PRINTER = ((
-    column_def("Last Seen", "string", "When the event was last observed."),
-    column_def("Type", "string", "The type of the event: Normal or Warning."),
-    column_def("Reason", "string", "Why the event happened, in CamelCase."),
-    column_def("Object", "string", "The object the event is about."),
-    _wide("Subobject", "The part of the object the event is about."),
-    _wide("Source", "The component that reported the event."),
-    column_def("Message", "string", "A human-readable description."),
-    _wide("First Seen", "When the event was first observed."),
-    _wide("Count", "How many times the event was observed."),
-    {**_wide("Name", "The name of the event object."), "format": "name"},
-), _print_event)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..apimachinery._json import dumps, json_type
-from ._merge_keys import MERGE_PATCH_SCHEMA, ListRule, Path, Schema, builtin_schema, where
+from ._builtins import builtin_schema
+from ._merge_keys import MERGE_PATCH_SCHEMA, ListRule, Path, Schema, where
 from ._patch_errors import PatchError
 
 _PATCH: Final = "$patch"
