@@ -125,6 +125,22 @@ class Result:
         return cls()
 
 
+@dataclasses.dataclass
+class _KeyState:
+    """What the loop guards know of one key; a key with none of it has no entry."""
+
+    hold: float | None = None  # the loop time before which events wait (backoff, hot loop)
+    streak: int = 0  # consecutive reconciles that wrote to the API
+    stale_uid: str | None = None  # the cached uid the server denied, and since when
+    stale_since: float = 0.0
+    own_versions: frozenset[str] = frozenset()  # the primary as the last reconcile wrote it
+    last_error: str | None = None  # the last failure's type and message
+
+    def is_empty(self) -> bool:
+        return (self.hold is None and not self.streak and self.stale_uid is None
+                and not self.own_versions and self.last_error is None)
+
+
 def _retry_after(error: BaseException) -> float:
     """How long the server asked to wait (429 or 503 with ``Retry-After``), if the error or
     what caused it says so; 0 otherwise. A throttled key waits at least that long."""
@@ -214,12 +230,8 @@ class Controller:
         # the cache may still show them with the finalizer, and cleanup runs only once.
         self._finalized: dict[Request, str] = {}
         self.resync_period = resync_period
-        # Loop guards (see the module docstring), all keyed by request:
-        self._hold: dict[Request, float] = {}  # loop time before which events wait
-        self._streaks: dict[Request, int] = {}  # consecutive reconciles that wrote
-        self._stale: dict[Request, tuple[str, float]] = {}  # denied cached uid, since when
-        self._own_versions: dict[Request, set[str]] = {}  # the primary as the last run wrote it
-        self._last_errors: dict[Request, str] = {}  # the last failure's type and message
+        # The loop guards' state (see the module docstring), only for keys that need any.
+        self._keys: dict[Request, _KeyState] = {}
         self._churn: RateLimiter[Request] | None = None  # made by setup(), on the loop's clock
         self._primary_resource = resource  # as discovery spells it, from start()
         self._resync_task: asyncio.Task[None] | None = None
@@ -251,24 +263,33 @@ class Controller:
             ItemExponentialFailureRateLimiter(base=0.005, cap=1000.0),
             BucketRateLimiter(qps=10.0, burst=100, clock=queue.now),
         )
+        relisting: set[int] = set()  # informers whose relists re-queue everything already
+
+        def once(informer: SharedIndexInformer[Any]) -> Callable[[], None] | None:
+            # Owned and watched resources may share an informer: one re-queue per relist.
+            if id(informer) in relisting:
+                return None
+            relisting.add(id(informer))
+            return self.requeue_all
+
         self.primary = factory.informer(self.resource, namespace=self.namespace)
         connect(self.primary, EnqueueForObject(
             enqueue=self._enqueue, predicates=self.predicates, seen=self._unfence,
             gone=self._forget, urgent_update=self._is_urgent_update,
-        ), on_relist=self.requeue_all)
+        ), on_relist=once(self.primary))
         for resource in self.owns:
             informer = factory.informer(resource, namespace=self.namespace)
             connect(informer, EnqueueForOwner(
                 enqueue=self._enqueue, group=self._owner_group, kind=lambda: self._owner_kind,
                 any_owner=self.any_owner, predicates=self.child_predicates,
-            ), on_relist=self.requeue_all)
+            ), on_relist=once(informer))
             self._secondary.append(informer)
         for resource, map_fn in self.watches.items():
             informer = factory.informer(resource)
             connect(informer, EnqueueFromMapFunc(
                 enqueue=self._enqueue, map_fn=map_fn, predicates=self.child_predicates,
                 name=self.name,
-            ), on_relist=self.requeue_all)
+            ), on_relist=once(informer))
             self._secondary.append(informer)
 
     @property
@@ -285,13 +306,24 @@ class Controller:
         queue = self.queue
         if queue is None:
             return
-        hold = self._hold.get(request)
-        if hold is not None and not urgent:
-            remaining = hold - queue.now()
+        state = self._keys.get(request)
+        if state is not None and state.hold is not None and not urgent:
+            remaining = state.hold - queue.now()
             if remaining > 0:
                 queue.add_after(request, remaining)
                 return
         queue.add(request)
+
+    def _state(self, request: Request) -> _KeyState:
+        state = self._keys.get(request)
+        if state is None:
+            state = self._keys[request] = _KeyState()
+        return state
+
+    def _tidy(self, request: Request, state: _KeyState) -> None:
+        """Drop a key's state once it holds nothing: the map grows only with troubled keys."""
+        if state.is_empty():
+            self._keys.pop(request, None)
 
     def requeue_all(self) -> None:
         """Queue every cached primary (after a relist; on resync), each subject to its hold."""
@@ -302,26 +334,29 @@ class Controller:
 
     def _unfence(self, obj: Any) -> None:
         """The primary's informer shows this key with another uid (or gone): it caught up."""
+        if not self._keys:
+            return
         request = request_of(obj)
-        stale = self._stale.get(request)
-        if stale is not None and meta(obj).get("uid") != stale[0]:
-            del self._stale[request]
+        state = self._keys.get(request)
+        if state is not None and state.stale_uid is not None \
+                and meta(obj).get("uid") != state.stale_uid:
+            state.stale_uid = None
+            self._tidy(request, state)
 
     def _is_urgent_update(self, old: Any, new: Any) -> bool:
         """A change of the primary itself made by someone else goes past the key's hold."""
-        ours = meta(new).get("resourceVersion") in self._own_versions.get(request_of(new), ())
-        return _changes_itself(old, new) and not ours
+        if not _changes_itself(old, new):
+            return False
+        state = self._keys.get(request_of(new))
+        return state is None or meta(new).get("resourceVersion") not in state.own_versions
 
     def _forget(self, request: Request, obj: Any) -> None:
-        """The primary is deleted: drop every per-key state of it."""
+        """The primary is deleted: drop every per-key state of it (whatever the cache showed
+        is gone from it too)."""
         uid = meta(obj).get("uid")
         if uid is not None and self._finalized.get(request) == uid:
             del self._finalized[request]
-        self._stale.pop(request, None)  # whatever the cache showed is gone from it too
-        self._own_versions.pop(request, None)
-        self._last_errors.pop(request, None)
-        self._streaks.pop(request, None)
-        self._hold.pop(request, None)
+        self._keys.pop(request, None)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -397,84 +432,77 @@ class Controller:
             error = e
         finally:
             self.last_duration = time.monotonic() - started
-        if log.own_versions:
-            self._own_versions[request] = log.own_versions
-        else:
-            self._own_versions.pop(request, None)
-        if await self._denies_cache(request, log):
-            if error is not None:
+        state = self._state(request)
+        state.own_versions = frozenset(log.own_versions)
+        state.hold = None  # whatever comes next sets it again
+        try:
+            if await self._denies_cache(log):
+                self._record("error" if error is not None else "success", started)
+                logger.info("%s: the cache of %s is behind the server (it no longer has uid "
+                            "%s); not reconciling it again until the cache catches up",
+                            self.name, request, log.uid)
+                state.stale_uid, state.stale_since = log.uid, queue.now()
+                queue.forget(request)
+            elif error is not None:
                 self._record("error", started)
-            logger.info("%s: the cache of %s is behind the server (it no longer has uid %s); "
-                        "not reconciling it again until the cache catches up",
-                        self.name, request, log.uid)
-            queue.forget(request)
-            self._hold.pop(request, None)
-            return
-        if error is not None:
-            self._record("error", started)
-            delay = max(queue.rate_limiter.when(request), _retry_after(error))
-            failures = queue.num_requeues(request)
-            # One line a retry; the traceback only when the error is new for this object.
-            signature = f"{type(error).__qualname__}: {error}"
-            repeated = self._last_errors.get(request) == signature
-            self._last_errors[request] = signature
-            logger.error("%s: reconciling %s failed (%d failures so far; next try in %.3g s): "
-                         "%s", self.name, request, failures, delay, signature,
-                         exc_info=None if repeated else error)
-            self._retry_later(request, delay)
-            return
-        self._last_errors.pop(request, None)
-        queue.forget(request)
-        self._hold.pop(request, None)
-        self._watch_for_hot_loop(request, log)
-        if isinstance(result, Result) and result.after is not None:
-            self._record("requeue_after", started)
-            queue.add_after(request, result.after)
-        else:
-            self._record("success", started)
+                self._retry_later(request, state, error)
+            else:
+                state.last_error = None
+                queue.forget(request)
+                self._watch_for_hot_loop(request, state, log)
+                if isinstance(result, Result) and result.after is not None:
+                    self._record("requeue_after", started)
+                    queue.add_after(request, result.after)
+                else:
+                    self._record("success", started)
+        finally:
+            self._tidy(request, state)
 
-    def _retry_later(self, request: Request, delay: float) -> None:
-        """Queue the key after ``delay``, and hold its events until then."""
+    def _retry_later(self, request: Request, state: _KeyState, error: Exception) -> None:
+        """Queue the key after its backoff (or the server's Retry-After, if longer), hold its
+        events until then, and log one line (the traceback only for an error new to it)."""
         assert self.queue is not None
-        self._hold[request] = self.queue.now() + delay
-        self.queue.add_after(request, delay)
+        queue = self.queue
+        delay = max(queue.rate_limiter.when(request), _retry_after(error))
+        signature = f"{type(error).__qualname__}: {error}"
+        repeated, state.last_error = state.last_error == signature, signature
+        logger.error("%s: reconciling %s failed (%d failures so far; next try in %.3g s): %s",
+                     self.name, request, queue.num_requeues(request), delay, signature,
+                     exc_info=None if repeated else error)
+        state.hold = queue.now() + delay
+        queue.add_after(request, delay)
 
-    def _watch_for_hot_loop(self, request: Request, log: RequestLog) -> None:
+    def _watch_for_hot_loop(self, request: Request, state: _KeyState, log: RequestLog) -> None:
         """Count consecutive writing reconciles; past the streak, hold the key's events."""
         assert self._churn is not None
         assert self.queue is not None
         if not log.writes:
-            self._streaks.pop(request, None)
-            self._churn.forget(request)
+            if state.streak:
+                state.streak = 0
+                self._churn.forget(request)
             return
-        streak = self._streaks[request] = self._streaks.get(request, 0) + 1
-        if streak > HOT_LOOP_STREAK:
-            delay = self._churn.when(request)
-            self._hold[request] = self.queue.now() + delay
-            if streak == HOT_LOOP_STREAK + 1:
+        state.streak += 1
+        if state.streak > HOT_LOOP_STREAK:
+            state.hold = self.queue.now() + self._churn.when(request)
+            if state.streak == HOT_LOOP_STREAK + 1:
                 logger.warning("%s: %s has written to the API in each of its last %d "
                                "reconciles; slowing its re-queues down until one finds "
-                               "nothing to change", self.name, request, streak)
+                               "nothing to change", self.name, request, state.streak)
 
-    async def _denies_cache(self, request: Request, log: RequestLog) -> bool:
-        """Whether the server contradicted the cached primary this reconcile acted on; if so,
-        the key is fenced until the primary's informer shows it otherwise."""
+    async def _denies_cache(self, log: RequestLog) -> bool:
+        """Whether the server contradicted the cached primary this reconcile acted on."""
         if log.uid is None:
             return False
-        denied = log.other_uid is not None
-        if not denied and log.not_found:
-            denied = await self._is_gone(request, log.uid)
-        if denied:
-            assert self.queue is not None
-            self._stale[request] = (log.uid, self.queue.now())
-        return denied
+        if log.other_uid is not None:
+            return True
+        return log.not_found and await self._is_gone(log.name, log.namespace, log.uid)
 
-    async def _is_gone(self, request: Request, uid: str) -> bool:
+    async def _is_gone(self, name: str, namespace: str | None, uid: str) -> bool:
         """One live read, after a 404 for the primary (which may also mean that a subresource
         is not served): is the object with this uid really gone from the server?"""
         assert self._api is not None
         try:
-            live = await self._api.get(self.resource, request.name, namespace=request.namespace)
+            live = await self._api.get(self.resource, name, namespace=namespace)
         except NotFoundError:
             return True
         except (ApiError, ApiConnectionError):
@@ -491,15 +519,16 @@ class Controller:
         assert self._api is not None
         assert self.queue is not None
         obj = self.primary.lister.get(request.name, request.namespace)
+        state = self._keys.get(request)
         if obj is None:
-            self._stale.pop(request, None)
+            if state is not None:
+                state.stale_uid = None
             return None  # gone: nothing to reconcile (level-triggered)
         uid = meta(obj).get("uid")
-        stale = self._stale.get(request)
-        if stale is not None:
-            if stale[0] == uid and self.queue.now() - stale[1] < STALE_FENCE:
+        if state is not None and state.stale_uid is not None:
+            if state.stale_uid == uid and self.queue.now() - state.stale_since < STALE_FENCE:
                 return None  # the server denied this very state: wait for the informer
-            del self._stale[request]
+            state.stale_uid = None
         log.uid = uid if isinstance(uid, str) else None
         finalizer = self.finalizer
         if finalizer is not None:

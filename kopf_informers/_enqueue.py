@@ -240,8 +240,10 @@ class _Handler(Protocol):
 
 
 def connect(
-    informer: SharedIndexInformer[Any], handler: _Handler, *, on_relist: Callable[[], None],
+    informer: SharedIndexInformer[Any], handler: _Handler, *,
+    on_relist: Callable[[], None] | None,
 ) -> None:
-    """Register ``handler`` on ``informer``, and ``on_relist`` for its relists after a 410."""
+    """Register ``handler`` on ``informer``, and ``on_relist`` (if any) for its relists after
+    a 410."""
     informer.add_handler(on_add=handler.on_add, on_update=handler.on_update,
                          on_delete=handler.on_delete, on_relist=on_relist)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from kopf_informers import (
     NotFoundError,
     set_controller_reference,
 )
+from kopf_informers._controller import HOT_LOOP_STREAK
 from kopf_informers.testing import EmbeddedApiServer, eventually
 
 pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2, simulate_workloads=False)
@@ -192,13 +194,12 @@ async def test_a_child_created_and_deleted_during_a_410_outage_is_created_again(
 async def test_a_key_whose_writes_keep_being_undone_is_slowed_down(
         server: EmbeddedApiServer, api: ApiClient) -> None:
     """A reconcile that never fails, yet writes every time because its writes are undone (here
-    by the test, as another writer fighting over an annotation would): the loop slows down."""
-    rounds = 0
+    by the test, as another writer fighting over a label would): the loop slows down."""
+    rounds: list[float] = []
 
     async def fight(name: str, namespace: str, api: ApiClient, **_: Any) -> None:
-        nonlocal rounds
-        rounds += 1
-        await api.patch(CM, name, {"metadata": {"labels": {"round": str(rounds)}}},
+        rounds.append(asyncio.get_running_loop().time())
+        await api.patch(CM, name, {"metadata": {"labels": {"round": str(len(rounds))}}},
                         namespace=namespace)
 
     async def undo_forever() -> None:  # the other writer: removes the label at once
@@ -212,12 +213,14 @@ async def test_a_key_whose_writes_keep_being_undone_is_slowed_down(
         await api.create(CM, {"metadata": {"name": "fought", "namespace": NS}}, namespace=NS)
         other = asyncio.create_task(undo_forever())
         try:
-            await asyncio.sleep(3.0)
+            await eventually(lambda: len(rounds) >= HOT_LOOP_STREAK + 7, "17 rounds")
         finally:
             other.cancel()
-    # Unbounded, a round takes a few milliseconds (hundreds in 3 s); held back after a streak
-    # of 10 with delays doubling from 5 ms, the rounds in 3 s are 10 + about 10.
-    assert 10 < rounds <= 30, rounds
+    # Past the streak, each round waits at least its hold: 5 ms doubling (the timers'
+    # guarantee, minus their resolution). Unheld, a round follows the last in milliseconds.
+    gaps = [b - a for a, b in itertools.pairwise(rounds)][HOT_LOOP_STREAK:HOT_LOOP_STREAK + 6]
+    holds = [0.005 * 2 ** n for n in range(len(gaps))]
+    assert all(gap >= 0.9 * hold for gap, hold in zip(gaps, holds, strict=True)), gaps
 
 
 async def test_a_resync_period_reconciles_every_primary_again(api: ApiClient) -> None:
