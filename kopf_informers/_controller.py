@@ -232,6 +232,9 @@ class Controller:
         self.resync_period = resync_period
         # The loop guards' state (see the module docstring), only for keys that need any.
         self._keys: dict[Request, _KeyState] = {}
+        # Keys being reconciled, and whether an event for one arrived meanwhile (True if one
+        # was urgent): queued when the reconcile ends, after the hold that reconcile sets.
+        self._running: dict[Request, bool | None] = {}
         self._churn: RateLimiter[Request] | None = None  # made by setup(), on the loop's clock
         self._primary_resource = resource  # as discovery spells it, from start()
         self._resync_task: asyncio.Task[None] | None = None
@@ -305,6 +308,9 @@ class Controller:
         ``urgent`` (a change of the primary itself) goes past the hold."""
         queue = self.queue
         if queue is None:
+            return
+        if request in self._running:  # its hold is not known until its reconcile ends
+            self._running[request] = bool(self._running[request]) or urgent
             return
         state = self._keys.get(request)
         if state is not None and state.hold is not None and not urgent:
@@ -417,6 +423,15 @@ class Controller:
                 self.queue.done(request)
 
     async def _process(self, request: Request) -> None:
+        self._running[request] = None
+        try:
+            await self._reconcile_and_conclude(request)
+        finally:
+            arrived = self._running.pop(request, None)
+            if arrived is not None:
+                self._enqueue(request, urgent=arrived)
+
+    async def _reconcile_and_conclude(self, request: Request) -> None:
         assert self.queue is not None
         queue = self.queue
         started = time.monotonic()

@@ -201,6 +201,7 @@ async def test_a_key_whose_writes_keep_being_undone_is_slowed_down(
         rounds.append(asyncio.get_running_loop().time())
         await api.patch(CM, name, {"metadata": {"labels": {"round": str(len(rounds))}}},
                         namespace=namespace)
+        await asyncio.sleep(0.03)  # a reconcile that takes its time: the undo lands during it
 
     async def undo_forever() -> None:  # the other writer: removes the label at once
         while True:
