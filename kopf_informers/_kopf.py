@@ -14,12 +14,26 @@ the number of controllers or re-imports):
 - **cleanup**: stop the workers (letting running reconciles finish), stop the informers.
 - **probe** ``kopf_informers``: sync state, cache sizes, queue depths and reconcile counts.
 
+Namespaces: the library serves the namespaces Kopf serves. ``kopf run -A`` (or neither ``-A``
+nor ``-n``) is cluster-wide; ``kopf run -n a -n 'team-*'`` makes every informer of a
+namespaced resource list and watch ``a`` and the ``team-*`` namespaces only (following those
+created and deleted later), never the whole cluster, so a namespaced Role is enough. They are
+read from ``kopf run``'s command line (also under ``KopfRunner``); an operator started with
+``kopf.operator()`` is read from Kopf's settings and its namespace observer (private to
+Kopf: checked by a test). :func:`configure` (``namespaces=``) or ``KOPF_INFORMERS_NAMESPACES``
+set them explicitly; if those disagree with Kopf's, startup says so in one line. Per
+controller, ``reconcile(..., namespace=...)`` restricts one controller to one namespace.
+
+Errors at startup: those that retrying cannot fix (no credentials, an unknown resource, 401 or
+403 on discovery or on an informer's first list) stop the operator at once, exit status 1,
+with one line that names the cause and the fix (for a 403: the verb, resource and namespace
+the operator's account lacks). Transient ones are retried as said above.
+
 Prometheus metrics (:mod:`kopf_informers.metrics`) are opt-in, with :func:`configure` or the
 ``KOPF_INFORMERS_METRICS_PORT`` and ``KOPF_INFORMERS_METRICS_HOST`` environment variables, read
 at each startup; the endpoint starts before the caches sync and stops at cleanup.
 
-Kopf's own login and handlers are untouched: nothing here registers a login handler or uses
-Kopf's private API.
+Kopf's own login and handlers are untouched: nothing here registers a login handler.
 """
 
 from __future__ import annotations
@@ -27,23 +41,32 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import importlib.metadata
 import inspect
 import os
 import random
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import click
 import kopf
 from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
 from ._controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request
 from ._informer import InformerFactory, SharedIndexInformer
+from ._namespaces import NamespaceScope
 from ._predicates import Predicate
 from ._ratelimiters import RateLimiter
 from ._store import IndexFunc, RawObject
-from .errors import InvalidArgumentError
+from .errors import (
+    CacheSyncTimeoutError,
+    CredentialsError,
+    InvalidArgumentError,
+    KopfInformersError,
+    UnauthorizedError,
+)
 from .metrics import (
     DEFAULT_REGISTRY,
     MetricsServer,
@@ -60,6 +83,10 @@ DRAIN_TIMEOUT = 10.0
 HANDLER_ID = "kopf_informers"
 METRICS_PORT_ENV = "KOPF_INFORMERS_METRICS_PORT"
 METRICS_HOST_ENV = "KOPF_INFORMERS_METRICS_HOST"
+NAMESPACES_ENV = "KOPF_INFORMERS_NAMESPACES"
+STARTUP_RETRY_DELAY = 10.0  # seconds before Kopf runs a startup that timed out again
+EXIT_STATUS = 1  # a startup error that retrying cannot fix: as plain Kopf's failed start
+_UNSET: Any = object()
 
 
 @dataclasses.dataclass
@@ -78,6 +105,7 @@ class _Runtime:
     metrics_registry: CollectorRegistry | None = None
     metrics_server: MetricsServer | None = None
     reporting_to: CollectorRegistry | None = None
+    namespaces: NamespaceScope | None = None  # as configure() set them; None: Kopf's
 
     def the_factory(self) -> InformerFactory:
         if self.factory is None:
@@ -98,22 +126,132 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
     kopf.on.probe(id=HANDLER_ID, registry=registry)(_probe)
 
 
-async def _startup(logger: Any, **_: Any) -> None:
+async def _startup(logger: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
+    try:
+        await _start(logger, settings)
+    except CacheSyncTimeoutError as e:  # still failing at the deadline: Kopf tries again
+        raise kopf.TemporaryError(f"kopf-informers: {e}", delay=STARTUP_RETRY_DELAY) from e
+    except (KopfInformersError, StartupError) as e:
+        _stop_the_operator(logger, _explain(e))
+
+
+async def _start(logger: Any, settings: kopf.OperatorSettings) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     factory = _runtime.the_factory()
+    factory.scope = _served_namespaces(settings, logger)
     registry = _start_metrics(factory, logger)
     for controller in _runtime.controllers.values():
         controller.setup(factory, metrics=registry)
     # Discovery is retried (with the reflector's backoff) while the server is unreachable.
     await factory.start(timeout=max(0.0, deadline - loop.time()))
-    logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))
-    await factory.wait_synced(timeout=max(0.0, deadline - loop.time()))
+    logger.info("kopf-informers: waiting for %d caches to sync (%s)", len(factory.informers),
+                factory.scope)
+    await factory.wait_synced(timeout=max(0.0, deadline - loop.time()), fail_fast=True)
     for controller in _runtime.controllers.values():
         # Its discovery of its resource is answered from the client's cache: the factory's.
         await controller.start(factory.api)
     logger.info("kopf-informers: caches synced; %d controllers started",
                 len(_runtime.controllers))
+
+
+class StartupError(Exception):
+    """What stops the operator at startup when it cannot serve as configured."""
+
+
+def _explain(error: BaseException) -> str:
+    """One line: what is wrong, and what fixes it."""
+    if isinstance(error, CredentialsError):
+        return (f"no usable Kubernetes credentials: {error}; run in a pod with a service "
+                f"account, or set KUBECONFIG (or ~/.kube/config) to a working kubeconfig")
+    if isinstance(error, UnauthorizedError):
+        return f"the API server refused the credentials: {error}; renew them or fix the kubeconfig"
+    if isinstance(error, KopfInformersError) and getattr(error, "status", None) == 403:
+        verb, resource = getattr(error, "verb", ""), getattr(error, "resource", "")
+        namespace = getattr(error, "namespace", None)
+        where = f"in namespace {namespace}" if namespace else "cluster-wide"
+        return (f"forbidden: {error}; grant the operator's account {verb!r} (and 'watch') on "
+                f"{resource} {where} with a Role/ClusterRole and its binding")
+    return str(error)
+
+
+def _stop_the_operator(logger: Any, line: str) -> None:
+    """Log one line and end the process with :data:`EXIT_STATUS` (under ``kopf run``), or fail
+    Kopf's startup permanently (``kopf.operator()`` raises it to its caller)."""
+    logger.error("kopf-informers cannot start: %s", line)
+    if click.get_current_context(silent=True) is not None:
+        raise SystemExit(EXIT_STATUS)
+    raise kopf.PermanentError(f"kopf-informers cannot start: {line}")
+
+
+def _served_namespaces(settings: kopf.OperatorSettings, logger: Any) -> NamespaceScope:
+    """The namespaces to serve: the configured ones, else Kopf's; one line if they differ."""
+    configured = _runtime.namespaces
+    raw = os.environ.get(NAMESPACES_ENV, "").strip()
+    if configured is None and raw:
+        configured = NamespaceScope.parse(raw)
+    kopfs = kopf_namespaces(settings)
+    if configured is not None:
+        if kopfs is not None and kopfs != configured:
+            logger.warning("kopf-informers serves %s as configured, but Kopf serves %s",
+                           configured, kopfs)
+        return configured
+    if kopfs is None:
+        raise StartupError(
+            "cannot tell which namespaces Kopf serves (it was started neither by 'kopf run' nor "
+            "by kopf.operator() of a known Kopf version); pass them to "
+            "kopf_informers.configure(namespaces=[...]) or set " + NAMESPACES_ENV
+        )
+    return kopfs
+
+
+def kopf_namespaces(settings: kopf.OperatorSettings) -> NamespaceScope | None:
+    """The namespaces the running Kopf operator serves, or None if they cannot be told.
+
+    ``kopf run`` (also under ``KopfRunner``) says it on its command line, read through click's
+    context, as Kopf reads it: ``-A``, ``-n`` (repeated), the legacy ``KOPF_RUN_NAMESPACE``.
+    ``kopf.operator()`` passes them to its namespace observer only (:func:`_observed_scope`).
+    """
+    context = click.get_current_context(silent=True)
+    while context is not None:
+        params = context.params
+        if "clusterwide" in params and "namespaces" in params:
+            patterns = list(params["namespaces"] or ())
+            legacy = os.environ.get("KOPF_RUN_NAMESPACE")
+            if legacy:
+                patterns.append(legacy)
+            return NamespaceScope() if params["clusterwide"] or not patterns \
+                else NamespaceScope.of(patterns)
+        context = context.parent
+    if settings.peering.clusterwide:  # public: set from clusterwide= by kopf.operator()
+        return NamespaceScope()
+    return _observed_scope()
+
+
+KOPF_VERSIONS_READ = ((1, 40), (1, 46))  # Kopf versions whose namespace observer is read
+
+
+def _observed_scope() -> NamespaceScope | None:
+    """The patterns given to ``kopf.operator(namespaces=...)``, from the arguments of Kopf's
+    "namespace observer" task (private to Kopf, read only from the versions checked here;
+    ``tests/kopf/test_namespaces.py`` fails when a new Kopf moves them)."""
+    release = importlib.metadata.version("kopf").split(".")[:2]
+    version = tuple(int(part) for part in release if part.isdigit())
+    if not KOPF_VERSIONS_READ[0] <= version < KOPF_VERSIONS_READ[1]:
+        return None
+    for task in asyncio.all_tasks():
+        if task.get_name() != "namespace observer":
+            continue
+        guard = task.get_coro()
+        frame = getattr(guard, "cr_frame", None)
+        inner = frame.f_locals.get("coro") if frame is not None else None
+        arguments = getattr(getattr(inner, "cr_frame", None), "f_locals", None) or {}
+        if "namespaces" in arguments and "clusterwide" in arguments:
+            if arguments["clusterwide"] or not arguments["namespaces"]:
+                return NamespaceScope()
+            patterns = [p for p in arguments["namespaces"] if isinstance(p, str)]
+            return NamespaceScope.of(patterns) if patterns else None
+    return None
 
 
 async def _cleanup(logger: Any, **_: Any) -> None:
@@ -131,6 +269,7 @@ async def _cleanup(logger: Any, **_: Any) -> None:
 def configure(
     *, metrics_port: int | None = None, metrics_host: str | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    namespaces: Iterable[str] | None = None,
 ) -> None:
     """Configure the Kopf integration; read when the operator starts (call it at import).
 
@@ -140,13 +279,18 @@ def configure(
     with the process's other metrics), and with a port, ``http://{host}:{port}/metrics`` serves
     it. A setting left None comes from the environment: ``KOPF_INFORMERS_METRICS_PORT``, and
     ``KOPF_INFORMERS_METRICS_HOST`` (default ``127.0.0.1``: in a pod, ``0.0.0.0``, or
-    Prometheus cannot reach it). Each call replaces every setting.
+    Prometheus cannot reach it). ``namespaces`` are the namespaces to serve, as Kopf's ``-n``
+    patterns (``["default"]``, ``["team-*", "!team-tmp"]``; an empty list: all namespaces);
+    None (the default) serves Kopf's own, or those of ``KOPF_INFORMERS_NAMESPACES``
+    (comma-separated: ``"a,b"``, ``"team-*,!team-tmp"``). Each call replaces every setting.
 
     Raises:
-        InvalidArgumentError: the port is not in 0..65535.
+        InvalidArgumentError: the port is not in 0..65535; a namespace pattern that is not a
+            non-empty string, or a bare string instead of a list.
     """
     if metrics_port is not None and not 0 <= metrics_port <= 65535:
         raise InvalidArgumentError(f"metrics_port must be in 0..65535, got {metrics_port!r}")
+    _runtime.namespaces = None if namespaces is None else NamespaceScope.of(namespaces)
     _runtime.metrics_port = metrics_port
     _runtime.metrics_host = metrics_host
     _runtime.metrics_registry = metrics_registry

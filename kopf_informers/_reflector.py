@@ -136,6 +136,8 @@ class Reflector(Generic[T]):
         self._rv_unavailable = False  # a list at our RV got 410: the next list asks for the latest
         self._need_list = True
         self._synced = asyncio.Event()
+        self._refusal: ApiError | None = None  # a 401/403 before the first sync
+        self._refused = asyncio.Event()
 
     @property
     def last_resource_version(self) -> str | None:
@@ -146,8 +148,25 @@ class Reflector(Generic[T]):
         """True once the store holds a complete list (it stays true through relists)."""
         return self._synced.is_set()
 
-    async def wait_synced(self) -> None:
-        await self._synced.wait()
+    async def wait_synced(self, *, fail_fast: bool = False) -> None:
+        """Wait for the first complete list.
+
+        ``fail_fast``: raise the error of a list or watch refused with 401 or 403 before that
+        (credentials or RBAC that retrying will not fix until someone changes them); the
+        reflector itself goes on retrying.
+        """
+        if not fail_fast or self._synced.is_set():
+            await self._synced.wait()
+            return
+        waiters = [asyncio.ensure_future(self._synced.wait()),
+                   asyncio.ensure_future(self._refused.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not self._synced.is_set() and self._refusal is not None:
+            raise self._refusal
 
     async def run(self) -> None:
         """List and watch until cancelled; never returns on its own, never raises but that."""
@@ -156,6 +175,9 @@ class Reflector(Generic[T]):
             try:
                 await self._list_and_watch()
             except (ApiError, ApiConnectionError) as e:
+                if isinstance(e, ApiError) and e.status in (401, 403) and not self.has_synced:
+                    self._refusal = e
+                    self._refused.set()
                 delay = self._backoff.next_delay(loop.time())
                 # Errors of any ListerWatcher, not only the API client's: redacted here too.
                 logger.warning("%s: %s; retrying in %.1f s", self.name, redact(str(e)), delay)
