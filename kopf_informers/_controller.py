@@ -63,6 +63,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
+from ._api.resources import parse_resource
 from ._api.tracking import RequestLog, watching
 from ._enqueue import (
     EnqueueForObject,
@@ -208,6 +209,8 @@ class Controller:
         if not callable(fn):
             raise InvalidArgumentError(f"the reconcile function must be callable, got {fn!r}")
         self.name = name
+        for spelled in (resource, *owns, *(watches or {})):
+            parse_resource(spelled)  # a misspelled resource fails here, not at startup
         self.resource = resource
         self.fn = fn
         self.owns = tuple(owns)

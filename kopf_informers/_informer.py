@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 from ._api import ApiClient, ApiResource
+from ._api.resources import parse_resource
 from ._api.segments import check_segment
 from ._backoff import ExponentialBackoff
 from ._listers import Lister
@@ -539,6 +540,7 @@ class InformerFactory:
                 ``..``, with ``/`` or ``%``), a malformed selector, or another transform or
                 index function than the shared informer's.
         """
+        parse_resource(resource)
         if namespace:
             check_segment(namespace, "namespace", request=f"informer {resource}")
         labels = parse_label_selector(label_selector)
@@ -670,9 +672,10 @@ class InformerFactory:
         except BaseException:
             await informer.stop()
             raise
-        informer.add_handler(on_add=self._namespaces_changed, on_delete=self._namespaces_changed)
         self._namespace_informer = informer
-        return self._matching_namespaces()
+        self._served = self._matching_namespaces()
+        informer.add_handler(on_add=self._namespaces_changed, on_delete=self._namespaces_changed)
+        return self._served
 
     def _matching_namespaces(self) -> set[str]:
         assert self._namespace_informer is not None

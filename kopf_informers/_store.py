@@ -409,10 +409,11 @@ class ShardedStore(Store[T]):
         shard = self._shard_of(key) if isinstance(key, str) else None
         return shard is not None and key in shard
 
-    def _read(self, index_name: str, value: str) -> builtins.list[Store[T]]:
+    def _read(self, index_name: str, value: str | None) -> builtins.list[Store[T]]:
+        """The shards to ask for ``value`` of the index (None: for every value)."""
         if index_name not in self._index_names():
             raise self._unknown_index(index_name)
-        if index_name == NAMESPACE_INDEX:
+        if index_name == NAMESPACE_INDEX and value is not None:
             shard = self._shards.get(value)
             return [] if shard is None else [shard]
         return list(self._shards.values())
@@ -426,7 +427,7 @@ class ShardedStore(Store[T]):
                 for key in shard.index_keys(index_name, value)]
 
     def list_index_values(self, index_name: str) -> builtins.list[str]:
-        values = {value: None for shard in self._read(index_name, "")
+        values = {value: None for shard in self._read(index_name, None)
                   for value in shard.list_index_values(index_name)}
         return list(values)
 
