@@ -169,6 +169,8 @@ class Controller:
     Args:
         name: the controller's name (logs, metrics, probes).
         resource: the primary resource, ``"group/version/plural"``.
+        namespace: serve this namespace only (its primaries and owned children); None: the
+            informer factory's namespaces (under Kopf: those Kopf serves).
         fn: the reconcile function, called with keyword arguments ``name``, ``namespace``,
             ``body`` (the cached object), ``logger``, ``api``, ``retry`` (failures so far),
             ``cleanup`` (True when finalizing a deleted object) and ``request``; it may be

@@ -350,7 +350,7 @@ def reconcile(
     finalizer: str | None = None, max_concurrent: int = 1,
     rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
     child_predicates: Sequence[Predicate] = (), any_owner: bool = False, id: str | None = None,
-    resync_period: float | None = DEFAULT_RESYNC_PERIOD,
+    resync_period: float | None = DEFAULT_RESYNC_PERIOD, namespace: str | None = None,
     registry: kopf.OperatorRegistry | None = None,
 ) -> Callable[[F], F]:
     """Register a level-triggered reconcile function for ``resource`` with Kopf.
@@ -381,7 +381,7 @@ def reconcile(
                 name=cid, resource=resource, fn=fn, owns=owns, watches=watches,
                 finalizer=finalizer, max_concurrent=max_concurrent, rate_limiter=rate_limiter,
                 predicates=predicates, child_predicates=child_predicates, any_owner=any_owner,
-                resync_period=resync_period,
+                resync_period=resync_period, namespace=namespace,
             )
         _register_activities(registry)
         return fn

@@ -544,6 +544,32 @@ async def test_a_reconcile_returning_something_else_than_a_result_is_an_error_an
 # -- finalizers -----------------------------------------------------------------------------------
 
 
+async def test_a_controller_given_a_namespace_never_touches_another(
+        server: EmbeddedApiServer, api: ApiClient) -> None:
+    for namespace in ("a", "b"):
+        await api.create("v1/namespaces", {"metadata": {"name": namespace}})
+        await api.create(CM, {"metadata": {"name": "cm", "namespace": namespace}},
+                         namespace=namespace)
+    reconciled: list[str] = []
+
+    async def reconcile(name: str, namespace: str, **_: Any) -> None:
+        reconciled.append(f"{namespace}/{name}")
+
+    controller = Controller(name="narrow", resource=CM, fn=reconcile, namespace="a",
+                            owns=["v1/secrets"], finalizer=FINALIZER)
+    async with running(api, controller):
+        await eventually(lambda: reconciled == ["a/cm"], "a/cm reconciled")
+        await api.create(CM, {"metadata": {"name": "late", "namespace": "b"}}, namespace="b")
+        await api.create(CM, {"metadata": {"name": "late", "namespace": "a"}}, namespace="a")
+        await eventually(lambda: "a/late" in reconciled, "a/late reconciled")
+    assert sorted(reconciled) == ["a/cm", "a/late"]
+    in_b = server.journal.filter(namespace="b")  # the test's own creates, nothing else
+    assert [(e.verb, e.name) for e in in_b if e.verb != "create"] == []
+    assert not has_finalizer(await api.get(CM, "cm", namespace="b"), FINALIZER)
+    assert not [e for e in server.journal if e.verb in ("list", "watch") and e.namespace is None
+                and e.resource in ("configmaps", "secrets")]
+
+
 async def test_the_finalizer_flow_adds_cleans_up_once_removes_and_lets_the_object_go(
         server: EmbeddedApiServer, api: ApiClient) -> None:
     fn = Recorder()
