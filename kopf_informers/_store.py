@@ -104,7 +104,6 @@ __all__ = [
     "IndexFunc",
     "RawObject",
     "Replacement",
-    "ShardedStore",
     "Store",
     "StoreWriter",
     "frozen",
