@@ -265,7 +265,7 @@ class HttpApi:
         assert info.name is not None
         obj = self.core.get(res, info.namespace, info.name)
         if info.subresource == "scale":
-            return json_response(self.core.scale_of(res, obj))
+            return json_response(res.strategy.scale_of(obj))
         return self._render(request, res, [present(res, obj)], single=True)
 
     async def _verb_list(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
@@ -325,7 +325,7 @@ class HttpApi:
         if info.subresource == "scale":
             obj = self.core.update_scale(res, info.namespace, info.name, body,
                                          dry_run=_dry_run(request))
-            return json_response(self.core.scale_of(res, obj))
+            return json_response(res.strategy.scale_of(obj))
         warnings: list[str] = []
         obj = self.core.update(
             res, info.namespace, info.name, body, subresource=info.subresource,
@@ -347,7 +347,7 @@ class HttpApi:
         if info.subresource == "scale":
             obj = self.core.patch_scale(res, info.namespace, info.name, content_type, raw,
                                         dry_run=_dry_run(request))
-            return json_response(self.core.scale_of(res, obj))
+            return json_response(res.strategy.scale_of(obj))
         warnings: list[str] = []
         obj, created = self.core.patch(
             res, info.namespace, info.name, content_type, raw, subresource=info.subresource,
