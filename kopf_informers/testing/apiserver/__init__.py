@@ -12,7 +12,7 @@ contract (each imports only those below it)::
     registry       served resources, per-kind strategies, the generic core, patch types
     admission      metadata and schema validation, defaulting and pruning of custom resources
     storage        the store: objects, resourceVersions, history, watch fan-out
-    apimachinery   Status, field errors, names, decoding, JSONPath
+    apimachinery   Status, field errors, names, body media types and decoding, JSONPath
 
 Where a newcomer adds:
 
@@ -23,6 +23,10 @@ Where a newcomer adds:
   them, a CRD version's ``subresources`` do for custom resources. What each subresource may
   change, and the Scale it shows, are ``ResourceStrategy`` methods the generic core calls;
 * a patch type: a row of ``registry/_patching.PATCH_TYPES``;
+* a media type of create and update bodies: a row of ``apimachinery/_negotiation.BODY_TYPES``,
+  its decoder and whether custom resources take it (protobuf's row is there, waiting for its
+  decoder); POST, PUT and PATCH all negotiate through ``_negotiation``, which answers anything
+  else with kube-apiserver's 415;
 * a fault: a method of ``endpoints/_faults.Faults`` declared with ``@fault_action``.
 """
 

@@ -301,14 +301,16 @@ class ApiCore(Reads):
             )])
 
     def patch(
-        self, info: ResourceInfo, namespace: str | None, name: str, content_type: str,
-        raw: bytes, *, subresource: str | None = None, manager: str | None = None,
-        dry_run: bool = False, field_validation: str = "Strict",
+        self, info: ResourceInfo, namespace: str | None, name: str,
+        patch_type: _patching.PatchType, raw: bytes, *, subresource: str | None = None,
+        manager: str | None = None, dry_run: bool = False, field_validation: str = "Strict",
         warnings: list[str] | None = None, force: bool = False,
     ) -> tuple[Obj, bool]:
-        """Apply a patch; returns the new object and whether it was created (by apply)."""
+        """Apply a patch of ``patch_type`` (negotiated from ``PATCH_TYPES`` for this resource);
+        returns the new object and whether it was created (by apply)."""
+        patch = patch_type.patch
         try:
-            if content_type == _patching.APPLY:
+            if patch is None:  # server-side apply, which the core runs itself
                 return self._apply(
                     info, namespace, name, raw, subresource=subresource,
                     manager=manager, dry_run=dry_run, field_validation=field_validation,
@@ -319,7 +321,7 @@ class ApiCore(Reads):
                 body = load_json(raw)
             except DecodeError as e:
                 raise bad_request(f"error decoding patch: {e}") from e
-            new = self._patched(info, current, content_type, body, subresource)
+            new = self._patched(info, current, patch_type, patch, body)
         except _patching.PatchError as e:
             raise ApiStatusError(e.status, e.message, reason=e.reason, causes=e.causes) from e
         meta = new.setdefault("metadata", {})
@@ -338,25 +340,15 @@ class ApiCore(Reads):
             del meta["managedFields"]
             return replace(new), False
 
+    @staticmethod
     def _patched(
-        self, info: ResourceInfo, current: Obj, content_type: str, body: Any,
-        subresource: str | None,
+        info: ResourceInfo, current: Obj, patch_type: _patching.PatchType,
+        patch: _patching.PatchFunction, body: Any,
     ) -> Obj:
-        patch_type = _patching.PATCH_TYPES.get(content_type)
-        if patch_type is None or patch_type.patch is None:
-            raise ApiStatusError(
-                415, f"the body of the request was in an unknown format - accepted media types "
-                f"include: {_ACCEPTED_FOR_CUSTOM} (got {content_type!r})",
-            )
-        if info.custom and not patch_type.for_custom:
-            raise ApiStatusError(
-                415, "the body of the request was in an unknown format - accepted media "
-                f"types include: {_ACCEPTED_FOR_CUSTOM}",
-            )
         if patch_type.object_body and not isinstance(body, dict):
             raise bad_request(f"{patch_type.name} must be a JSON object")
         target = _patching.PatchTarget(info.kind, info.group, info.strategy.merge_schema)
-        new = patch_type.patch(current, body, target)
+        new = patch(current, body, target)
         if not isinstance(new, dict):
             raise ApiStatusError(422, "the patch produced something other than an object")
         return new
@@ -418,16 +410,15 @@ class ApiCore(Reads):
         return self.replace(info, current, new, dry_run=dry_run)
 
     def patch_scale(
-        self, info: ResourceInfo, namespace: str | None, name: str, content_type: str,
-        raw: bytes, *, dry_run: bool = False,
+        self, info: ResourceInfo, namespace: str | None, name: str,
+        patch_type: _patching.PatchType, raw: bytes, *, dry_run: bool = False,
     ) -> Obj:
         current = self.get(info, namespace, name)
         scale = info.strategy.scale_of(current)
         try:
             body = load_json(raw)
-            patch_type = _patching.PATCH_TYPES.get(content_type)
-            patch = patch_type.patch if patch_type is not None else None
-            if patch is None:  # an apply, or no type: merged as a JSON merge patch
+            patch = patch_type.patch
+            if patch is None:  # an apply: merged as a JSON merge patch
                 patched = _patching.merge_patch(scale, body)
             else:
                 patched = patch(scale, body, _SCALE)
@@ -540,10 +531,6 @@ class ApiCore(Reads):
 
 
 
-# What the error of an unknown patch type lists: those every resource accepts.
-_ACCEPTED_FOR_CUSTOM = ", ".join(
-    t.media_type for t in _patching.PATCH_TYPES.values() if t.for_custom
-)
 _SCALE = _patching.PatchTarget("Scale", "autoscaling")
 
 
