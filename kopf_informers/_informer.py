@@ -46,6 +46,7 @@ from ._reflector import DeletedFinalStateUnknown, ListerWatcher, Reflector
 from ._store import IndexFunc, RawObject, Store, StoreWriter, store
 from .errors import (
     ApiConnectionError,
+    CacheNotSyncedError,
     CacheSyncTimeoutError,
     InvalidArgumentError,
     ServerError,
@@ -151,10 +152,15 @@ class _FanOut(Generic[T]):
 
 
 class SharedIndexInformer(Generic[T]):
-    """One cache of one resource, fed by a reflector, read through :attr:`lister`."""
+    """One cache of one resource, fed by a reflector, read through :attr:`lister`.
+
+    ``namespaced`` is the resource's scope (None: unknown until the factory's discovery binds
+    it); ``namespace`` restricts the cache to one namespace. The lister refuses to read until
+    the first list is complete (:class:`~kopf_informers.errors.CacheNotSyncedError`).
+    """
 
     def __init__(
-        self, *, source: ListerWatcher, resource: str, namespaced: bool,
+        self, *, source: ListerWatcher, resource: str, namespaced: bool | None,
         namespace: str | None = None, indexers: Mapping[str, IndexFunc[T]] | None = None,
         transform: Callable[[RawObject], Any] | None = None,
         resync_period: float | None = None, watch_list: bool = False, name: str | None = None,
@@ -172,6 +178,7 @@ class SharedIndexInformer(Generic[T]):
         self._store, self._writer = cast(tuple[Store[T], StoreWriter[T]], pair)
         self.lister: Lister[T] = Lister(
             self._store, resource=resource, namespaced=namespaced, default_namespace=namespace,
+            check_synced=self._check_synced,
         )
         self._handlers: list[HandlerRegistration] = []
         self._fan_out: _FanOut[T] = _FanOut(self._handlers)
@@ -181,6 +188,7 @@ class SharedIndexInformer(Generic[T]):
         )
         self._resync_period = resync_period
         self._tasks: list[asyncio.Task[None]] = []
+        self._ever_started = False
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -249,6 +257,7 @@ class SharedIndexInformer(Generic[T]):
         if self._tasks:
             return
         loop = asyncio.get_running_loop()
+        self._ever_started = True
         self._tasks.append(loop.create_task(self._reflector.run(), name=f"reflector:{self.name}"))
         if self._resync_period is not None:
             self._tasks.append(loop.create_task(self._resync(), name=f"resync:{self.name}"))
@@ -259,6 +268,28 @@ class SharedIndexInformer(Generic[T]):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _check_synced(self) -> None:
+        """Raise :class:`CacheNotSyncedError` saying why, unless the cache holds a full list."""
+        if self.has_synced:
+            return
+        if not self._ever_started:
+            state = "is not started, so its cache is empty"
+            how = ("start it and wait for its sync: await factory.start() then await "
+                   "factory.wait_synced() (or informer.start() then await informer.wait_synced())")
+        elif not self.is_running:
+            state = "was stopped before its first list completed, so its cache is incomplete"
+            how = "start it again and await factory.wait_synced() (or informer.wait_synced())"
+        else:
+            state = ("has started but not synced yet: its first list is not complete (if it "
+                     "takes long, the logs say why)")
+            how = "await informer.wait_synced() (or factory.wait_synced()) before reading"
+        raise CacheNotSyncedError(
+            f"cannot read the lister of {self.name}: the informer {state}; {how}. In a Kopf "
+            f"operator, read listers from handlers (or reconcile functions): Kopf runs them "
+            f"only after kopf-informers' startup handler has synced every cache",
+            informer=self.name, started=self._ever_started,
+        )
 
     def _bind(self, *, namespaced: bool) -> None:
         """Learn the resource's scope from discovery (the factory does this before starting)."""
@@ -408,7 +439,8 @@ class InformerFactory:
                 ) if part
             )
             informer = SharedIndexInformer(
-                source=source, resource=resource, namespaced=namespace is not None,
+                # The scope is known after discovery: start() binds it.
+                source=source, resource=resource, namespaced=None,
                 namespace=namespace or None, indexers=indexers, transform=transform,
                 resync_period=self._resync_period, watch_list=self._watch_list, name=name,
                 backoff=self._backoff,
