@@ -172,8 +172,8 @@ class Controller:
             ``body`` (the cached object), ``logger``, ``api``, ``retry`` (failures so far),
             ``cleanup`` (True when finalizing a deleted object) and ``request``; it may be
             ``async`` or not, and should accept ``**kwargs``.
-        owns: child resources; their changes enqueue their controller owner of the primary kind.
-        owner_kind: the primary's kind (for matching owner references); found by discovery.
+        owns: child resources; their changes enqueue their controller owner of the primary kind
+            (the kind, for matching owner references, is found by discovery at :meth:`start`).
         any_owner: with ``owns``, enqueue every owner of the primary kind, not only the controller.
         watches: ``{resource: map_fn}``; ``map_fn(obj)`` returns the requests to enqueue.
         finalizer: a finalizer name to manage (see the module docstring).
@@ -182,6 +182,8 @@ class Controller:
         predicates: filters for the primary's events.
         child_predicates: filters for the events of owned and watched resources (e.g.
             ``~generation_changed``-style filters to ignore status churn of children).
+        namespace: watch the primary and the owned resources in this namespace only (watched
+            resources are watched in all namespaces); None: in all namespaces.
         metrics: a Prometheus registry to report the reconcile and workqueue metrics to (e.g.
             ``kopf_informers.metrics.DEFAULT_REGISTRY``); None: none, unless :meth:`setup`
             is given one.
