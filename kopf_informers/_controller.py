@@ -169,14 +169,15 @@ class Controller:
     Args:
         name: the controller's name (logs, metrics, probes).
         resource: the primary resource, ``"group/version/plural"``.
-        namespace: serve this namespace only (its primaries and owned children); None: the
-            informer factory's namespaces (under Kopf: those Kopf serves).
+        namespace: serve this namespace only (its primaries and owned children; watched
+            resources follow the informer factory's namespaces); None: the factory's
+            namespaces (all, unless it was made with ``namespaces=``; under Kopf: Kopf's).
         fn: the reconcile function, called with keyword arguments ``name``, ``namespace``,
             ``body`` (the cached object), ``logger``, ``api``, ``retry`` (failures so far),
             ``cleanup`` (True when finalizing a deleted object) and ``request``; it may be
             ``async`` or not, and should accept ``**kwargs``.
-        owns: child resources; their changes enqueue their controller owner of the primary kind.
-        owner_kind: the primary's kind (for matching owner references); found by discovery.
+        owns: child resources; their changes enqueue their controller owner of the primary kind
+            (the kind, for matching owner references, is found by discovery at :meth:`start`).
         any_owner: with ``owns``, enqueue every owner of the primary kind, not only the controller.
         watches: ``{resource: map_fn}``; ``map_fn(obj)`` returns the requests to enqueue.
         finalizer: a finalizer name to manage (see the module docstring).

@@ -57,6 +57,7 @@ from ._store import (
 )
 from .errors import (
     ApiConnectionError,
+    CacheNotSyncedError,
     CacheSyncTimeoutError,
     ForbiddenError,
     InvalidArgumentError,
@@ -182,6 +183,10 @@ class _Shard(Generic[T]):
 class SharedIndexInformer(Generic[T]):
     """One cache of one resource, fed by a reflector, read through :attr:`lister`.
 
+    ``namespaced`` is the resource's scope (None: unknown until the factory's discovery binds
+    it); ``namespace`` restricts the cache to one namespace. The lister refuses to read until
+    the first list is complete (:class:`~kopf_informers.errors.CacheNotSyncedError`).
+
     An informer that its factory restricts to several namespaces (see
     :class:`~kopf_informers._namespaces.NamespaceScope`) runs one reflector per namespace, each
     into a store of its own, behind one :attr:`store` view, one lister and one set of handlers:
@@ -191,7 +196,7 @@ class SharedIndexInformer(Generic[T]):
     """
 
     def __init__(
-        self, *, source: ListerWatcher, resource: str, namespaced: bool,
+        self, *, source: ListerWatcher, resource: str, namespaced: bool | None,
         namespace: str | None = None, indexers: Mapping[str, IndexFunc[T]] | None = None,
         transform: Callable[[RawObject], Any] | None = None,
         resync_period: float | None = None, watch_list: bool = False, name: str | None = None,
@@ -220,10 +225,12 @@ class SharedIndexInformer(Generic[T]):
         self._store: Store[T] = self._single.store
         self.lister: Lister[T] = Lister(
             self._store, resource=resource, namespaced=namespaced, default_namespace=namespace,
+            check_synced=self._check_synced,
         )
         self._resync_period = resync_period
         self._resync_task: asyncio.Task[None] | None = None
         self._running = False
+        self._ever_started = False
 
     def _shard(self, source: ListerWatcher, name: str) -> _Shard[T]:
         pair = store(indexers=cast(Any, self._indexers), transform=cast(Any, self._transform))
@@ -357,6 +364,7 @@ class SharedIndexInformer(Generic[T]):
         if self._running:
             return
         self._running = True
+        self._ever_started = True
         for shard in self._all_shards():
             self._start_shard(shard)
         if self._resync_period is not None:
@@ -379,6 +387,28 @@ class SharedIndexInformer(Generic[T]):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _check_synced(self) -> None:
+        """Raise :class:`CacheNotSyncedError` saying why, unless the cache holds a full list."""
+        if self.has_synced:
+            return
+        if not self._ever_started:
+            state = "is not started, so its cache is empty"
+            how = ("start it and wait for its sync: await factory.start() then await "
+                   "factory.wait_synced() (or informer.start() then await informer.wait_synced())")
+        elif not self.is_running:
+            state = "was stopped before its first list completed, so its cache is incomplete"
+            how = "start it again and await factory.wait_synced() (or informer.wait_synced())"
+        else:
+            state = ("has started but not synced yet: its first list is not complete (if it "
+                     "takes long, the logs say why)")
+            how = "await informer.wait_synced() (or factory.wait_synced()) before reading"
+        raise CacheNotSyncedError(
+            f"cannot read the lister of {self.name}: the informer {state}; {how}. In a Kopf "
+            f"operator, read listers from handlers (or reconcile functions): Kopf runs them "
+            f"only after kopf-informers' startup handler has synced every cache",
+            informer=self.name, started=self._ever_started,
+        )
 
     def _bind(self, *, namespaced: bool) -> None:
         """Learn the resource's scope from discovery (the factory does this before starting)."""
@@ -559,7 +589,8 @@ class InformerFactory:
                 ) if part
             )
             informer = SharedIndexInformer(
-                source=source, resource=resource, namespaced=namespace is not None,
+                # The scope is known after discovery: start() binds it.
+                source=source, resource=resource, namespaced=None,
                 namespace=namespace or None, indexers=indexers, transform=transform,
                 resync_period=self._resync_period, watch_list=self._watch_list, name=name,
                 backoff=self._backoff,

@@ -34,6 +34,20 @@ Prometheus metrics (:mod:`kopf_informers.metrics`) are opt-in, with :func:`confi
 at each startup; the endpoint starts before the caches sync and stops at cleanup.
 
 Kopf's own login and handlers are untouched: nothing here registers a login handler.
+
+Plain Kopf handlers read the listers of :func:`shared_informer` freely (reading one at import
+time, before the startup handler, raises :class:`~kopf_informers.errors.CacheNotSyncedError`).
+They are not given the library's :class:`~kopf_informers.ApiClient`, as reconcile functions are
+(``api=``): open one in a startup handler and keep it in Kopf's operator-wide ``memo``, which
+Kopf copies into every object's handlers::
+
+    @kopf.on.startup()
+    async def open_api(memo: kopf.Memo, **_):
+        memo.api = await kopf_informers.ApiClient.autodetect()
+
+    @kopf.on.cleanup()
+    async def close_api(memo: kopf.Memo, **_):
+        await memo.api.close()
 """
 
 from __future__ import annotations

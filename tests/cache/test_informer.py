@@ -639,7 +639,7 @@ def test_a_second_request_with_new_indexers_adds_them_to_the_shared_informer() -
     second = factory.informer("v1/pods", indexers={"by_app": lambda o: []})
     assert second is first
     assert first.store.index_names == ["by_app", "by_node", "namespace", "owner"]
-    assert first.lister.index_values("by_app") == []
+    assert first.store.list_index_values("by_app") == []
 
 
 def test_a_second_request_with_another_transform_is_refused() -> None:
