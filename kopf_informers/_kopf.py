@@ -14,6 +14,11 @@ the number of controllers or re-imports):
 - **cleanup**: stop the workers (letting running reconciles finish), stop the informers.
 - **probe** ``kopf_informers``: sync state, cache sizes, queue depths and reconcile counts.
 
+Events follow the operator's ``settings.posting`` (the ``settings`` Kopf passes to startup
+handlers, read at each Event): a failed reconcile posts a Warning Event when posting is enabled
+at WARNING or below, and the records of a reconcile's ``logger`` are posted as those of Kopf's
+handlers are (``settings.posting.loggers``, off by default).
+
 Prometheus metrics (:mod:`kopf_informers.metrics`) are opt-in, with :func:`configure` or the
 ``KOPF_INFORMERS_METRICS_PORT`` and ``KOPF_INFORMERS_METRICS_HOST`` environment variables, read
 at each startup; the endpoint starts before the caches sync and stops at cleanup.
@@ -98,13 +103,15 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
     kopf.on.probe(id=HANDLER_ID, registry=registry)(_probe)
 
 
-async def _startup(logger: Any, **_: Any) -> None:
+async def _startup(logger: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     factory = _runtime.the_factory()
     registry = _start_metrics(factory, logger)
     for controller in _runtime.controllers.values():
         controller.setup(factory, metrics=registry)
+        # The operator's own: Events are posted (or not) as its Kopf handlers' are.
+        controller.posting = settings.posting
     # Discovery is retried (with the reflector's backoff) while the server is unreachable.
     await factory.start(timeout=max(0.0, deadline - loop.time()))
     logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))

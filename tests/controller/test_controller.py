@@ -417,7 +417,7 @@ async def test_an_always_failing_reconcile_is_retried_on_the_exponential_schedul
     )
     fn.controller = controller
     calls = 8  # the delays: 0.05 0.1 0.2 0.4 0.4 0.4 0.4 (capped)
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.ctrl"):
         async with running(api, controller):
             await create_cm(api, "doomed")
             await eventually(lambda: fn.count("doomed") >= calls, f"{calls} attempts")
@@ -528,13 +528,13 @@ async def test_a_reconcile_returning_something_else_than_a_result_is_an_error_an
         rate_limiter=ItemExponentialFailureRateLimiter(base=0.01, cap=1.0),
     )
     fn.controller = controller
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.ctrl"):
         async with running(api, controller):
             await create_cm(api, "sloppy")
             await eventually(lambda: fn.count("sloppy") == 2, "the retry")
 
     assert [c.retry for c in fn.of("sloppy")] == [0, 1]
-    [error] = [r for r in caplog.records if r.name == "kopf_informers.controller"]
+    [error] = [r for r in caplog.records if r.name == "kopf_informers.ctrl"]
     message = error.getMessage()
     assert "returned 'ok'" in message
     assert "Result.requeue_after" in message
