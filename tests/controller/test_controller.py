@@ -27,7 +27,6 @@ import itertools
 import json
 import logging
 import socket
-import sys
 import threading
 import time
 import urllib.request
@@ -40,10 +39,9 @@ import kopf.testing
 import kubernetes
 import pytest
 from _helpers.controllers import WAIT, running
-from _helpers.kopf_runner import kopf_logging_undone
+from _helpers.kopf_runner import isolated_kopf, kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta, V1Secret
 
-import kopf_informers._kopf
 from kopf_informers import (
     ApiClient,
     Controller,
@@ -750,26 +748,10 @@ def operator(embedded_apiserver: EmbeddedApiServer, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
     """A fresh Kopf registry (with the login handler a fresh one lacks) and a fresh
     kopf-informers runtime; everything process-wide that ``kopf run`` changes is put back."""
-    kubeconfig = str(embedded_apiserver.kubeconfig)
     observations = tmp_path / "observations.jsonl"
-    monkeypatch.setenv("KUBECONFIG", kubeconfig)  # kopf-informers' own client reads it
     monkeypatch.setenv(OBSERVATIONS_ENV, str(observations))
-    # Kopf's login_via_client reads the official client's default location, computed when
-    # `kubernetes` was imported, and installs a process-wide default configuration.
-    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", kubeconfig)
-    monkeypatch.setattr(kubernetes.client.Configuration, "_default", None)
-    monkeypatch.setattr(sys, "path", [*sys.path])  # `kopf run` prepends the operator's folder
-    # The controllers and informers registered by importing the operator are process-wide:
-    # a fresh runtime keeps them from leaking into later tests' operators.
-    monkeypatch.setattr(kopf_informers._kopf, "_runtime", kopf_informers._kopf._Runtime())
-    registry = kopf.OperatorRegistry()
-    kopf.on.login(registry=registry)(kopf.login_via_client)
-    default_registry, modules = kopf.get_default_registry(), set(sys.modules)
-    yield Operator(embedded_apiserver, observations, registry)
-    kopf.set_default_registry(default_registry)  # `kopf run` made the runner's the default
-    for name in set(sys.modules) - modules:
-        if name.startswith("__kopf_script_"):  # the operator file, as `kopf run` loaded it
-            del sys.modules[name]
+    with isolated_kopf(monkeypatch, str(embedded_apiserver.kubeconfig)) as registry:
+        yield Operator(embedded_apiserver, observations, registry)
 
 
 def wait(check: Callable[[], Any], what: str) -> Any:

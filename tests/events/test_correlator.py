@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from _helpers.clocks import FakeClock
 
 from kopf_informers import EventCorrelator
 from kopf_informers._correlator import (
@@ -22,14 +23,6 @@ from kopf_informers.errors import InvalidArgumentError
 EVENT = EventIdentity(component="kopf-informers", host="", api_version="v1", kind="ConfigMap",
                       namespace="default", name="cm1", uid="u1", type="Warning",
                       reason="Failed", message="boom")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

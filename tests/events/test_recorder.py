@@ -11,19 +11,12 @@ import functools
 from typing import Any
 
 import pytest
+from _helpers.clocks import FakeClock
 
 from kopf_informers import ApiClient, EventCorrelator, EventRecorder, post_event, recorder_for
 from kopf_informers.testing import EmbeddedApiServer
 
 Obj = dict[str, Any]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
