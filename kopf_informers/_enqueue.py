@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 # The controller's logger: a failing map function is a failure of the controller.
-logger = logging.getLogger("kopf_informers.controller")
+logger = logging.getLogger("kopf_informers.ctrl")
 
 MapFn = Callable[[Any], Iterable[Any]]
 

@@ -82,7 +82,7 @@ OnUpdate = Callable[[Any, Any], object]
 OnDelete = Callable[[Any], object]
 OnRelist = Callable[[], object]
 
-logger = logging.getLogger("kopf_informers.informer")  # the public name, not the module's
+logger = logging.getLogger("kopf_informers.cache")  # client-go's tools/cache
 MINIMUM_RESYNC_PERIOD = 1.0  # seconds, as client-go
 DEFAULT_SYNC_TIMEOUT = 120.0  # seconds, controller-runtime's CacheSyncTimeout
 # Failures that pass by themselves: no answer (refused, reset, timed out), 5xx, 429.

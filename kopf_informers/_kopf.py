@@ -29,6 +29,11 @@ Errors at startup: those that retrying cannot fix (no credentials, an unknown re
 with one line that names the cause and the fix (for a 403: the verb, resource and namespace
 the operator's account lacks). Transient ones are retried as said above.
 
+Events follow the operator's ``settings.posting`` (the ``settings`` Kopf passes to startup
+handlers, read at each Event): a failed reconcile posts a Warning Event when posting is enabled
+at WARNING or below, and the records of a reconcile's ``logger`` are posted as those of Kopf's
+handlers are (``settings.posting.loggers``, off by default).
+
 Prometheus metrics (:mod:`kopf_informers.metrics`) are opt-in, with :func:`configure` or the
 ``KOPF_INFORMERS_METRICS_PORT`` and ``KOPF_INFORMERS_METRICS_HOST`` environment variables, read
 at each startup; the endpoint starts before the caches sync and stops at cleanup.
@@ -157,6 +162,8 @@ async def _start(logger: Any, settings: kopf.OperatorSettings) -> None:
     registry = _start_metrics(factory, logger)
     for controller in _runtime.controllers.values():
         controller.setup(factory, metrics=registry)
+        # The operator's own: Events are posted (or not) as its Kopf handlers' are.
+        controller.posting = settings.posting
     # Discovery is retried (with the reflector's backoff) while the server is unreachable.
     await factory.start(timeout=max(0.0, deadline - loop.time()))
     logger.info("kopf-informers: waiting for %d caches to sync (%s)", len(factory.informers),

@@ -62,7 +62,7 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_MIN_WATCH_TIMEOUT = 300.0  # seconds; each watch asks for a random 5-10 minutes
 
-logger = logging.getLogger("kopf_informers.reflector")  # the public name, not the module's
+logger = logging.getLogger("kopf_informers.cache")  # client-go's tools/cache
 
 
 class ListPage(NamedTuple):
@@ -262,6 +262,9 @@ class Reflector(Generic[T]):
     def _replace(self, replacement: Replacement[T], resource_version: str) -> None:
         added, updated, deleted = replacement.commit()
         relisted = self._listed_once
+        logger.debug("%s: %s at resourceVersion %s: %d added, %d updated, %d deleted",
+                     self.name, "relisted" if relisted else "listed", resource_version,
+                     len(added), len(updated), len(deleted))
         self._rv = resource_version
         self._listed_once = True
         self._need_list = False
@@ -300,6 +303,8 @@ class Reflector(Generic[T]):
         """One watch connection, until the server ends it. Raises GoneError on 410."""
         timeout = int(self._min_watch_timeout * (1 + self._rng()))
         buffered: list[Obj] | None = [] if initial else None
+        logger.debug("%s: watching from resourceVersion %s (%d s)", self.name,
+                     self._rv if not initial else "the latest, streaming the list", timeout)
         events = self._source.watch(
             resource_version=self._rv if not initial else (self._rv or ""),
             timeout_seconds=timeout, send_initial_events=initial,

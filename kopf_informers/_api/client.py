@@ -84,7 +84,7 @@ PATCH_CONTENT_TYPES: Mapping[str, str] = {
 Selector = str | LabelSelector | None
 FieldSelectorArg = str | FieldSelector | None
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.api")  # one public name for the client
 
 
 class ApiClient:

@@ -195,13 +195,13 @@ async def test_a_handler_that_raises_is_logged_and_neither_the_informer_nor_othe
     informer.add_handler(on_add=failing)
     recorder = Recorder(informer)
     recorder.register()
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.informer"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.cache"):
         async with started(informer, source):
             assert attempts == ["a", "b"]  # every event was still offered to the failing one
             assert recorder.events == [("add", "a"), ("add", "b"), ("update", "a", "")]
             assert informer.is_running
             assert informer.has_synced
-    failures = [r for r in caplog.records if r.name == "kopf_informers.informer"]
+    failures = [r for r in caplog.records if r.name == "kopf_informers.cache"]
     assert len(failures) == 2
     for record, name in zip(failures, ["a", "b"], strict=True):
         assert record.levelno == logging.ERROR

@@ -78,7 +78,7 @@ def test_a_failing_map_function_is_logged_by_the_controller_and_enqueues_nothing
         caplog: pytest.LogCaptureFixture) -> None:
     enqueue = Recorded()
     handler = EnqueueFromMapFunc(enqueue=enqueue, map_fn=lambda obj: [42], name="ctl")
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.ctrl"):
         handler.on_add(child())
     assert enqueue.requests == []
     assert "ctl: the watch map function" in caplog.text
