@@ -395,9 +395,6 @@ def test_apply_creates_then_reports_unchanged_then_configured(
     assert {e.query.get("fieldValidation") for e in writes} == {"Strict"}
 
 
-@pytest.mark.xfail(reason="built-in kinds have no field schemas in the embedded server, so "
-                          "unknown fields of built-ins are neither refused nor dropped",
-                   strict=True)
 def test_apply_rejects_unknown_fields_of_built_ins_with_default_validation(kubectl: Any) -> None:
     body = configmap("settings", {"a": "1"})
     body["colour"] = "red"

@@ -19,10 +19,15 @@ is decoded by PyYAML's safe loader, whose other errors keep PyYAML's words.
 
 Errors are :class:`DecodeError`, whose message the caller puts after its own prefix (``error
 decoding YAML:``, ``error decoding patch:``) and answers with a 400.
+
+A JSON object may name a key twice; orjson keeps the last value, as Go does, and so does the
+real server, which also reports each repetition as a strict decoding error (``fieldValidation``
+then refuses the request, warns, or says nothing). :func:`duplicate_fields` finds them.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
 import orjson
@@ -57,6 +62,56 @@ def load_json(raw: bytes) -> Any:
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and is_deeper_than(value, MAX_DEPTH):
         raise DecodeError(DEPTH_EXCEEDED)
     return value
+
+
+def duplicate_fields(raw: bytes) -> list[str]:
+    """The paths of the keys that a JSON body repeats within one object, in the order they
+    repeat, as sigs.k8s.io/json reports them (``spec.replicas``, ``items[0].name``).
+
+    For a decodable body (``load_json`` has read it). Cheap when there are none: one pass of
+    the standard library's C scanner, which counts the keys of every object; only a body with
+    repetitions is read again for their paths.
+    """
+    try:
+        _FIND_DUPLICATES.decode(raw.decode("utf-8"))
+    except _Repeated:
+        return _duplicate_paths(_PAIRS.decode(raw.decode("utf-8")), "")
+    except ValueError:  # e.g. NaN literals, which orjson refuses first anyway
+        pass
+    return []
+
+
+class _Repeated(Exception):  # a signal, not an error
+    pass
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """An object's members in their order, repetitions included."""
+
+
+def _refuse_repeated(pairs: list[tuple[str, Any]]) -> None:
+    if len(pairs) > 1 and len({key for key, _ in pairs}) != len(pairs):
+        raise _Repeated
+
+
+_FIND_DUPLICATES: Final = json.JSONDecoder(object_pairs_hook=_refuse_repeated)
+_PAIRS: Final = json.JSONDecoder(object_pairs_hook=_Pairs)
+
+
+def _duplicate_paths(value: Any, path: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, item in value:
+            child = f"{path}.{key}" if path else key
+            if key in seen:
+                found.append(child)
+            seen.add(key)
+            found.extend(_duplicate_paths(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_duplicate_paths(item, f"{path}[{index}]"))
+    return found
 
 
 def is_deeper_than(value: Any, limit: int) -> bool:

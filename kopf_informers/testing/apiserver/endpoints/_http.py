@@ -28,7 +28,7 @@ import orjson
 from aiohttp import web
 
 from .... import __version__
-from ..apimachinery._decoding import DecodeError, load_json
+from ..apimachinery._decoding import DecodeError, duplicate_fields, load_json
 from ..apimachinery._limits import MAX_REQUEST_BODY_BYTES
 from ..apimachinery._negotiation import JSON, body_type, negotiate, not_spoken
 from ..apimachinery._status import (
@@ -312,26 +312,26 @@ class HttpApi:
                            ) -> web.StreamResponse:
         if info.subresource is not None:
             raise method_not_allowed()
-        body = await _read_body(request, res)
-        warnings: list[str] = []
+        field_validation = _field_validation(request)
+        body, warnings = await _read_body(request, res, field_validation)
         obj = self.core.create(
             res, info.namespace, body, dry_run=_dry_run(request),
-            field_validation=_field_validation(request), warnings=warnings,
+            field_validation=field_validation, warnings=warnings,
         )
         return self._render(request, res, [obj], single=True, status=201, warnings=warnings)
 
     async def _verb_update(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
         assert info.name is not None
-        body = await _read_body(request, res)
+        field_validation = _field_validation(request)
+        body, warnings = await _read_body(request, res, field_validation)
         if info.subresource == "scale":
             obj = self.core.update_scale(res, info.namespace, info.name, body,
                                          dry_run=_dry_run(request))
             return json_response(res.strategy.scale_of(obj))
-        warnings: list[str] = []
         obj = self.core.update(
             res, info.namespace, info.name, body, subresource=info.subresource,
-            dry_run=_dry_run(request), field_validation=_field_validation(request),
+            dry_run=_dry_run(request), field_validation=field_validation,
             warnings=warnings,
         )
         return self._render(request, res, [present(res, obj)], single=True, warnings=warnings)
@@ -349,11 +349,14 @@ class HttpApi:
             obj = self.core.patch_scale(res, info.namespace, info.name, patch_type, raw,
                                         dry_run=_dry_run(request))
             return json_response(res.strategy.scale_of(obj))
+        field_validation = _field_validation(request)
         warnings: list[str] = []
+        if patch_type.media_type in _MERGED_PATCHES:
+            warnings = _duplicates_checked(raw, field_validation)
         obj, created = self.core.patch(
             res, info.namespace, info.name, patch_type, raw, subresource=info.subresource,
             manager=request.query.get("fieldManager"), dry_run=_dry_run(request),
-            field_validation=_field_validation(request), warnings=warnings,
+            field_validation=field_validation, warnings=warnings,
             force=request.query.get("force") in ("true", "1"),
         )
         return self._render(request, res, [present(res, obj)], single=True,
@@ -541,9 +544,13 @@ async def _read_raw(request: web.Request) -> bytes:
     return await request.read()
 
 
-async def _read_body(request: web.Request, resource: ResourceInfo) -> Any:
+async def _read_body(
+    request: web.Request, resource: ResourceInfo, field_validation: str,
+) -> tuple[Any, list[str]]:
     """A create's or an update's body, decoded as its media type says (415 before it is read,
-    as kube-apiserver negotiates first)."""
+    as kube-apiserver negotiates first), and the warnings its decoding gives (the repeated
+    fields of a JSON body, as ``field_validation`` has them: see :func:`_duplicates_checked`).
+    """
     decoding = body_type(request.headers.get("Content-Type", ""), custom=resource.custom)
     decode = decoding.decode
     if decode is None:
@@ -553,10 +560,28 @@ async def _read_body(request: web.Request, resource: ResourceInfo) -> Any:
         raise bad_request("the body of the request is empty")
     try:
         if decoding.off_loop:
-            return await asyncio.to_thread(decode, raw)
-        return decode(raw)
+            return await asyncio.to_thread(decode, raw), []
+        body = decode(raw)
     except DecodeError as e:
         raise bad_request(f"error decoding {decoding.name}: {e}") from e
+    return body, _duplicates_checked(raw, field_validation) if decode is load_json else []
+
+
+# Patches whose JSON body is an object decoded as such, whose repeated keys count.
+_MERGED_PATCHES = frozenset({
+    "application/merge-patch+json", "application/strategic-merge-patch+json",
+})
+
+
+def _duplicates_checked(raw: bytes, field_validation: str) -> list[str]:
+    """The warnings of the fields a JSON body repeats, or a 400 if ``field_validation`` is
+    ``Strict``: kube-apiserver's strict decoding errors (``Ignore``: none, unchecked)."""
+    if field_validation == "Ignore":
+        return []
+    repeated = [f'duplicate field "{path}"' for path in duplicate_fields(raw)]
+    if repeated and field_validation == "Strict":
+        raise bad_request(f"strict decoding error: {', '.join(repeated)}")
+    return repeated
 
 
 async def _apply_body_as_json(raw: bytes) -> bytes:

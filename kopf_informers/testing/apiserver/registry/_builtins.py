@@ -24,9 +24,11 @@ Each built-in's :class:`~._strategy.ResourceStrategy` is written in its entry to
 discovery data: its defaulter (one of ``_defaults``); its ``kubectl get`` columns and row printer
 (built from ``_printers``); the lists it merges by key or as sets (built from ``_merge_keys``);
 whether DELETE answers the deleted object; whether its names are DNS-1123 labels; whether the
-workload simulation writes its status; its own validation. To add a built-in kind, add one entry
-here (one :func:`_resource` call in its group's tuple): ``_defaults``, ``_printers`` and
-``_merge_keys`` keep no per-kind tables. A kind the server does not ship is registered with
+workload simulation writes its status; its own validation; its type, the real server's
+definition of the kind (``_builtin_schemas``), which decoding checks objects against. To add a
+built-in kind, add one entry here (one :func:`_resource` call in its group's tuple):
+``_defaults``, ``_printers`` and ``_merge_keys`` keep no per-kind tables. A kind the server
+does not ship is registered with
 ``EmbeddedApiServer.register(ResourceInfo(..., strategy=ResourceStrategy(...)))``.
 
 Custom resources do not come from here: :func:`resources_from_crd` makes them from CRD objects.
@@ -38,6 +40,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from ..admission._builtin_schemas import definition_name
 from ..admission._validation import validate_crd
 from ._defaults import (
     default_crd,
@@ -179,6 +182,7 @@ def _resource(
         validator=validator,
         status_subresource=status,
         scale_subresource=scale,
+        definition=definition_name(group, version, kind),
     )
     return ResourceInfo(
         group=group, version=version, plural=plural, kind=kind, singular=kind.lower(),

@@ -27,6 +27,7 @@ import orjson
 
 from ..admission import _namespace_lifecycle as admission
 from ..admission import _validation
+from ..admission._typed_decoding import TypeMismatch
 from ..apimachinery._decoding import DecodeError, load_json
 from ..apimachinery._limits import copy_for_storage
 from ..apimachinery._status import (
@@ -136,7 +137,10 @@ class ApiCore(Reads):
         else:
             meta.pop("generation", None)
         info.strategy.prepare_for_create(obj)
-        obj = self._prepare(info, obj, None, field_validation, warnings)
+        try:
+            obj = self._prepare(info, obj, None, field_validation, warnings)
+        except TypeMismatch as e:
+            raise _undecodable(info, e) from None
         rs = self.store.resource(info.key)
         if rs.get(namespace or "", name) is not None:
             raise already_exists(info.group, info.plural, name)
@@ -246,8 +250,13 @@ class ApiCore(Reads):
         self, info: ResourceInfo, current: Obj, new: Obj, *,
         subresource: str | None = None, dry_run: bool = False,
         field_validation: str = "Strict", warnings: list[str] | None = None,
+        patched: bool = False,
     ) -> Obj:
-        """Store ``new`` (a private copy) in place of ``current``, with the real rules."""
+        """Store ``new`` (a private copy) in place of ``current``, with the real rules.
+
+        ``patched``: ``new`` is the result of a patch, whose wrong types the real server
+        answers with a 422 on ``patch``, not with the 400 of an update's body.
+        """
         cur_meta = current["metadata"]
         name = cur_meta["name"]
         new_meta = new.get("metadata")
@@ -267,7 +276,10 @@ class ApiCore(Reads):
             else:
                 new_meta.pop(field, None)
         new["apiVersion"], new["kind"] = info.api_version, info.kind
-        new = self._prepare(info, copy_for_storage(new), current, field_validation, warnings)
+        try:
+            new = self._prepare(info, copy_for_storage(new), current, field_validation, warnings)
+        except TypeMismatch as e:
+            raise (_unpatchable(new, e) if patched else _undecodable(info, e)) from None
         self._check_finalizers(info, current, new)
         # A custom resource without a status subresource counts its status as spec, as
         # apiextensions does: everything but metadata bumps its generation.
@@ -328,7 +340,7 @@ class ApiCore(Reads):
         meta.setdefault("resourceVersion", current["metadata"]["resourceVersion"])
         replace = functools.partial(
             self.replace, info, current, subresource=subresource, dry_run=dry_run,
-            field_validation=field_validation, warnings=warnings,
+            field_validation=field_validation, warnings=warnings, patched=True,
         )
         try:
             return replace(new), False
@@ -532,6 +544,23 @@ class ApiCore(Reads):
 
 
 _SCALE = _patching.PatchTarget("Scale", "autoscaling")
+
+
+def _undecodable(info: ResourceInfo, error: TypeMismatch) -> ApiStatusError:
+    """A body the kind's Go type cannot hold: kube-apiserver's 400 from its decoder."""
+    return bad_request(
+        f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {error}'
+    )
+
+
+def _unpatchable(patched: Obj, error: TypeMismatch) -> ApiStatusError:
+    """A patch whose result the kind's Go type cannot hold: kube-apiserver's 422, which names
+    neither kind nor object and quotes the whole patched object as the invalid value."""
+    cause = _validation.invalid("patch", orjson.dumps(patched).decode(), str(error))
+    return ApiStatusError(
+        422, _validation.invalid_message("", "", [cause]), name="", kind="",
+        causes=[cause.to_json()],
+    )
 
 
 def has_finalizers(key: ResourceKey, obj: Obj) -> bool:

@@ -19,7 +19,9 @@ here                     what it does                               kube-apiserv
 ``status_subresource``   has ``/status``: the main resource keeps   ``PrepareForCreate/Update``
                          its status, ``/status`` changes only that  of the main and status ones
 ``scale_subresource``    has ``/scale``, reading these paths        the scale subresource
-``decode()``             schema defaulting and pruning, as decoded  the CR decoder
+``decode()``             schema defaulting and pruning, as decoded  the CR decoder; a
+                         (custom resources); unknown fields and     built-in's Go type and
+                         wrong types (built-ins: ``definition``)    its JSON decoder
 ``validate()``           the kind's own validation causes           ``Validate``
 =======================  =========================================  ===========================
 
@@ -39,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ....selectors import LabelSelector
+from ..admission._typed_decoding import decode_typed
 from ..admission._validation import Cause
 from ..apimachinery._json import copy_json
 from ._merge_keys import Schema
@@ -76,6 +79,8 @@ class ResourceStrategy:
     validator: Validator | None = None  # the kind's own validation, after the metadata's
     status_subresource: bool = False  # has /status
     scale_subresource: ScaleInfo | None = None  # has /scale, with its paths
+    # The OpenAPI definition of a built-in's type, which decoding checks objects against.
+    definition: str | None = None
 
     @property
     def subresources(self) -> tuple[str, ...]:
@@ -111,7 +116,13 @@ class ResourceStrategy:
         return new
 
     def decode(self, obj: Obj) -> tuple[Obj, list[str]]:
-        """``obj`` as the decoder leaves it, and the paths of the unknown fields it dropped."""
+        """``obj`` as the decoder leaves it, and the paths of the unknown fields it dropped.
+
+        A built-in is decoded into its ``definition``: unknown fields are dropped, and a value
+        of the wrong type raises ``TypeMismatch`` (see ``admission/_typed_decoding``).
+        """
+        if self.definition is not None:
+            return decode_typed(obj, self.definition)
         return obj, []
 
     def default(self, obj: Obj, *, creating: bool) -> None:
