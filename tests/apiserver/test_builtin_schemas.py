@@ -61,7 +61,8 @@ def test_every_built_in_kind_has_its_real_type() -> None:
         definition = resource.strategy.definition
         assert definition is not None, resource.name
         node = _builtin_schemas.compiled(definition)
-        assert node is not None and node.shape == "struct", resource.name
+        assert node is not None, resource.name
+        assert node.shape == "struct", resource.name
         assert {"apiVersion", "kind", "metadata"} <= set(node.fields), resource.name
 
 

@@ -408,6 +408,59 @@ def test_apply_rejects_unknown_fields_of_built_ins_with_default_validation(kubec
     assert "colour" not in kubectl.json("get", "configmap", "settings")
 
 
+def test_server_dry_run_refuses_a_built_in_of_the_wrong_type(kubectl: Any) -> None:
+    body = deployment("web")
+    body["spec"]["replicas"] = "two"
+    result = kubectl("apply", "--dry-run=server", "-f", "-", input=manifest(body), check=False)
+    assert result.returncode == 1
+    assert ('Deployment in version "v1" cannot be handled as a Deployment: json: cannot '
+            "unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+            ) in result.stderr
+    assert kubectl("get", "deployments", "-o", "name").stdout == ""
+
+
+def test_apply_merges_built_in_lists_by_the_keys_of_the_served_schemas(kubectl: Any) -> None:
+    env = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    kubectl("apply", "-f", "-", input=manifest(deployment("web", containers=[
+        {"name": "app", "image": "nginx:1.27", "env": env}])))
+    env[1]["value"] = "3"
+    kubectl("apply", "-f", "-", input=manifest(deployment("web", replicas=2, containers=[
+        {"name": "app", "image": "nginx:1.27", "env": env}])))
+    stored = kubectl.json("get", "deployment", "web")
+    assert stored["spec"]["replicas"] == 2
+    assert stored["spec"]["template"]["spec"]["containers"][0]["env"] == env
+
+
+@pytest.mark.parametrize("output", ["plaintext", "plaintext-openapiv2"])
+def test_explain_describes_built_ins_from_the_served_schemas(kubectl: Any, output: str) -> None:
+    explained = kubectl("explain", "deployment.spec.template", f"--output={output}").stdout
+    assert "Template describes the pods that will be created." in explained
+    assert "spec\t<" in explained  # its fields are listed: PodSpec's (v3), Object (v2)
+    replicas = kubectl("explain", "deployment.spec.replicas", f"--output={output}").stdout
+    assert "<integer>" in replicas
+
+
+def test_apply_of_a_crd_and_its_object_in_one_file_fails_only_as_on_a_real_cluster(
+    kubectl: Any,
+) -> None:
+    # kubectl validates every object before it applies any. A kind that no OpenAPI v3 document
+    # names sends it to /openapi/v2 (as protobuf), which must answer: then the CRD is created.
+    # The object is not: kubectl maps every object before applying any, when its kind is not
+    # served yet, and says so as it does on a real cluster. The second apply creates it.
+    both = manifest(FOO_CRD, foo("f1", color="red"))
+    first = kubectl("apply", "-f", "-", input=both, check=False)
+    assert "customresourcedefinition.apiextensions.k8s.io/foos.example.com created" in (
+        first.stdout)
+    assert "error validating" not in first.stderr
+    assert 'no matches for kind "Foo" in version "example.com/v1"' in first.stderr
+    assert "ensure CRDs are installed first" in first.stderr
+    kubectl("wait", "--for=condition=established", "crd/foos.example.com",
+            f"--timeout={int(TIMEOUT)}s")
+    second = kubectl("apply", "-f", "-", input=both)
+    assert "foo.example.com/f1 created" in second.stdout
+    assert kubectl.json("get", "foo", "f1")["spec"] == {"color": "red"}
+
+
 def test_apply_rejects_unknown_fields_of_custom_resources_with_default_validation(
     kubectl: Any, foo_crd: dict[str, Any],
 ) -> None:

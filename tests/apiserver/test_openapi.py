@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import urllib3
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from kopf_informers.testing.apiserver import EmbeddedApiServer
+from kopf_informers.testing.apiserver.admission import _builtin_schemas
 from kopf_informers.testing.apiserver.endpoints._openapi import (
     document_hash,
     group_version_path,
@@ -21,6 +24,8 @@ from kopf_informers.testing.apiserver.endpoints._openapi import (
     openapi_v3_index,
     schema_name,
 )
+from kopf_informers.testing.apiserver.endpoints._openapi_proto import encode_document
+from kopf_informers.testing.apiserver.endpoints._openapi_v2 import openapi_v2_document
 from kopf_informers.testing.apiserver.registry._builtins import BUILTIN_RESOURCES
 from kopf_informers.testing.apiserver.registry._resources import ResourceInfo, resources_from_crd
 
@@ -54,6 +59,16 @@ FOO_CRD: dict[str, Any] = {
 FOOS = resources_from_crd(FOO_CRD)
 [FOO] = FOOS
 ALL = [*BUILTIN_RESOURCES, *FOOS]
+META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+
+
+@pytest.fixture
+def without_schemas(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As if ``kubernetes-validate`` were not installed."""
+    monkeypatch.setattr(_builtin_schemas, "_load", lambda: None)
+    _builtin_schemas.definitions.cache_clear()
+    yield
+    _builtin_schemas.definitions.cache_clear()
 
 
 def _gvk(resource: ResourceInfo) -> dict[str, str]:
@@ -76,7 +91,7 @@ def _patch_operations(document: dict[str, Any], resource: ResourceInfo,
 def _refs(value: Any) -> Iterator[str]:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "$ref":
+            if key == "$ref" and isinstance(item, str):  # not JSONSchemaProps' "$ref" property
                 yield item
             else:
                 yield from _refs(item)
@@ -134,9 +149,11 @@ def test_documents_are_plain_json_even_with_yaml_dates_in_a_crd_schema() -> None
 def test_a_document_holds_only_its_own_group_version() -> None:
     document = openapi_v3_document("apps", "v1", ALL)
     assert all(path.startswith("/apis/apps/v1/") for path in document["paths"])
-    kinds = {s["x-kubernetes-group-version-kind"][0]["kind"]
-             for s in document["components"]["schemas"].values()
-             if "x-kubernetes-group-version-kind" in s}
+    # Besides the kinds it refers to, of other groups (a StatefulSet's PersistentVolumeClaims,
+    # meta's Status; DeleteOptions, which names every group), as kube-apiserver's documents do.
+    kinds = {gvk["kind"] for s in document["components"]["schemas"].values()
+             for gvk in s.get("x-kubernetes-group-version-kind", ())
+             if gvk["group"] == "apps" and gvk["kind"] != "DeleteOptions"}
     assert kinds == {
         "Deployment", "DeploymentList", "ReplicaSet", "ReplicaSetList", "StatefulSet",
         "StatefulSetList", "DaemonSet", "DaemonSetList", "ControllerRevision",
@@ -160,13 +177,20 @@ def test_kubectl_finds_the_field_validation_parameter_so_it_validates_on_the_ser
 
 
 @pytest.mark.parametrize("resource", [pytest.param(r, id=r.name) for r in ALL])
-def test_kubectl_builds_apply_patches_from_its_own_types_not_from_these_schemas(
+def test_kubectl_builds_strategic_merge_patches_of_built_ins_from_their_schemas(
         resource: ResourceInfo) -> None:
     for patch in _patch_operations(_document(resource), resource):
         content = patch["requestBody"]["content"]
-        assert "application/strategic-merge-patch+json" not in content
+        assert ("application/strategic-merge-patch+json" in content) is not resource.custom
         assert "application/merge-patch+json" in content
         assert "application/apply-patch+yaml" in content
+
+
+def test_without_real_schemas_kubectl_builds_apply_patches_from_its_own_types(
+        without_schemas: None) -> None:
+    resource = next(r for r in ALL if r.kind == "Deployment")
+    for patch in _patch_operations(_document(resource), resource):
+        assert "application/strategic-merge-patch+json" not in patch["requestBody"]["content"]
 
 
 @pytest.mark.parametrize("resource", [pytest.param(r, id=r.name) for r in ALL])
@@ -266,7 +290,26 @@ def test_a_custom_resource_schema_is_the_crds_with_the_envelope_added() -> None:
     assert "apiVersion" not in FOO_SCHEMA["properties"]  # the CRD's own schema is untouched
 
 
-def test_a_built_in_schema_accepts_any_fields() -> None:
+def test_a_built_in_schema_is_the_real_servers() -> None:
+    schemas = openapi_v3_document("apps", "v1", ALL)["components"]["schemas"]
+    spec = schemas["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]
+    assert spec["replicas"]["type"] == "integer"
+    assert spec["replicas"]["format"] == "int32"
+    assert spec["template"]["allOf"] == [
+        {"$ref": "#/components/schemas/io.k8s.api.core.v1.PodTemplateSpec"}]
+    containers = schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]
+    assert containers["x-kubernetes-patch-merge-key"] == "name"
+    assert containers["x-kubernetes-patch-strategy"] == "merge"
+    assert schemas["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] == {
+        "oneOf": [{"type": "string"}, {"type": "integer"}], "x-kubernetes-int-or-string": True}
+    deployment = schemas["io.k8s.api.apps.v1.Deployment"]
+    assert deployment["x-kubernetes-group-version-kind"] == [
+        {"group": "apps", "kind": "Deployment", "version": "v1"}]
+    assert "enum" not in deployment["properties"]["kind"]
+
+
+def test_without_real_schemas_a_built_in_schema_accepts_any_fields(
+        without_schemas: None) -> None:
     schema = openapi_v3_document("", "v1", ALL)["components"]["schemas"][
         "io.k8s.api.core.v1.ConfigMap"]
     assert schema["type"] == "object"
@@ -311,3 +354,84 @@ async def _follow_the_index_over_http() -> None:
             served = await response.json()
             assert url.endswith(f"?hash={document_hash(served)}")
             assert served["openapi"].startswith("3.0")
+
+
+# -- /openapi/v2 --------------------------------------------------------------------------------
+
+
+def test_the_v2_document_holds_every_group_versions_paths_and_schemas() -> None:
+    document = openapi_v2_document(ALL)
+    assert document["swagger"] == "2.0"
+    for resource in ALL:
+        assert schema_name(resource) in document["definitions"]
+    prefix = "#/definitions/"
+    for ref in _refs(document):
+        assert ref.startswith(prefix)
+        assert ref.removeprefix(prefix) in document["definitions"]
+
+
+def test_the_v2_document_is_swagger_2_not_openapi_3() -> None:
+    document = openapi_v2_document(ALL)
+    assert not list(_keywords(document, "oneOf"))  # JSONSchemaProps has a property "oneOf"
+    assert not list(_keywords(document, "requestBody"))
+    assert "#/components/" not in json.dumps(document)
+    definitions = document["definitions"]
+    assert definitions["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] == {
+        "type": "string", "format": "int-or-string"}
+    template = definitions["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["template"]
+    assert template["$ref"] == "#/definitions/io.k8s.api.core.v1.PodTemplateSpec"
+
+
+def _keywords(value: Any, keyword: str) -> Iterator[Any]:
+    """The values of ``keyword`` used as a keyword (a list or an object of schemas)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == keyword and (isinstance(item, list) or "content" in item):
+                yield item
+            else:
+                yield from _keywords(item, keyword)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keywords(item, keyword)
+
+
+@pytest.mark.parametrize("resource", [pytest.param(r, id=r.name) for r in ALL])
+def test_kubectl_finds_the_field_validation_parameter_in_v2_too(resource: ResourceInfo) -> None:
+    paths = openapi_v2_document(ALL)["paths"]
+    patches = [item["patch"] for item in paths.values()
+               if item.get("patch", {}).get("x-kubernetes-group-version-kind") == _gvk(resource)]
+    assert patches
+    for patch in patches:
+        query = {p["name"]: p for p in patch["parameters"] if p["in"] == "query"}
+        assert query["fieldValidation"]["type"] == "string"
+        [body] = [p for p in patch["parameters"] if p["in"] == "body"]
+        assert body["schema"] == {"$ref": f"#/definitions/{META}.Patch"}
+        assert ("application/strategic-merge-patch+json" in patch["consumes"]) is not (
+            resource.custom)
+
+
+def test_the_v2_protobuf_is_gnostics_document_message() -> None:
+    encoded = encode_document({"swagger": "2.0", "info": {"title": "T", "version": "v"},
+                               "definitions": {"X": {"type": "string", "x-k": [1]}}})
+    assert encoded == (
+        b"\n\x032.0"  # 1: swagger
+        b"\x12\x06\n\x01T\x12\x01v"  # 2: info {1: title, 2: version}
+        # 9: definitions {1: NamedSchema {1: name, 2: Schema {22: type {1: "string"},
+        #    31: NamedAny {1: "x-k", 2: Any {2: yaml "[1]"}}}}}
+        b"J!\n\x1f\n\x01X\x12\x1a\xb2\x01\x08\n\x06string"
+        b"\xfa\x01\x0c\n\x03x-k\x12\x05\x12\x03[1]"
+    )
+
+
+def test_the_v2_document_is_served_as_protobuf_to_whom_asks_and_as_json_otherwise(
+        embedded_apiserver: EmbeddedApiServer) -> None:
+    for accept, content_type in [
+        ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+         "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+        ("application/json", "application/json"),
+    ]:
+        response = urllib3.request("GET", f"{embedded_apiserver.url}/openapi/v2",
+                                   headers={"Accept": accept})
+        assert response.status == 200
+        assert response.headers["Content-Type"] == content_type
+    assert json.loads(response.data)["swagger"] == "2.0"

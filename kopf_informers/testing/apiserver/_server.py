@@ -27,6 +27,7 @@ import yaml
 from aiohttp import web
 
 from ...errors import InvalidArgumentError
+from .admission._builtin_schemas import definitions as builtin_definitions
 from .controllers._controllers import Controllers
 from .endpoints._faults import Faults, Journal
 from .endpoints._http import HttpApi, HttpSettings
@@ -184,6 +185,9 @@ class EmbeddedApiServer:
         if self._runner is not None:
             raise RuntimeError("the embedded API server is already running")
         self.loop.loop = asyncio.get_running_loop()
+        # The built-ins' schemas, loaded once per process (some 60 ms) before the first request
+        # needs them; without kubernetes-validate, this is where the server says so, once.
+        builtin_definitions()
         self.controllers.start()
         self._runner = web.AppRunner(self.http.make_app(), handle_signals=False,
                                      handler_cancellation=True, access_log=None)

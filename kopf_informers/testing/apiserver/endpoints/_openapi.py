@@ -1,4 +1,4 @@
-"""The small OpenAPI v3 surface that ``kubectl apply`` and friends need from the embedded server.
+"""The OpenAPI v3 documents of the embedded server, one per group-version, as kubectl reads them.
 
 kubectl 1.32 reads ``GET /openapi/v3`` (the index made by :func:`openapi_v3_index`) and then,
 per group-version, ``GET /openapi/v3/apis/<group>/<version>?hash=…`` (a document made by
@@ -7,18 +7,18 @@ per group-version, ``GET /openapi/v3/apis/<group>/<version>?hash=…`` (a docume
 * **Choosing validation.** kubectl looks for the PATCH operation tagged with the object's
   group-version-kind and checks that it takes a ``fieldValidation`` query parameter. If it does,
   kubectl skips client-side schema validation and sends ``fieldValidation=Strict``: the server
-  validates. So kubectl 1.32 never checks manifests against the schemas here. Its client-side
-  validation reads OpenAPI v2 only, and it falls back to that only when the parameter is missing.
+  validates (built-ins by decoding them into their types, custom resources by their schemas).
+  Client-side validation reads OpenAPI v2 only (``_openapi_v2``), for kinds no v3 document names.
 * **Computing the apply patch.** For a PATCH operation that accepts
   ``application/strategic-merge-patch+json``, kubectl builds the strategic merge patch from the
-  schemas in this document. These schemas carry no patch merge keys, and the permissive ones for
-  built-ins carry no properties either, so a patch built from them would be wrong or fail.
-  The PATCH operations here therefore do not list that media type. kubectl then asks
-  ``/openapi/v2`` (the server should answer 404) and falls back to its compiled-in types: a
-  strategic merge patch for built-ins, and a JSON merge patch for custom resources, which is what
-  it sends to a real cluster too.
-* **``kubectl explain``.** It reads ``components.schemas``. Custom resources get their CRD schema;
-  built-ins get a permissive object schema, so explain shows little for them.
+  schemas in this document: their ``x-kubernetes-patch-merge-key`` and
+  ``x-kubernetes-patch-strategy``. Built-ins carry their real schemas (``_openapi_schemas``), so
+  their PATCH operations take it, as on kube-apiserver; custom resources take JSON merge patches.
+  Without ``kubernetes-validate`` the built-ins' schemas are permissive objects with no merge
+  keys, and their PATCH operations do not list strategic merge: kubectl then falls back to its
+  compiled-in types.
+* **``kubectl explain``.** It reads ``components.schemas``: the real ones for built-ins, the
+  CRD's schema for custom resources.
 
 The index carries a hash of each document. kubectl caches documents by their URL, so the hash
 changes whenever a document changes: when a CRD adds, changes or drops a version. Like
@@ -32,7 +32,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ..admission._builtin_schemas import definition_name
 from ..registry._resources import ResourceInfo
+from ._openapi_schemas import builtin_schemas
 
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 _OBJECT_META = f"{_META}.ObjectMeta"
@@ -41,12 +43,13 @@ _PATCH = f"{_META}.Patch"
 _DELETE_OPTIONS = f"{_META}.DeleteOptions"
 _STATUS = f"{_META}.Status"
 
-# No strategic-merge-patch here, on purpose: see the module docstring.
+# Strategic merge patches only for built-ins with their real schemas: see the module docstring.
 _PATCH_MEDIA_TYPES = (
     "application/apply-patch+yaml",
     "application/json-patch+json",
     "application/merge-patch+json",
 )
+_STRATEGIC = "application/strategic-merge-patch+json"
 _RESPONSE_MEDIA_TYPES = ("application/json", "application/yaml")
 
 _SHARED_SCHEMAS: Mapping[str, Mapping[str, Any]] = {
@@ -124,12 +127,19 @@ def openapi_v3_document(
         (r for r in resources if r.group == group and r.version == version),
         key=lambda r: r.plural,
     )
+    builtins = [r for r in selected if not r.custom]
+    real = builtin_schemas([*_SHARED_SCHEMAS, *(
+        schema_name(r, list_kind=list_kind) for r in builtins for list_kind in (False, True))])
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {name: _plain(schema) for name, schema in _SHARED_SCHEMAS.items()}
+    schemas.update(_plain(real or {}))
     for resource in selected:
-        paths.update(_resource_paths(resource))
-        schemas[schema_name(resource)] = _object_schema(resource)
-        schemas[schema_name(resource, list_kind=True)] = _list_schema(resource)
+        strategic = not resource.custom and real is not None
+        paths.update(_resource_paths(resource, strategic=strategic))
+        if schema_name(resource) not in schemas:
+            schemas[schema_name(resource)] = _object_schema(resource)
+        if schema_name(resource, list_kind=True) not in schemas:
+            schemas[schema_name(resource, list_kind=True)] = _list_schema(resource)
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "unversioned"},
@@ -148,11 +158,7 @@ def schema_name(resource: ResourceInfo, *, list_kind: bool = False) -> str:
     if resource.custom:
         reversed_group = ".".join(reversed(resource.group.split(".")))
         return f"{reversed_group}.{resource.version}.{kind}"
-    if resource.group == "apiextensions.k8s.io":
-        prefix = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions"
-        return f"{prefix}.{resource.version}.{kind}"
-    package = resource.group.split(".")[0] if resource.group else "core"
-    return f"io.k8s.api.{package}.{resource.version}.{kind}"
+    return definition_name(resource.group, resource.version, kind)
 
 
 def _gvk(resource: ResourceInfo, *, list_kind: bool = False) -> dict[str, str]:
@@ -165,7 +171,8 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _object_schema(resource: ResourceInfo) -> dict[str, Any]:
-    """The kind's schema: the CRD's own for custom resources, a permissive one for built-ins."""
+    """The kind's schema: the CRD's own for custom resources, a permissive one for built-ins
+    without their real schemas."""
     schema: dict[str, Any]
     if resource.schema is not None:
         schema = _plain(resource.schema)
@@ -196,8 +203,9 @@ def _list_schema(resource: ResourceInfo) -> dict[str, Any]:
     }
 
 
-def _resource_paths(resource: ResourceInfo) -> dict[str, Any]:
-    """The collection and item paths of a resource, with one operation per supported verb."""
+def _resource_paths(resource: ResourceInfo, *, strategic: bool) -> dict[str, Any]:
+    """The collection and item paths of a resource, with one operation per supported verb;
+    ``strategic``: its PATCH takes strategic merge patches (built from its schema)."""
     root = f"/{group_version_path(resource.group, resource.version)}"
     scope = f"{root}/namespaces/{{namespace}}" if resource.namespaced else root
     collection_path = f"{scope}/{resource.plural}"
@@ -221,7 +229,8 @@ def _resource_paths(resource: ResourceInfo) -> dict[str, Any]:
     if "update" in verbs:
         item["put"] = _operation(resource, "put", _ref(schema_name(resource)))
     if "patch" in verbs:
-        item["patch"] = _operation(resource, "patch", _ref(schema_name(resource)))
+        item["patch"] = _operation(resource, "patch", _ref(schema_name(resource)),
+                                   strategic=strategic)
     if "delete" in verbs:
         item["delete"] = _operation(resource, "delete", _ref(_STATUS))
     return {collection_path: collection, item_path: item}
@@ -244,7 +253,8 @@ _OPERATION_VERBS: Mapping[str, str] = {
 }
 
 
-def _operation(resource: ResourceInfo, action: str, response: Mapping[str, Any]) -> dict[str, Any]:
+def _operation(resource: ResourceInfo, action: str, response: Mapping[str, Any], *,
+               strategic: bool = False) -> dict[str, Any]:
     media = {media_type: {"schema": dict(response)} for media_type in _RESPONSE_MEDIA_TYPES}
     operation: dict[str, Any] = {
         "tags": [_tag(resource)],
@@ -259,7 +269,8 @@ def _operation(resource: ResourceInfo, action: str, response: Mapping[str, Any])
         "x-kubernetes-group-version-kind": _gvk(resource),
     }
     if action == "patch":
-        content = {media_type: {"schema": _ref(_PATCH)} for media_type in _PATCH_MEDIA_TYPES}
+        media_types = (*_PATCH_MEDIA_TYPES, _STRATEGIC) if strategic else _PATCH_MEDIA_TYPES
+        content = {media_type: {"schema": _ref(_PATCH)} for media_type in media_types}
         operation["requestBody"] = {"content": content, "required": True}
     elif action in ("post", "put"):
         content = {"*/*": {"schema": _ref(schema_name(resource))}}
