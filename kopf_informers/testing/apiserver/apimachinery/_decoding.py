@@ -68,7 +68,7 @@ def duplicate_fields(raw: bytes) -> list[str]:
     """The paths of the keys that a JSON body repeats within one object, in the order they
     repeat, as sigs.k8s.io/json reports them (``spec.replicas``, ``items[0].name``).
 
-    For a decodable body (``load_json`` has read it). Cheap when there are none: one pass of
+    For a body that ``load_json`` decodes; none for one it refuses. Cheap when there are none: one pass of
     the standard library's C scanner, which counts the keys of every object; only a body with
     repetitions is read again for their paths.
     """
@@ -76,7 +76,7 @@ def duplicate_fields(raw: bytes) -> list[str]:
         _FIND_DUPLICATES.decode(raw.decode("utf-8"))
     except _Repeated:
         return _duplicate_paths(_PAIRS.decode(raw.decode("utf-8")), "")
-    except ValueError:  # e.g. NaN literals, which orjson refuses first anyway
+    except (ValueError, RecursionError):  # what load_json refuses, on its own terms
         pass
     return []
 
