@@ -79,6 +79,8 @@ def _decode(value: Any, node: TypeNode, trail: Trail, struct: str, unknown: list
         assert values is not None
         if values.shape == "scalar":  # labels, annotations, data: the most common by far
             python, bits = values.python, values.bits
+            if not bits and set(map(type, value.values())) <= python:
+                return  # all of one accepted type: checked in C, not item by item
             for key, item in value.items():
                 if item is not None and (
                         type(item) not in python or (bits and not _fits(item, values))):

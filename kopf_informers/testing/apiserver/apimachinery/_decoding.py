@@ -90,7 +90,7 @@ class _Pairs(list[tuple[str, Any]]):
 
 
 def _refuse_repeated(pairs: list[tuple[str, Any]]) -> None:
-    if len(pairs) > 1 and len({key for key, _ in pairs}) != len(pairs):
+    if len(dict(pairs)) != len(pairs):
         raise _Repeated
 
 
