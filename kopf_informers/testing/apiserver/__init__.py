@@ -10,7 +10,8 @@ contract (each imports only those below it)::
     endpoints      HTTP: request info, handlers, watch streams, Tables, discovery, OpenAPI,
     | controllers    journal and faults  |  GC, namespaces, CRDs, workload simulation
     registry       served resources, per-kind strategies, the generic core, patch types
-    admission      metadata and schema validation, defaulting and pruning of custom resources
+    admission      metadata and schema validation, defaulting and pruning of custom resources,
+                   built-ins' types from their real schemas (the optional kubernetes-validate)
     storage        the store: objects, resourceVersions, history, watch fan-out
     apimachinery   Status, field errors, names, body media types and decoding, JSONPath
 

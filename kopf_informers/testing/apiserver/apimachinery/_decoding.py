@@ -68,9 +68,9 @@ def duplicate_fields(raw: bytes) -> list[str]:
     """The paths of the keys that a JSON body repeats within one object, in the order they
     repeat, as sigs.k8s.io/json reports them (``spec.replicas``, ``items[0].name``).
 
-    For a body that ``load_json`` decodes; none for one it refuses. Cheap when there are none: one pass of
-    the standard library's C scanner, which counts the keys of every object; only a body with
-    repetitions is read again for their paths.
+    For a body that ``load_json`` decodes; none for one it refuses. Cheap when there are none:
+    one pass of the standard library's C scanner, which counts the keys of every object; only a
+    body with repetitions is read again for their paths.
     """
     try:
         _FIND_DUPLICATES.decode(raw.decode("utf-8"))
