@@ -36,7 +36,7 @@ MISSING_MESSAGE: Final = (
 _REF_PREFIX: Final = "#/$defs/"
 _APIEXTENSIONS: Final = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions"
 
-logger = logging.getLogger("kopf_informers.testing.apiserver")
+logger = logging.getLogger("kopf_informers.srv")  # the embedded server; fits Kopf's log format
 
 Definitions = Mapping[str, Mapping[str, Any]]
 
