@@ -148,10 +148,15 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
 async def _startup(logger: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
     try:
         await _start(logger, settings)
-    except CacheSyncTimeoutError as e:  # still failing at the deadline: Kopf tries again
-        raise kopf.TemporaryError(f"kopf-informers: {e}", delay=STARTUP_RETRY_DELAY) from e
-    except (KopfInformersError, StartupError) as e:
-        _stop_the_operator(logger, _explain(e))
+    except BaseException as e:
+        # Whatever started is stopped (and the client closed): Kopf runs no cleanup handler
+        # after a failed startup, and a retry starts everything again.
+        await _stop_everything()
+        if isinstance(e, CacheSyncTimeoutError):  # still failing at the deadline: Kopf retries
+            raise kopf.TemporaryError(f"kopf-informers: {e}", delay=STARTUP_RETRY_DELAY) from e
+        if isinstance(e, KopfInformersError | StartupError):
+            _stop_the_operator(logger, _explain(e))
+        raise
 
 
 async def _start(logger: Any, settings: kopf.OperatorSettings) -> None:
@@ -276,15 +281,22 @@ def _observed_scope() -> NamespaceScope | None:
 
 
 async def _cleanup(logger: Any, **_: Any) -> None:
+    await _stop_everything()
+    _runtime.factory = None
+    logger.info("kopf-informers: controllers and informers stopped")
+
+
+async def _stop_everything() -> None:
+    """Stop the workers (letting running reconciles finish), the informers (closing the client
+    the factory made) and the metrics; the factory keeps its informers, to start them again."""
     await asyncio.gather(*(c.stop(drain_timeout=DRAIN_TIMEOUT)
                            for c in _runtime.controllers.values()))
     if _runtime.factory is not None:
         await _runtime.factory.stop()
         if _runtime.reporting_to is not None:
             unregister_informers(_runtime.factory, registry=_runtime.reporting_to)
-        _runtime.factory = None
+            _runtime.reporting_to = None
     await _stop_metrics()
-    logger.info("kopf-informers: controllers and informers stopped")
 
 
 def configure(
