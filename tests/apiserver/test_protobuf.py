@@ -400,3 +400,23 @@ def test_a_body_that_is_not_protobuf_is_400_and_changes_nothing(
     assert (status, body["reason"]) == (400, "BadRequest")
     assert body["message"].startswith("error decoding protobuf: provided data does not appear")
     assert send(embedded_apiserver, "GET", CONFIGMAPS)[2]["items"] == []
+
+
+def test_a_protobuf_scale_update_scales_the_deployment(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    deployments = "/apis/apps/v1/namespaces/default/deployments"
+    labels = {"app": "d"}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "nginx"}]}}},
+    }
+    assert send(embedded_apiserver, "POST", deployments, encode_object(deployment))[0] == 201
+    scale = {"apiVersion": "autoscaling/v1", "kind": "Scale",
+             "metadata": {"name": "d", "namespace": "default"}, "spec": {"replicas": 3}}
+    status, _, body = send(embedded_apiserver, "PUT", f"{deployments}/d/scale",
+                           encode_object(scale))
+    assert (status, body["kind"], body["spec"]["replicas"]) == (200, "Scale", 3)
+    assert send(embedded_apiserver, "GET", f"{deployments}/d")[2]["spec"]["replicas"] == 3
