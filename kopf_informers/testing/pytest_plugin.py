@@ -103,17 +103,20 @@ class Kubectl:
     ``input`` is fed to stdin, ``timeout`` (seconds) bounds the run. With ``check`` (the
     default), a non-zero exit raises ``AssertionError`` showing the command, stdout and
     stderr. :meth:`json` runs ``*args -o json`` and returns the parsed output.
-    ``kubeconfig`` and ``cache_dir`` are the paths it passes.
+    ``kubeconfig`` and ``cache_dir`` are the paths it passes; ``binary`` is the kubectl it runs
+    (a name on PATH, or a path: for tests of another kubectl release).
     """
 
-    def __init__(self, kubeconfig: Path, cache_dir: Path) -> None:
+    def __init__(self, kubeconfig: Path, cache_dir: Path, binary: str | Path = "kubectl",
+                 ) -> None:
         self.kubeconfig = kubeconfig
         self.cache_dir = cache_dir
+        self.binary = str(binary)
 
     def __call__(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
-        command = ["kubectl", f"--kubeconfig={self.kubeconfig}",
+        command = [self.binary, f"--kubeconfig={self.kubeconfig}",
                    f"--cache-dir={self.cache_dir}", *args]
         result = subprocess.run(command, input=input, capture_output=True, text=True,
                                 timeout=timeout)

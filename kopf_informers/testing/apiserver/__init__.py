@@ -24,9 +24,10 @@ Where a newcomer adds:
   change, and the Scale it shows, are ``ResourceStrategy`` methods the generic core calls;
 * a patch type: a row of ``registry/_patching.PATCH_TYPES``;
 * a media type of create and update bodies: a row of ``apimachinery/_negotiation.BODY_TYPES``,
-  its decoder and whether custom resources take it (protobuf's row is there, waiting for its
-  decoder); POST, PUT and PATCH all negotiate through ``_negotiation``, which answers anything
-  else with kube-apiserver's 415;
+  its decoder and whether custom resources take it (protobuf's decoder is
+  ``apimachinery/_protobuf``, driven by a field table that ``tools/proto_table.py`` derives from
+  the upstream .proto files); POST, PUT and PATCH all negotiate through ``_negotiation``, which
+  answers anything else with kube-apiserver's 415;
 * a fault: a method of ``endpoints/_faults.Faults`` declared with ``@fault_action``.
 """
 

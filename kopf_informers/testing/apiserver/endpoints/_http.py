@@ -30,7 +30,14 @@ from aiohttp import web
 from .... import __version__
 from ..apimachinery._decoding import DecodeError, load_json
 from ..apimachinery._limits import MAX_REQUEST_BODY_BYTES
-from ..apimachinery._negotiation import JSON, body_type, negotiate, not_spoken
+from ..apimachinery._negotiation import (
+    JSON,
+    PROTOBUF,
+    body_type,
+    media_type_of,
+    negotiate,
+    not_spoken,
+)
 from ..apimachinery._status import (
     ApiStatusError,
     bad_request,
@@ -362,7 +369,7 @@ class HttpApi:
     async def _verb_delete(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
         assert info.name is not None
-        options = await _delete_options(request)
+        options = await _delete_options(request, res)
         obj, gone = self.core.delete(res, info.namespace, info.name, options,
                                      dry_run=_dry_run(request))
         if gone and not res.strategy.returns_deleted:
@@ -379,7 +386,7 @@ class HttpApi:
     ) -> web.StreamResponse:
         q = request.query
         selection = Selection(res, info.namespace, q.get("labelSelector"), q.get("fieldSelector"))
-        options = await _delete_options(request)
+        options = await _delete_options(request, res)
         deleted = self.core.delete_collection(res, selection, options, dry_run=_dry_run(request))
         return json_response({
             "kind": res.list_kind, "apiVersion": res.api_version,
@@ -585,12 +592,18 @@ def _yaml_apply_body_to_json(raw: bytes) -> bytes:
         raise _patching.PatchError(f"error decoding YAML: {e}") from e
 
 
-async def _delete_options(request: web.Request) -> dict[str, Any]:
+async def _delete_options(request: web.Request, resource: ResourceInfo) -> dict[str, Any]:
+    """DeleteOptions from the body (JSON; protobuf from client-go's typed clients, built-ins
+    only) and from the query, the query winning."""
     options: dict[str, Any] = {}
+    content_type = request.headers.get("Content-Type", "")
+    decode: Callable[[bytes], Any] = load_json
+    if media_type_of(content_type) == PROTOBUF:
+        decode = body_type(content_type, custom=resource.custom).decode or load_json
     raw = await _read_raw(request)
     if raw:
         try:
-            body = load_json(raw)
+            body = decode(raw)
         except DecodeError as e:
             raise bad_request(f"error decoding DeleteOptions: {e}") from e
         if isinstance(body, dict):
