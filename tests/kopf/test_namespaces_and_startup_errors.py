@@ -10,73 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import kopf
 import pytest
 import yaml
+from _helpers.operator_process import OPERATORS, Operator
 from kubernetes.client import ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi
 
 import kopf_informers._kopf
 from kopf_informers._namespaces import NamespaceScope
 from kopf_informers.testing import EmbeddedApiServer, JournalEntry, wait_until
 
-OPERATORS = Path(__file__).parents[2] / "operators"
 GROUP, VERSION, PLURAL = "samplecontroller.k8s.io", "v1alpha1", "foos"
 TIMEOUT = 30.0  # seconds: the longest wait for the operator to start or act
-EXIT_TIMEOUT = 20.0  # seconds: a failed start must end the process well within this
 TEST_CLIENT = "OpenAPI-Generator"  # the official client's user agent: the test's own requests
-
-
-@dataclasses.dataclass
-class Operator:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def exit_code(self) -> int:
-        """Wait for the process to end on its own (a failed start)."""
-        return self.process.wait(timeout=EXIT_TIMEOUT)
-
-
-@pytest.fixture
-def run_operator(embedded_apiserver: EmbeddedApiServer,
-                 tmp_path: Path) -> Iterator[Callable[..., Operator]]:
-    started: list[Operator] = []
-
-    def run(*options: str, env: dict[str, str] | None = None) -> Operator:
-        environment = {**os.environ, "KUBECONFIG": str(embedded_apiserver.kubeconfig)}
-        environment.pop("KOPF_INFORMERS_NAMESPACES", None)
-        environment.update(env or {})
-        environment.pop("KUBERNETES_SERVICE_HOST", None)
-        log_path = tmp_path / f"operator-{len(started)}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "kopf", "run", "--standalone", *options,
-                 str(OPERATORS / "foo.py")],
-                env=environment, stdout=log, stderr=subprocess.STDOUT)
-        started.append(Operator(process, log_path))
-        return started[-1]
-
-    yield run
-    for operator in started:
-        if operator.process.poll() is None:
-            operator.process.send_signal(signal.SIGTERM)
-            try:
-                operator.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                operator.process.kill()
-                operator.process.wait()
 
 
 @pytest.fixture
