@@ -346,7 +346,10 @@ class InformerFactory:
     ``backoff`` makes the retry policy of each informer (default: client-go's reflector
     backoff, 0.8 s doubling to 30 s); ``watch_list`` streams the initial state with
     ``sendInitialEvents`` instead of listing, falling back to a list if the server refuses.
+    ``user_agent`` is the User-Agent of the client it autodetects (None: the library's).
     """
+
+    user_agent: str | None = None
 
     def __init__(
         self, api: ApiClient | None = None, *, resync_period: float | None = None,
@@ -455,7 +458,7 @@ class InformerFactory:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         if self._api is None:
-            self._api = await ApiClient.autodetect()
+            self._api = await ApiClient.autodetect(user_agent=self.user_agent)
         pending = [(k, i) for k, i in self._informers.items() if k not in self._started]
         backoff = self._backoff() if self._backoff is not None else ExponentialBackoff()
         scopes = {}

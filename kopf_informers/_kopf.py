@@ -14,6 +14,10 @@ the number of controllers or re-imports):
 - **cleanup**: stop the workers (letting running reconciles finish), stop the informers.
 - **probe** ``kopf_informers``: sync state, cache sizes, queue depths and reconcile counts.
 
+With leader election on (:func:`configure`, ``KOPF_INFORMERS_LEADER_ELECTION=true``), the
+startup handler returns only once this replica holds the Lease, so a standby runs no Kopf handler
+and no worker; losing the Lease exits the process, cleanup releases it (see :mod:`._ha`).
+
 Prometheus metrics (:mod:`kopf_informers.metrics`) are opt-in, with :func:`configure` or the
 ``KOPF_INFORMERS_METRICS_PORT`` and ``KOPF_INFORMERS_METRICS_HOST`` environment variables, read
 at each startup; the endpoint starts before the caches sync and stops at cleanup.
@@ -37,6 +41,7 @@ from typing import Any, TypeVar
 import kopf
 from prometheus_client import CollectorRegistry
 
+from . import _ha
 from ._api import ApiClient
 from ._controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request
 from ._informer import InformerFactory, SharedIndexInformer
@@ -78,6 +83,9 @@ class _Runtime:
     metrics_registry: CollectorRegistry | None = None
     metrics_server: MetricsServer | None = None
     reporting_to: CollectorRegistry | None = None
+    # Leader election, as configure() set it, and the running one (None: off).
+    leader_election: _ha.Options = dataclasses.field(default_factory=_ha.Options)
+    election: _ha.Election | None = None
 
     def the_factory(self) -> InformerFactory:
         if self.factory is None:
@@ -100,15 +108,20 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
 
 async def _startup(logger: Any, **_: Any) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     factory = _runtime.the_factory()
     registry = _start_metrics(factory, logger)
+    election = await _start_election(factory, registry)
+    if election is not None and not election.warm_standby:
+        await election.wait_leading()  # a cold standby starts no informer
+    deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     for controller in _runtime.controllers.values():
         controller.setup(factory, metrics=registry)
     # Discovery is retried (with the reflector's backoff) while the server is unreachable.
     await factory.start(timeout=max(0.0, deadline - loop.time()))
     logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))
     await factory.wait_synced(timeout=max(0.0, deadline - loop.time()))
+    if election is not None:
+        await election.wait_leading()  # a warm standby waits with synced caches
     for controller in _runtime.controllers.values():
         # Its discovery of its resource is answered from the client's cache: the factory's.
         await controller.start(factory.api)
@@ -116,9 +129,37 @@ async def _startup(logger: Any, **_: Any) -> None:
                 len(_runtime.controllers))
 
 
+async def _start_election(
+    factory: InformerFactory, registry: CollectorRegistry | None,
+) -> _ha.Election | None:
+    """Start campaigning, once per process (a startup retry keeps the running election)."""
+    if _runtime.election is None:
+        try:
+            settings = _ha.resolve(_runtime.leader_election,
+                                   controllers=list(_runtime.controllers))
+        except InvalidArgumentError as e:
+            raise kopf.PermanentError(str(e)) from e  # a retry would not fix it
+        if settings is None:
+            return None
+
+        async def stop_acting() -> None:
+            await asyncio.gather(*(c.stop(drain_timeout=0) for c in _runtime.controllers.values()))
+
+        async def answer() -> dict[str, Any]:
+            return {HANDLER_ID: await _probe()}
+
+        _runtime.election = await _ha.Election.start(
+            settings, stop_acting=stop_acting, answer=answer, metrics_registry=registry)
+        factory.user_agent = _ha.user_agent(settings.config.identity)
+    return _runtime.election
+
+
 async def _cleanup(logger: Any, **_: Any) -> None:
     await asyncio.gather(*(c.stop(drain_timeout=DRAIN_TIMEOUT)
                            for c in _runtime.controllers.values()))
+    election, _runtime.election = _runtime.election, None
+    if election is not None:
+        await election.stop()  # releases the Lease: nothing guarded by it runs any more
     if _runtime.factory is not None:
         await _runtime.factory.stop()
         if _runtime.reporting_to is not None:
@@ -131,8 +172,20 @@ async def _cleanup(logger: Any, **_: Any) -> None:
 def configure(
     *, metrics_port: int | None = None, metrics_host: str | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    leader_election: bool | None = None, leader_election_id: str | None = None,
+    leader_election_namespace: str | None = None, lease_duration: float | None = None,
+    renew_deadline: float | None = None, retry_period: float | None = None,
+    warm_standby: bool | None = None,
 ) -> None:
     """Configure the Kopf integration; read when the operator starts (call it at import).
+
+    Leader election (off by default) runs one active replica of the operator: the others
+    stand by until its Lease (``coordination.k8s.io/v1``, named ``leader_election_id`` in
+    ``leader_election_namespace``) is free. Durations are client-go's (``lease_duration``
+    15 s, ``renew_deadline`` 10 s, ``retry_period`` 2 s); ``warm_standby`` (default True) keeps
+    the standbys' informer caches synced. A setting left None comes from the environment
+    (``KOPF_INFORMERS_LEADER_ELECTION=true``, ``KOPF_INFORMERS_LEADER_ELECTION_ID``,
+    ``KOPF_INFORMERS_LEADER_ELECTION_NAMESPACE``, ...; see the README).
 
     Metrics are off unless a port or a registry is given. Then controllers, their workqueues
     and the informers report to ``metrics_registry`` (default: kopf-informers' own
@@ -150,6 +203,10 @@ def configure(
     _runtime.metrics_port = metrics_port
     _runtime.metrics_host = metrics_host
     _runtime.metrics_registry = metrics_registry
+    _runtime.leader_election = _ha.Options(
+        enabled=leader_election, id=leader_election_id, namespace=leader_election_namespace,
+        lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
+        warm_standby=warm_standby)
 
 
 def _metrics_settings() -> tuple[int | None, str, CollectorRegistry | None]:
@@ -198,6 +255,7 @@ async def _probe(**_: Any) -> dict[str, Any]:
                    "reconciles": dict(c.reconciles)}
             for name, c in _runtime.controllers.items()
         },
+        **({"leader_election": _runtime.election.report()} if _runtime.election else {}),
     }
 
 
