@@ -337,9 +337,6 @@ class Election:
                     config.description, config.identity)
         try:
             await self.elector.leading.wait()
-        except asyncio.CancelledError:  # the operator stops while standing by
-            await self.stop()
-            raise
         finally:
             if runner is not None:
                 await runner.cleanup()  # Kopf's health reporter binds it once startup is done

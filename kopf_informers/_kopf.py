@@ -112,7 +112,7 @@ async def _startup(logger: Any, **_: Any) -> None:
     registry = _start_metrics(factory, logger)
     election = await _start_election(factory, registry)
     if election is not None and not election.warm_standby:
-        await election.wait_leading()  # a cold standby starts no informer
+        await _stand_by(election, logger)  # a cold standby starts no informer
     deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     for controller in _runtime.controllers.values():
         controller.setup(factory, metrics=registry)
@@ -121,7 +121,7 @@ async def _startup(logger: Any, **_: Any) -> None:
     logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))
     await factory.wait_synced(timeout=max(0.0, deadline - loop.time()))
     if election is not None:
-        await election.wait_leading()  # a warm standby waits with synced caches
+        await _stand_by(election, logger)  # a warm standby waits with synced caches
     for controller in _runtime.controllers.values():
         # Its discovery of its resource is answered from the client's cache: the factory's.
         await controller.start(factory.api)
@@ -152,6 +152,14 @@ async def _start_election(
             settings, stop_acting=stop_acting, answer=answer, metrics_registry=registry)
         factory.user_agent = _ha.user_agent(settings.config.identity)
     return _runtime.election
+
+
+async def _stand_by(election: _ha.Election, logger: Any) -> None:
+    try:
+        await election.wait_leading()
+    except asyncio.CancelledError:  # stopped while standing by: Kopf runs no cleanup then,
+        await _cleanup(logger)  # and would wait 5 s for the informers' tasks to end
+        raise
 
 
 async def _cleanup(logger: Any, **_: Any) -> None:

@@ -146,7 +146,8 @@ async def test_a_renewal_keeps_the_acquire_time_and_the_transitions() -> None:
     elector = candidate(leases, "a")
     assert await elector.try_acquire_or_renew()  # a lease of 0 s: expired at once
     acquired = leases.record
-    assert acquired is not None and acquired.transitions == 5
+    assert acquired is not None
+    assert acquired.transitions == 5
     await asyncio.sleep(RETRY)
     assert await elector.try_acquire_or_renew()
     assert leases.record is not None
@@ -159,7 +160,8 @@ async def test_a_released_lease_is_taken_at_once() -> None:
     leases = Leases(record=ElectionRecord(lease_duration_seconds=1, transitions=2), version=1)
     elector = candidate(leases, "a")
     assert await elector.try_acquire_or_renew()
-    assert leases.record is not None and leases.record.transitions == 3
+    assert leases.record is not None
+    assert leases.record.transitions == 3
 
 
 async def test_of_two_candidates_racing_for_an_expired_lease_exactly_one_wins() -> None:
@@ -181,7 +183,8 @@ async def test_candidates_campaigning_together_elect_one_leader_and_it_keeps_the
     leading = [e.identity for e in electors if e.leading.is_set()]
     assert len(leading) == 1
     assert {r.holder for _, r in leases.writes} == set(leading)
-    assert leases.record is not None and leases.record.transitions == 0
+    assert leases.record is not None
+    assert leases.record.transitions == 0
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

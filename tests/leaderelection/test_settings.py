@@ -50,7 +50,8 @@ def test_the_namespace_defaults_to_the_pods_own(tmp_path: Path) -> None:
     namespace_file.write_text("operators\n")
     settings = resolve(Options(enabled=True), controllers=["foo"], environ={},
                        sa_namespace=namespace_file)
-    assert settings is not None and settings.config.namespace == "operators"
+    assert settings is not None
+    assert settings.config.namespace == "operators"
 
 
 def test_without_a_namespace_outside_a_pod_the_error_says_what_to_set() -> None:
@@ -76,7 +77,8 @@ def test_the_default_id_is_stable_and_names_the_controllers() -> None:
     assert default_id(["b.Reconcile_B", "a"]) == default_id(["a", "b.Reconcile_B"])
     assert default_id(["a", "b.Reconcile_B"]) == "kopf-informers-a-b.reconcile-b"
     long = default_id([f"operators.module_{i}.reconcile" for i in range(9)])
-    assert len(long) <= 63 and long.startswith("kopf-informers-operators.module-0")
+    assert len(long) <= 63
+    assert long.startswith("kopf-informers-operators.module-0")
     assert long != default_id([f"operators.module_{i}.reconcile" for i in range(10)])
 
 
@@ -88,7 +90,9 @@ def test_an_operator_without_controllers_must_name_its_lease() -> None:
 def test_the_identity_is_the_pod_name_and_a_random_suffix() -> None:
     first = make_identity({"POD_NAME": "foo-0", "HOSTNAME": "ignored"})
     second = make_identity({"POD_NAME": "foo-0"})
-    assert first.startswith("foo-0_") and second.startswith("foo-0_") and first != second
+    assert first.startswith("foo-0_")
+    assert second.startswith("foo-0_")
+    assert first != second
     assert make_identity({"HOSTNAME": "host"}).startswith("host_")
 
 
