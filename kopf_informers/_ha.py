@@ -35,15 +35,14 @@ pauses operators of lower priority and lets operators of the same priority pause
 does not gate startup and elects nobody. With leader election, run ``kopf run --standalone``:
 only the leader gets past startup, so peering would have nothing to arbitrate.
 
-Settings (``configure()`` arguments win over the environment):
+Settings (``configure()`` arguments win over the environment variables):
 
-========================================  ==============================================  ====
-``KOPF_INFORMERS_LEADER_ELECTION``        ``true`` turns it on                            off
-``KOPF_INFORMERS_LEADER_ELECTION_ID``     the Lease's name                                (1)
-``KOPF_INFORMERS_LEADER_ELECTION_NAMESPACE``  the Lease's namespace                       (2)
-``..._LEASE_DURATION`` / ``..._RENEW_DEADLINE`` / ``..._RETRY_PERIOD``  seconds      15/10/2
-``KOPF_INFORMERS_LEADER_ELECTION_WARM_STANDBY``  ``false``: standbys start no informer    true
-========================================  ==============================================  ====
+- ``KOPF_INFORMERS_LEADER_ELECTION``: ``true`` turns it on (default off);
+- ``KOPF_INFORMERS_LEADER_ELECTION_ID``: the Lease's name (1);
+- ``KOPF_INFORMERS_LEADER_ELECTION_NAMESPACE``: the Lease's namespace (2);
+- ``KOPF_INFORMERS_LEADER_ELECTION_LEASE_DURATION``, ``..._RENEW_DEADLINE``,
+  ``..._RETRY_PERIOD``: seconds (default 15, 10, 2);
+- ``KOPF_INFORMERS_LEADER_ELECTION_WARM_STANDBY``: ``false`` starts no informer in standbys.
 
 (1) ``kopf-informers-`` and the sorted ids of the operator's controllers (``@reconcile(id=)``,
 default the function's module and name), made a DNS name: the same for every replica of one
@@ -88,7 +87,6 @@ from ._leaderelection import (
     ApiLeaseLock,
     LeaderElectionConfig,
     LeaderElector,
-    cancel_and_wait,
 )
 from .errors import InvalidArgumentError
 from .metrics import LeaderElectionMetrics
@@ -311,8 +309,11 @@ class Election:
         return self.settings.warm_standby
 
     async def _campaign(self) -> None:
-        await self.elector.run()  # returns only when the lead is lost
         config = self.settings.config
+        try:
+            await self.elector.run()  # returns only when the lead is lost
+        except Exception:  # a bug: nobody renews the Lease any more, so act as if lost
+            logger.exception("leader election %s failed", config.description)
         logger.critical("leader election %s lost by %s: stopping the workers and exiting",
                         config.description, config.identity)
         try:
@@ -343,7 +344,10 @@ class Election:
 
     async def stop(self) -> None:
         """Stop campaigning and release the Lease if held (call it once the workers stopped)."""
-        await cancel_and_wait(self._task)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         await self.elector.release()
         await self.api.close()
 

@@ -107,10 +107,20 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
 
 
 async def _startup(logger: Any, **_: Any) -> None:
+    try:
+        await _start(logger)
+    except Exception:  # Kopf retries later: a replica that cannot work must not hold the Lease
+        await _withdraw()
+        raise
+
+
+async def _start(logger: Any) -> None:
     loop = asyncio.get_running_loop()
     factory = _runtime.the_factory()
     registry = _start_metrics(factory, logger)
-    election = await _start_election(factory, registry)
+    if _runtime.election is None:  # once per process, whatever the startup retries
+        _runtime.election = await _start_election(factory, registry)
+    election = _runtime.election
     if election is not None and not election.warm_standby:
         await _stand_by(election, logger)  # a cold standby starts no informer
     deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
@@ -132,26 +142,31 @@ async def _startup(logger: Any, **_: Any) -> None:
 async def _start_election(
     factory: InformerFactory, registry: CollectorRegistry | None,
 ) -> _ha.Election | None:
-    """Start campaigning, once per process (a startup retry keeps the running election)."""
-    if _runtime.election is None:
-        try:
-            settings = _ha.resolve(_runtime.leader_election,
-                                   controllers=list(_runtime.controllers))
-        except InvalidArgumentError as e:
-            raise kopf.PermanentError(str(e)) from e  # a retry would not fix it
-        if settings is None:
-            return None
+    """Start campaigning if leader election is on; the library's clients then name the
+    replica in their User-Agent."""
+    try:
+        settings = _ha.resolve(_runtime.leader_election, controllers=list(_runtime.controllers))
+    except InvalidArgumentError as e:
+        raise kopf.PermanentError(str(e)) from e  # a retry would not fix it
+    if settings is None:
+        return None
 
-        async def stop_acting() -> None:
-            await asyncio.gather(*(c.stop(drain_timeout=0) for c in _runtime.controllers.values()))
+    async def stop_acting() -> None:
+        await asyncio.gather(*(c.stop(drain_timeout=0) for c in _runtime.controllers.values()))
 
-        async def answer() -> dict[str, Any]:
-            return {HANDLER_ID: await _probe()}
+    async def answer() -> dict[str, Any]:
+        return {HANDLER_ID: await _probe()}
 
-        _runtime.election = await _ha.Election.start(
-            settings, stop_acting=stop_acting, answer=answer, metrics_registry=registry)
-        factory.user_agent = _ha.user_agent(settings.config.identity)
-    return _runtime.election
+    factory.user_agent = _ha.user_agent(settings.config.identity)
+    return await _ha.Election.start(settings, stop_acting=stop_acting, answer=answer,
+                                    metrics_registry=registry)
+
+
+async def _withdraw() -> None:
+    """Stop campaigning, releasing the Lease if held (nothing guarded by it runs any more)."""
+    election, _runtime.election = _runtime.election, None
+    if election is not None:
+        await election.stop()
 
 
 async def _stand_by(election: _ha.Election, logger: Any) -> None:
@@ -165,9 +180,7 @@ async def _stand_by(election: _ha.Election, logger: Any) -> None:
 async def _cleanup(logger: Any, **_: Any) -> None:
     await asyncio.gather(*(c.stop(drain_timeout=DRAIN_TIMEOUT)
                            for c in _runtime.controllers.values()))
-    election, _runtime.election = _runtime.election, None
-    if election is not None:
-        await election.stop()  # releases the Lease: nothing guarded by it runs any more
+    await _withdraw()
     if _runtime.factory is not None:
         await _runtime.factory.stop()
         if _runtime.reporting_to is not None:

@@ -52,7 +52,6 @@ Differences from client-go, on purpose:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime
 import logging
@@ -398,11 +397,3 @@ class LeaderElector:
                     self.identity)
         return True
 
-
-async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel a task and wait until it has ended, whatever it raised."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

@@ -86,19 +86,29 @@ def holder(coordination: CoordinationV1Api) -> str | None:
     return lease.spec.holder_identity or None
 
 
-def elected(replicas: list[Replica], coordination: CoordinationV1Api,
-            cluster: EmbeddedApiServer, *, besides: str | None = None) -> Replica:
-    """Wait until a live replica (not ``besides``) holds the Lease and has started its workers
-    (its informers watch Foos, and it answers its liveness probe); return it."""
-    def leader() -> Replica | None:
+def elected(replicas: list[Replica], coordination: CoordinationV1Api, *,
+            besides: str | None = None) -> tuple[Replica, str]:
+    """Wait until a replica (not the identity ``besides``) holds the Lease and its probe says
+    it leads (startup is over: its workers run); return it and its identity."""
+    def leader() -> tuple[Replica, str] | None:
         identity = holder(coordination)
         if identity is None or identity == besides:
             return None
-        return next(r for r in replicas if r.name == replica_of(identity))
+        return next(r for r in replicas if r.name == replica_of(identity)), identity
 
-    found: Replica = wait_until(leader, "a replica to hold the Lease", timeout=TIMEOUT)
-    wait_until(lambda: _probe_or_none(found), "the leader's liveness", timeout=TIMEOUT)
+    found: tuple[Replica, str] = wait_until(leader, "a replica to hold the Lease",
+                                            timeout=TIMEOUT)
+    wait_until(lambda: _probe_or_none(found[0]), "the leader's liveness", timeout=TIMEOUT)
     return found
+
+
+def at_work(replicas: list[Replica], coordination: CoordinationV1Api,
+            custom: CustomObjectsApi, apps: AppsV1Api) -> tuple[Replica, str]:
+    """The leader, once it has reconciled a first Foo."""
+    leader, identity = elected(replicas, coordination)
+    create_foos(custom, ["first"])
+    wait_for_deployments(apps, ["first"], "the first Deployment")
+    return leader, identity
 
 
 def _probe_or_none(replica: Replica) -> dict[str, Any] | None:
@@ -155,7 +165,7 @@ def coordination(api_client: ApiClient) -> CoordinationV1Api:
 def test_one_of_three_replicas_leads_and_creates_every_deployment_exactly_once(
         cluster: EmbeddedApiServer, replicas: list[Replica], coordination: CoordinationV1Api,
         custom_objects: CustomObjectsApi, apps_v1: AppsV1Api) -> None:
-    leader = elected(replicas, coordination, cluster)
+    leader, _ = elected(replicas, coordination)
     names = [f"foo-{i:03d}" for i in range(100)]
     create_foos(custom_objects, names)
     wait_for_deployments(apps_v1, names, "100 Deployments")
@@ -180,11 +190,7 @@ def test_one_of_three_replicas_leads_and_creates_every_deployment_exactly_once(
 def test_a_killed_leader_is_replaced_and_foos_created_meanwhile_are_reconciled(
         cluster: EmbeddedApiServer, replicas: list[Replica], coordination: CoordinationV1Api,
         custom_objects: CustomObjectsApi, apps_v1: AppsV1Api) -> None:
-    leader = elected(replicas, coordination, cluster)
-    old = holder(coordination)
-    assert old is not None
-    create_foos(custom_objects, ["before"])
-    wait_for_deployments(apps_v1, ["before"], "the first Deployment")
+    leader, old = at_work(replicas, coordination, custom_objects, apps_v1)
 
     killed = time.time()
     leader.process.kill()  # SIGKILL: no cleanup, the Lease is not released
@@ -192,26 +198,24 @@ def test_a_killed_leader_is_replaced_and_foos_created_meanwhile_are_reconciled(
     gap = [f"gap-{i}" for i in range(10)]
     create_foos(custom_objects, gap)
 
-    successor = elected(replicas, coordination, cluster, besides=old)
+    successor, new = elected(replicas, coordination, besides=old)
     assert successor is not leader
     assert takeover_time(cluster, killed, old) - killed < KILL_TAKEOVER_BOUND
     wait_for_deployments(apps_v1, gap, "the Deployments of Foos created during the gap")
-    assert assert_one_writer_at_a_time(cluster) == [old, holder(coordination)]
+    assert assert_one_writer_at_a_time(cluster) == [old, new]
 
 
 def test_a_stopped_leader_releases_the_lease_for_an_immediate_takeover(
         cluster: EmbeddedApiServer, replicas: list[Replica], coordination: CoordinationV1Api,
         custom_objects: CustomObjectsApi, apps_v1: AppsV1Api) -> None:
-    leader = elected(replicas, coordination, cluster)
-    old = holder(coordination)
-    assert old is not None
+    leader, old = elected(replicas, coordination)
 
     stopped = time.time()
     assert leader.stop() == 0  # SIGTERM: Kopf's cleanup drains the workers, releases the Lease
     released = [e for e in cluster.journal.filter(verb="update", resource="leases")
                 if identity_of(e) == old and e.time >= stopped and e.status == 200]
     assert released, "the leader did not release its Lease"
-    successor = elected(replicas, coordination, cluster, besides=old)
+    successor, _ = elected(replicas, coordination, besides=old)
     assert takeover_time(cluster, stopped, old) - stopped < RELEASE_TAKEOVER_BOUND
     create_foos(custom_objects, ["after"])
     wait_for_deployments(apps_v1, ["after"], "the new leader's Deployment")
@@ -221,11 +225,7 @@ def test_a_stopped_leader_releases_the_lease_for_an_immediate_takeover(
 def test_a_leader_cut_off_from_its_lease_stops_before_the_lease_expires(
         cluster: EmbeddedApiServer, replicas: list[Replica], coordination: CoordinationV1Api,
         custom_objects: CustomObjectsApi, apps_v1: AppsV1Api) -> None:
-    leader = elected(replicas, coordination, cluster)
-    old = holder(coordination)
-    assert old is not None
-    create_foos(custom_objects, ["warm-up"])
-    wait_for_deployments(apps_v1, ["warm-up"], "the first Deployment")
+    leader, old = at_work(replicas, coordination, custom_objects, apps_v1)
 
     # Foos keep coming while the leader's renewals fail: it would go on reconciling them if it
     # did not stop at its renew deadline.
@@ -249,7 +249,7 @@ def test_a_leader_cut_off_from_its_lease_stops_before_the_lease_expires(
         cluster.faults.clear()
     assert leader.process.returncode == 1  # lost, as controller-runtime: exit non-zero
 
-    elected(replicas, coordination, cluster, besides=old)
+    elected(replicas, coordination, besides=old)
     stop_creating.set()
     creator.join()
     wait_for_deployments(apps_v1, names, "every Foo's Deployment, by the new leader")
