@@ -9,7 +9,14 @@ harness, :mod:`kopf_informers.testing` (with its pytest plugin).
 from ._api import ApiClient, ApiResource, PatchType, PropagationPolicy, WatchEvent
 from ._backoff import ExponentialBackoff
 from ._controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request, Result
-from ._events import DEFAULT_REPORTING_COMPONENT, EventType, post_event
+from ._correlator import EventCorrelator
+from ._events import (
+    DEFAULT_REPORTING_COMPONENT,
+    EventRecorder,
+    EventType,
+    post_event,
+    recorder_for,
+)
 from ._finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
 from ._informer import (
     DEFAULT_SYNC_TIMEOUT,
@@ -85,6 +92,7 @@ from .errors import (
     ApiError,
     ApiTimeoutError,
     BadRequestError,
+    CacheNotSyncedError,
     CacheSyncTimeoutError,
     ConflictError,
     CredentialsError,
@@ -133,6 +141,7 @@ __all__ = [
     "AsyncRateLimitingQueue",
     "BadRequestError",
     "BucketRateLimiter",
+    "CacheNotSyncedError",
     "CacheSyncTimeoutError",
     "ConflictError",
     "Controller",
@@ -141,7 +150,9 @@ __all__ = [
     "DelayingQueue",
     "DeletedFinalStateUnknown",
     "DeletionOngoingError",
+    "EventCorrelator",
     "EventHandler",
+    "EventRecorder",
     "EventType",
     "ExponentialBackoff",
     "FieldSelector",
@@ -217,6 +228,7 @@ __all__ = [
     "post_event",
     "predicate",
     "reconcile",
+    "recorder_for",
     "register_informers",
     "remove_finalizer",
     "remove_owner_reference",

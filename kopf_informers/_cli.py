@@ -4,34 +4,57 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import importlib.metadata
 import signal
 import sys
 from collections.abc import Sequence
 
 from .errors import InvalidArgumentError
 
+DISTRIBUTION = "kopf-informers"
+
+
+def _version() -> str:
+    """The installed distribution's version (the package's own when run from a bare source tree)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+        return __version__
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kopf-informers", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     api = commands.add_parser(
         "apiserver",
         help="serve the embedded Kubernetes API server (a test double: no containers run)",
         description="Serve the embedded Kubernetes API server until SIGTERM or SIGINT. The "
-        "server URL is the first line of stdout once it is ready.",
+        "server URL is the first line of stdout once it is ready. It keeps its state in "
+        "memory only: a new run starts empty.",
     )
-    api.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
-    api.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
+    # Each default is in its help, written out where "(default: None)" would say nothing.
+    api.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on, loopback only unless --allow-remote "
+                     "(default: %(default)s)")
+    api.add_argument("--port", type=int, default=0,
+                     help="port to listen on, 0 to 65535 (default: 0, a free port)")
     api.add_argument("--kubeconfig", default=None,
-                     help="write a kubeconfig for this server here (default: a temporary file)")
+                     help="write a kubeconfig for this server here, in an existing directory "
+                     "(default: a temporary file, removed at exit)")
     api.add_argument("--history", type=int, default=10_000,
-                     help="watch events kept per resource for resumption (older: 410 Gone)")
+                     help="watch events kept per resource for resumption (older: 410 Gone) "
+                     "(default: %(default)s)")
     api.add_argument("--bookmark-interval", type=float, default=1.0,
-                     help="seconds between watch BOOKMARK events")
+                     help="seconds between watch BOOKMARK events (default: %(default)s)")
     api.add_argument("--no-simulation", action="store_true",
-                     help="do not simulate Deployment/ReplicaSet/StatefulSet status")
+                     help="do not simulate Deployment/ReplicaSet/StatefulSet status "
+                     "(default: simulated)")
     api.add_argument("--allow-remote", action="store_true",
-                     help="allow a non-loopback --host (the server has no authentication)")
+                     help="allow a non-loopback --host; the server has no authentication "
+                     "(default: loopback only)")
     return parser
 
 
@@ -73,7 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kopf-informers: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"kopf-informers: cannot serve: {e}", file=sys.stderr)
+        if e.errno == errno.EADDRINUSE:
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            print(f"kopf-informers: cannot listen on {host}:{args.port}: the address is already "
+                  f"in use (another server?); choose another --port, or 0 for a free one",
+                  file=sys.stderr)
+        else:
+            print(f"kopf-informers: cannot serve: {e}", file=sys.stderr)
         return 1
     return 0
 

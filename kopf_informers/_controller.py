@@ -46,6 +46,15 @@ uid-checked owner references; here, without asking anything of the reconcile fun
     and deleted during the outage leave no trace to map from), and ``resync_period``
     re-queues every primary periodically (controller-runtime's ``SyncPeriod``: 10 hours,
     jittered, by default; None turns it off).
+
+Logs and Events, as a Kopf user reads them (on the ``kopf_informers.ctrl`` logger):
+  - The reconcile function's ``logger`` carries its object as Kopf's per-object loggers do
+    (``[namespace/name]`` under ``kopf run``), and its records become Events as Kopf's
+    handlers' do, by the operator's ``settings.posting`` (see :mod:`kopf_informers._loggers`).
+  - A failed reconcile logs one line (its error, the failures so far, the next retry's delay),
+    with the traceback only for an error new to the object (or at debug level), and posts a
+    Warning Event whose message is the same at each identical failure, so the recorder counts
+    one Event up instead of posting many (see :mod:`kopf_informers._events`).
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from ._api import ApiClient
+from ._api.resources import parse_resource
 from ._api.tracking import RequestLog, watching
 from ._enqueue import (
     EnqueueForObject,
@@ -74,8 +84,16 @@ from ._enqueue import (
     meta,
     request_of,
 )
+from ._events import EventRecorder, EventType, recorder_for
 from ._finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
 from ._informer import InformerFactory, SharedIndexInformer, wait_for_cache_sync
+from ._loggers import (
+    KOPF_POSTING_DEFAULTS,
+    LOG_REASON,
+    ObjectLogger,
+    PostingSettings,
+    posts_warnings,
+)
 from ._owners import group_of
 from ._predicates import Predicate
 from ._ratelimiters import (
@@ -96,7 +114,10 @@ from .metrics import ControllerMetrics, PrometheusWorkQueueMetrics, ReconcileRes
 
 __all__ = ["DEFAULT_RESYNC_PERIOD", "Controller", "MapFn", "Request", "Result"]
 
-logger = logging.getLogger("kopf_informers.controller")  # the public name, not the module's
+# The public name, not the module's: controller-runtime's ``ctrl``, short enough for Kopf's log
+# format (its logger column is 20 characters wide). Reconcile functions log on it too, through
+# per-object loggers, as controller-runtime's reconcilers log on their controller's logger.
+logger = logging.getLogger("kopf_informers.ctrl")
 
 ReconcileFn = Callable[..., Awaitable[Any] | Any]
 
@@ -168,12 +189,15 @@ class Controller:
     Args:
         name: the controller's name (logs, metrics, probes).
         resource: the primary resource, ``"group/version/plural"``.
+        namespace: serve this namespace only (its primaries and owned children; watched
+            resources follow the informer factory's namespaces); None: the factory's
+            namespaces (all, unless it was made with ``namespaces=``; under Kopf: Kopf's).
         fn: the reconcile function, called with keyword arguments ``name``, ``namespace``,
             ``body`` (the cached object), ``logger``, ``api``, ``retry`` (failures so far),
             ``cleanup`` (True when finalizing a deleted object) and ``request``; it may be
             ``async`` or not, and should accept ``**kwargs``.
-        owns: child resources; their changes enqueue their controller owner of the primary kind.
-        owner_kind: the primary's kind (for matching owner references); found by discovery.
+        owns: child resources; their changes enqueue their controller owner of the primary kind
+            (the kind, for matching owner references, is found by discovery at :meth:`start`).
         any_owner: with ``owns``, enqueue every owner of the primary kind, not only the controller.
         watches: ``{resource: map_fn}``; ``map_fn(obj)`` returns the requests to enqueue.
         finalizer: a finalizer name to manage (see the module docstring).
@@ -188,6 +212,13 @@ class Controller:
         resync_period: seconds between re-queues of every primary (jittered up to 10% longer);
             None: never. Default 10 hours, controller-runtime's ``SyncPeriod``: a safety net
             for state that no watch reports, not a way to poll.
+        posting: when to post Events, read at each one: Kopf's ``settings.posting`` (the Kopf
+            integration passes the running operator's); default Kopf's defaults. A failed
+            reconcile posts a Warning Event on its object when posting is enabled at WARNING
+            or below; the ``logger``'s records are posted as Kopf posts its handlers' (see
+            :class:`~kopf_informers._loggers.ObjectLogger`).
+        recorder: the :class:`~kopf_informers.EventRecorder` posting them; default the API
+            client's (:func:`~kopf_informers.recorder_for`), which ``post_event`` uses too.
     """
 
     def __init__(
@@ -198,6 +229,7 @@ class Controller:
         child_predicates: Sequence[Predicate] = (),
         namespace: str | None = None, metrics: CollectorRegistry | None = None,
         resync_period: float | None = DEFAULT_RESYNC_PERIOD,
+        posting: PostingSettings | None = None, recorder: EventRecorder | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise InvalidArgumentError(f"max_concurrent must be at least 1, got {max_concurrent}")
@@ -208,6 +240,8 @@ class Controller:
         if not callable(fn):
             raise InvalidArgumentError(f"the reconcile function must be callable, got {fn!r}")
         self.name = name
+        for spelled in (resource, *owns, *(watches or {})):
+            parse_resource(spelled)  # a misspelled resource fails here, not at startup
         self.resource = resource
         self.fn = fn
         self.owns = tuple(owns)
@@ -242,6 +276,9 @@ class Controller:
         self.last_duration: float | None = None
         self._metrics_registry = metrics
         self.metrics: ControllerMetrics | None = None  # made by setup() from the registry
+        self.posting: PostingSettings = posting if posting is not None else KOPF_POSTING_DEFAULTS
+        self._recorder = recorder
+        self.recorder: EventRecorder | None = recorder  # the client's by default, from start()
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -316,6 +353,8 @@ class Controller:
         if state is not None and state.hold is not None and not urgent:
             remaining = state.hold - queue.now()
             if remaining > 0:
+                logger.debug("%s: an event for %s waits %.3g s for its backoff to end",
+                             self.name, request, remaining)
                 queue.add_after(request, remaining)
                 return
         queue.add(request)
@@ -379,6 +418,7 @@ class Controller:
         if self.queue is None or self.primary is None:
             raise RuntimeError(f"controller {self.name} is not set up: call setup(factory)")
         self._api = api
+        self.recorder = self._recorder if self._recorder is not None else recorder_for(api)
         await wait_for_cache_sync(self.informers, timeout=sync_timeout)
         info = await api.discover(self.resource)
         self._owner_kind = info.kind
@@ -409,6 +449,8 @@ class Controller:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers = []
         self._resync_task = None
+        if self.recorder is not None:  # the Events of the last reconciles
+            await self.recorder.flush(timeout=drain_timeout)
 
     async def _worker(self) -> None:
         assert self.queue is not None
@@ -467,23 +509,38 @@ class Controller:
                 self._watch_for_hot_loop(request, state, log)
                 if isinstance(result, Result) and result.after is not None:
                     self._record("requeue_after", started)
+                    logger.debug("%s: reconciled %s; again in %.3g s, as it asked", self.name,
+                                 request, result.after)
                     queue.add_after(request, result.after)
                 else:
                     self._record("success", started)
+                    logger.debug("%s: reconciled %s", self.name, request)
         finally:
             self._tidy(request, state)
 
     def _retry_later(self, request: Request, state: _KeyState, error: Exception) -> None:
         """Queue the key after its backoff (or the server's Retry-After, if longer), hold its
-        events until then, and log one line (the traceback only for an error new to it)."""
+        events until then, log one line (the traceback only for an error new to it, or when
+        debugging) and post a Warning Event on the object."""
         assert self.queue is not None
         queue = self.queue
         delay = max(queue.rate_limiter.when(request), _retry_after(error))
         signature = f"{type(error).__qualname__}: {error}"
         repeated, state.last_error = state.last_error == signature, signature
-        logger.error("%s: reconciling %s failed (%d failures so far; next try in %.3g s): %s",
-                     self.name, request, queue.num_requeues(request), delay, signature,
-                     exc_info=None if repeated else error)
+        obj = self.primary.lister.get(request.name, request.namespace) if self.primary else None
+        log: logging.Logger | ObjectLogger = logger if obj is None else ObjectLogger(
+            logger, obj, extra={"controller": self.name, "request": str(request)})
+        log.error("%s: reconciling %s failed (%d failures so far; next try in %.3g s): %s",
+                  self.name, request, queue.num_requeues(request), delay, signature,
+                  exc_info=error if not repeated or logger.isEnabledFor(logging.DEBUG) else None,
+                  extra={"k8s_skip": True})  # posted below, with a message that repeats
+        if obj is not None and self.recorder is not None and self._api is not None \
+                and posts_warnings(self.posting):
+            # Kopf's words for a failed handler, less the delay: identical failures are then
+            # identical Events, counted up instead of posted anew.
+            self.recorder.record(self._api, obj, type="Warning", reason=LOG_REASON,
+                                 message=f"Reconciler {self.name!r} failed with an exception "
+                                         f"and will try again: {signature}")
         state.hold = queue.now() + delay
         queue.add_after(request, delay)
 
@@ -565,7 +622,8 @@ class Controller:
 
     async def _call(self, request: Request, obj: Any, *, cleanup: bool) -> Any:
         assert self.queue is not None
-        log = logging.LoggerAdapter(logger, {"controller": self.name, "request": str(request)})
+        log = ObjectLogger(logger, obj, extra={"controller": self.name, "request": str(request)},
+                           post=self._poster(obj), posting=self.posting)
         result = self.fn(
             name=request.name, namespace=request.namespace, body=obj, logger=log,
             api=self._api, retry=self.queue.num_requeues(request), cleanup=cleanup,
@@ -579,3 +637,12 @@ class Controller:
                 f"{result!r}: return None (done) or kopf_informers.Result.requeue_after(seconds)"
             )
         return result
+
+    def _poster(self, obj: Any) -> Callable[[EventType, str, str], None] | None:
+        recorder, api = self.recorder, self._api
+        if recorder is None or api is None:
+            return None
+
+        def post(type: EventType, reason: str, message: str) -> None:
+            recorder.record(api, obj, type=type, reason=reason, message=message)
+        return post

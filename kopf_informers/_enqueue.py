@@ -26,7 +26,7 @@ from ._informer import SharedIndexInformer
 from ._owners import controller_of, group_of, owner_references
 from ._predicates import Predicate
 from ._reflector import DeletedFinalStateUnknown
-from .errors import InvalidArgumentError
+from .errors import CacheNotSyncedError, InvalidArgumentError
 
 __all__ = [
     "Enqueue",
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 # The controller's logger: a failing map function is a failure of the controller.
-logger = logging.getLogger("kopf_informers.controller")
+logger = logging.getLogger("kopf_informers.ctrl")
 
 MapFn = Callable[[Any], Iterable[Any]]
 
@@ -224,6 +224,13 @@ class EnqueueFromMapFunc(_Filtered):
     def _mapped(self, obj: Any) -> None:
         try:
             requests = [as_request(value) for value in self._map_fn(obj) or ()]
+        except CacheNotSyncedError as e:
+            # A map function that reads another informer's lister, during the startup, before
+            # that informer synced: nothing is lost, since workers start only after every
+            # cache synced, and every primary is queued when the primary's informer syncs.
+            logger.debug("%s: the watch map function %r read a cache not synced yet: %s",
+                         self._name, self._map_fn, e)
+            return
         except Exception:
             logger.exception("%s: the watch map function %r failed", self._name, self._map_fn)
             return

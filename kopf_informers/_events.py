@@ -20,24 +20,48 @@ messages stay within it whatever the API. A reason must be 1 to 128 bytes
 
 Unlike Kopf's ``kopf.info()``/``kopf.warn()``, which log and swallow a failed post, errors are
 raised: the caller decides whether an Event is worth failing for (catch
-:class:`~kopf_informers.errors.ApiError` if not). There is no aggregation or spam filtering
-(client-go's ``EventCorrelator``): every call creates one Event, so post on changes, not on
-every reconcile.
+:class:`~kopf_informers.errors.ApiError` if not).
+
+Events go through an :class:`EventRecorder`, which does what client-go's recorder does with its
+``EventCorrelator`` (see :mod:`kopf_informers._correlator` for the rules and their defaults):
+an Event identical to one posted before is counted up (a PATCH of ``count``,
+``lastTimestamp`` and ``message``) instead of posted again; past 10 Events of one object,
+type and reason with different messages within 10 minutes, the next ones are combined into one
+``(combined from similar events): ...`` Event; and each source and object may post 25 Events
+at once, then one every 5 minutes, the rest being dropped. :func:`post_event` uses one recorder
+per :class:`~kopf_informers.ApiClient` unless given one, and so do the controllers (for their
+failure Events and their objects' log records), so all of them share these limits. Post on
+changes, not on every reconcile, all the same: a dropped Event is a lost message.
+
+A recorder can also post in the background (:meth:`EventRecorder.record`), for callers that
+cannot wait, such as a logging call: those Events are posted one by one, in order, failures
+being logged (on ``kopf_informers.event``) rather than raised.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextvars
+import dataclasses
 import datetime
+import logging
 import re
-from collections.abc import Mapping
+import time
+import weakref
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from .errors import InvalidArgumentError
+from ._correlator import Correlation, EventCorrelator, EventIdentity
+from .errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
     from ._api import ApiClient
 
-__all__ = ["DEFAULT_REPORTING_COMPONENT", "EventType", "post_event"]
+__all__ = ["DEFAULT_REPORTING_COMPONENT", "EventRecorder", "EventType", "post_event",
+           "recorder_for"]
+
+logger = logging.getLogger("kopf_informers.event")  # the public name, not the module's
 
 EventType = Literal["Normal", "Warning"]
 EVENT_TYPES: Final = ("Normal", "Warning")
@@ -46,6 +70,7 @@ NOTE_LENGTH_LIMIT: Final = 1024  # bytes; validation.NoteLengthLimit
 REASON_LENGTH_LIMIT: Final = 128  # bytes; validation.ReasonLengthLimit
 TRUNCATED_SUFFIX: Final = " ..."  # kube-scheduler's truncateMessage
 CLUSTER_SCOPED_NAMESPACE: Final = "default"  # metav1.NamespaceDefault, as client-go records them
+MAX_PENDING: Final = 1000  # background Events waiting; client-go's broadcaster queue length
 
 _NOT_IN_NAMES: Final = re.compile(r"[^a-z0-9.-]+")
 
@@ -53,21 +78,208 @@ _NOT_IN_NAMES: Final = re.compile(r"[^a-z0-9.-]+")
 async def post_event(
     api: ApiClient, obj: Mapping[str, Any], *, type: EventType = "Normal", reason: str,
     message: str, reporting_component: str = DEFAULT_REPORTING_COMPONENT,
-    reporting_instance: str | None = None,
-) -> dict[str, Any]:
-    """Create a ``core/v1`` Event about ``obj``; returns the Event as the server stored it.
+    reporting_instance: str | None = None, recorder: EventRecorder | None = None,
+) -> dict[str, Any] | None:
+    """Post a ``core/v1`` Event about ``obj``; returns the Event as the server stored it, or
+    None when the spam filter dropped it (see the module).
 
     ``obj`` must have ``apiVersion``, ``kind`` and ``metadata.name`` (objects from the cache,
     a GET, or a Kopf ``body`` do); its ``uid`` and ``resourceVersion`` go into the reference
     when it has them. ``reporting_component`` is the "From" of ``kubectl describe``
     (``source.component``); ``reporting_instance`` (e.g. the pod's name) is recorded too when
-    given. The message is cut to 1024 bytes (see the module).
+    given. The message is cut to 1024 bytes (see the module). An Event identical to one posted
+    before is counted up rather than posted again, through ``recorder`` (default: the one of
+    ``api``, :func:`recorder_for`).
 
     Raises:
         InvalidArgumentError: ``type`` is not ``"Normal"`` or ``"Warning"``; ``reason`` is empty
             or longer than 128 bytes; ``obj`` lacks ``apiVersion``, ``kind`` or a name.
         ApiError: the server refused it (e.g. :class:`~kopf_informers.errors.ForbiddenError`
             when the role lacks ``create`` on ``events``).
+    """
+    recorder = recorder if recorder is not None else recorder_for(api)
+    return await recorder.post(api, obj, type=type, reason=reason, message=message,
+                               reporting_component=reporting_component,
+                               reporting_instance=reporting_instance)
+
+
+_recorders: weakref.WeakKeyDictionary[Any, EventRecorder] = weakref.WeakKeyDictionary()
+
+
+def recorder_for(api: ApiClient) -> EventRecorder:
+    """The recorder that :func:`post_event` and the controllers use with ``api``: one per
+    client, so that all its Events are correlated together (it keeps no reference to it)."""
+    recorder = _recorders.get(api)
+    if recorder is None:
+        recorder = _recorders[api] = EventRecorder()
+    return recorder
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pending:
+    api: ApiClient
+    obj: Mapping[str, Any]
+    type: EventType
+    reason: str
+    message: str
+
+
+class EventRecorder:
+    """Posts Events as client-go's recorder does: deduplicated, aggregated and rate-limited
+    per object by an :class:`~kopf_informers._correlator.EventCorrelator` (client-go's
+    defaults: 4096 entries per cache, 10 similar Events in 600 s, 25 Events per object then one
+    every 300 s).
+
+    ``clock`` (seconds, ``time.monotonic``) drives the correlator's intervals and buckets; a
+    unit test passes a fake one. ``reporting_component`` and ``reporting_instance`` are the
+    defaults of :meth:`post` and the source of :meth:`record`.
+
+    Guarantees: Events about one object are correlated and written one at a time, in order
+    (an Event counted up is the one the previous write created); Events about different objects
+    are written concurrently. Memory is bounded: the correlator's caches, and at most 1000
+    Events waiting to be posted in the background (more are dropped, with a warning).
+    """
+
+    def __init__(
+        self, *, reporting_component: str = DEFAULT_REPORTING_COMPONENT,
+        reporting_instance: str | None = None, clock: Callable[[], float] = time.monotonic,
+        correlator: EventCorrelator | None = None,
+    ) -> None:
+        self.reporting_component = reporting_component
+        self.reporting_instance = reporting_instance
+        self.correlator = correlator if correlator is not None else EventCorrelator(clock=clock)
+        self._locks: dict[tuple[str, ...], tuple[asyncio.Lock, int]] = {}
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._overflowing = False
+
+    async def post(
+        self, api: ApiClient, obj: Mapping[str, Any], *, type: EventType = "Normal",
+        reason: str, message: str, reporting_component: str | None = None,
+        reporting_instance: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Post (or count up) an Event about ``obj``, as :func:`post_event` describes; None if
+        the spam filter dropped it.
+
+        Raises:
+            InvalidArgumentError: see :func:`post_event`; nothing is sent.
+            ApiError: the server refused it.
+        """
+        event = _event(obj, type=type, reason=reason, message=message,
+                       component=reporting_component or self.reporting_component,
+                       instance=reporting_instance or self.reporting_instance)
+        identity = _identity(event)
+        lock = self._lock(identity.source_and_object)
+        try:
+            async with lock:
+                correlation = self.correlator.correlate(identity)
+                if correlation is None:
+                    logger.debug("dropped (too many Events about %s %s): %s %s: %s",
+                                 identity.kind, _path(identity), type, reason, message)
+                    return None
+                stored = await self._write(api, event, correlation)
+                self.correlator.written(correlation, stored["metadata"]["name"])
+                return stored
+        finally:
+            self._unlock(identity.source_and_object)
+
+    def record(
+        self, api: ApiClient, obj: Mapping[str, Any], *, type: EventType, reason: str,
+        message: str,
+    ) -> None:
+        """Post an Event in the background, as :meth:`post` does; never blocks, never raises.
+
+        Usable from logging calls, from the loop's thread or another one (the Event is then
+        handed to the loop the recorder last ran on; with none yet, it is dropped). A failure is
+        logged as a warning on ``kopf_informers.event``.
+        """
+        pending = _Pending(api, obj, type, reason, message)
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            self._loop = loop
+            self._enqueue(pending)
+        elif self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._enqueue, pending)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until the Events recorded in the background are posted (or ``timeout`` passes:
+        the rest are then dropped)."""
+        drainer = self._drainer
+        if drainer is None or drainer.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(drainer), timeout)
+        except TimeoutError:
+            self._pending.clear()
+            drainer.cancel()
+            await asyncio.gather(drainer, return_exceptions=True)
+
+    def _enqueue(self, pending: _Pending) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            if not self._overflowing:
+                logger.warning("%d Events are waiting to be posted; dropping the next ones",
+                               len(self._pending))
+            self._overflowing = True
+            return
+        self._overflowing = False
+        self._pending.append(pending)
+        if self._drainer is None or self._drainer.done():
+            # A context of its own: the posts are nobody's requests (a reconcile's, say).
+            self._drainer = asyncio.get_running_loop().create_task(
+                self._drain(), name="kopf_informers:events", context=contextvars.Context())
+
+    async def _drain(self) -> None:
+        while self._pending:
+            item = self._pending.popleft()
+            try:
+                await self.post(item.api, item.obj, type=item.type, reason=item.reason,
+                                message=item.message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.warning("failed to post an Event (%s %s: %s): %s", item.type,
+                               item.reason, _truncate(item.message, 200), e)
+
+    async def _write(
+        self, api: ApiClient, event: dict[str, Any], correlation: Correlation,
+    ) -> dict[str, Any]:
+        namespace = event["metadata"]["namespace"]
+        if correlation.name is not None:
+            patch = {"count": correlation.count, "lastTimestamp": _now(),
+                     "message": correlation.message}
+            try:
+                return await api.patch("v1/events", correlation.name, patch,
+                                       namespace=namespace)
+            except NotFoundError:
+                pass  # gone (Events expire after an hour): post it anew, as client-go does
+        body = {**event, "message": correlation.message, "count": correlation.count}
+        return await api.create("v1/events", body, namespace=namespace)
+
+    def _lock(self, key: tuple[str, ...]) -> asyncio.Lock:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        return lock
+
+    def _unlock(self, key: tuple[str, ...]) -> None:
+        lock, users = self._locks[key]
+        if users <= 1:
+            del self._locks[key]  # only objects with Events being written have a lock
+        else:
+            self._locks[key] = (lock, users - 1)
+
+
+def _event(
+    obj: Mapping[str, Any], *, type: str, reason: str, message: str, component: str,
+    instance: str | None,
+) -> dict[str, Any]:
+    """The Event to post about ``obj``, checked as the API server would check it.
+
+    Raises:
+        InvalidArgumentError: see :func:`post_event`.
     """
     if type not in EVENT_TYPES:
         raise InvalidArgumentError(f"an event's type is 'Normal' or 'Warning', got {type!r}")
@@ -82,7 +294,7 @@ async def post_event(
     involved = _involved_object(obj)
     namespace = involved.get("namespace") or CLUSTER_SCOPED_NAMESPACE
     now = _now()
-    source: dict[str, str] = {"component": reporting_component}
+    source: dict[str, str] = {"component": component}
     event: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -95,12 +307,27 @@ async def post_event(
         "lastTimestamp": now,
         "count": 1,
         "source": source,
-        "reportingComponent": reporting_component,
+        "reportingComponent": component,
     }
-    if reporting_instance:
-        source["host"] = reporting_instance
-        event["reportingInstance"] = reporting_instance
-    return await api.create("v1/events", event, namespace=namespace)
+    if instance:
+        source["host"] = instance
+        event["reportingInstance"] = instance
+    return event
+
+
+def _identity(event: Mapping[str, Any]) -> EventIdentity:
+    involved, source = event["involvedObject"], event["source"]
+    return EventIdentity(
+        component=source["component"], host=source.get("host", ""),
+        api_version=involved["apiVersion"], kind=involved["kind"],
+        namespace=involved.get("namespace", ""), name=involved["name"],
+        uid=involved.get("uid", ""), type=event["type"], reason=event["reason"],
+        message=event["message"],
+    )
+
+
+def _path(identity: EventIdentity) -> str:
+    return f"{identity.namespace}/{identity.name}" if identity.namespace else identity.name
 
 
 # -- the plumbing ---------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ _NAME: Final = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _PREFIX_MAX: Final = 253
 _NAME_MAX: Final = 63
 
-logger = logging.getLogger("kopf_informers.finalizers")  # the public name, not the module's
+logger = logging.getLogger("kopf_informers.ctrl")  # controller-runtime's controllerutil
 
 Obj = Mapping[str, Any]
 

@@ -18,12 +18,45 @@ With leader election on (:func:`configure`, ``KOPF_INFORMERS_LEADER_ELECTION=tru
 startup handler returns only once this replica holds the Lease, so a standby runs no Kopf handler
 and no worker; losing the Lease exits the process, cleanup releases it (see :mod:`._ha`).
 
+Namespaces: the library serves the namespaces Kopf serves. ``kopf run -A`` (or neither ``-A``
+nor ``-n``) is cluster-wide; ``kopf run -n a -n 'team-*'`` makes every informer of a
+namespaced resource list and watch ``a`` and the ``team-*`` namespaces only (following those
+created and deleted later), never the whole cluster, so a namespaced Role is enough. They are
+read from ``kopf run``'s command line (also under ``KopfRunner``); an operator started with
+``kopf.operator()`` is read from Kopf's settings and its namespace observer (private to
+Kopf: checked by a test). :func:`configure` (``namespaces=``) or ``KOPF_INFORMERS_NAMESPACES``
+set them explicitly; if those disagree with Kopf's, startup says so in one line. Per
+controller, ``reconcile(..., namespace=...)`` restricts one controller to one namespace.
+
+Errors at startup: those that retrying cannot fix (no credentials, an unknown resource, 401 or
+403 on discovery or on an informer's first list) stop the operator at once, exit status 1,
+with one line that names the cause and the fix (for a 403: the verb, resource and namespace
+the operator's account lacks). Transient ones are retried as said above.
+
+Events follow the operator's ``settings.posting`` (the ``settings`` Kopf passes to startup
+handlers, read at each Event): a failed reconcile posts a Warning Event when posting is enabled
+at WARNING or below, and the records of a reconcile's ``logger`` are posted as those of Kopf's
+handlers are (``settings.posting.loggers``, off by default).
+
 Prometheus metrics (:mod:`kopf_informers.metrics`) are opt-in, with :func:`configure` or the
 ``KOPF_INFORMERS_METRICS_PORT`` and ``KOPF_INFORMERS_METRICS_HOST`` environment variables, read
 at each startup; the endpoint starts before the caches sync and stops at cleanup.
 
-Kopf's own login and handlers are untouched: nothing here registers a login handler or uses
-Kopf's private API.
+Kopf's own login and handlers are untouched: nothing here registers a login handler.
+
+Plain Kopf handlers read the listers of :func:`shared_informer` freely (reading one at import
+time, before the startup handler, raises :class:`~kopf_informers.errors.CacheNotSyncedError`).
+They are not given the library's :class:`~kopf_informers.ApiClient`, as reconcile functions are
+(``api=``): open one in a startup handler and keep it in Kopf's operator-wide ``memo``, which
+Kopf copies into every object's handlers::
+
+    @kopf.on.startup()
+    async def open_api(memo: kopf.Memo, **_):
+        memo.api = await kopf_informers.ApiClient.autodetect()
+
+    @kopf.on.cleanup()
+    async def close_api(memo: kopf.Memo, **_):
+        await memo.api.close()
 """
 
 from __future__ import annotations
@@ -31,13 +64,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import importlib.metadata
 import inspect
 import os
 import random
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import click
 import kopf
 from prometheus_client import CollectorRegistry
 
@@ -45,10 +80,17 @@ from . import _ha
 from ._api import ApiClient
 from ._controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request
 from ._informer import InformerFactory, SharedIndexInformer
+from ._namespaces import NamespaceScope
 from ._predicates import Predicate
 from ._ratelimiters import RateLimiter
 from ._store import IndexFunc, RawObject
-from .errors import InvalidArgumentError
+from .errors import (
+    CacheSyncTimeoutError,
+    CredentialsError,
+    InvalidArgumentError,
+    KopfInformersError,
+    UnauthorizedError,
+)
 from .metrics import (
     DEFAULT_REGISTRY,
     MetricsServer,
@@ -65,6 +107,10 @@ DRAIN_TIMEOUT = 10.0
 HANDLER_ID = "kopf_informers"
 METRICS_PORT_ENV = "KOPF_INFORMERS_METRICS_PORT"
 METRICS_HOST_ENV = "KOPF_INFORMERS_METRICS_HOST"
+NAMESPACES_ENV = "KOPF_INFORMERS_NAMESPACES"
+STARTUP_RETRY_DELAY = 10.0  # seconds before Kopf runs a startup that timed out again
+EXIT_STATUS = 1  # a startup error that retrying cannot fix: as plain Kopf's failed start
+_UNSET: Any = object()
 
 
 @dataclasses.dataclass
@@ -86,6 +132,7 @@ class _Runtime:
     # Leader election, as configure() set it, and the running one (None: off).
     leader_election: _ha.Options = dataclasses.field(default_factory=_ha.Options)
     election: _ha.Election | None = None
+    namespaces: NamespaceScope | None = None  # as configure() set them; None: Kopf's
 
     def the_factory(self) -> InformerFactory:
         if self.factory is None:
@@ -106,17 +153,23 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
     kopf.on.probe(id=HANDLER_ID, registry=registry)(_probe)
 
 
-async def _startup(logger: Any, **_: Any) -> None:
+async def _startup(logger: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
     try:
-        await _start(logger)
-    except Exception:  # Kopf retries later: a replica that cannot work must not hold the Lease
-        await _withdraw()
-        raise
+        try:
+            await _start(logger, settings)
+        except Exception:  # a replica that cannot work must not keep the Lease from the others
+            await _withdraw()
+            raise
+    except CacheSyncTimeoutError as e:  # still failing at the deadline: Kopf tries again
+        raise kopf.TemporaryError(f"kopf-informers: {e}", delay=STARTUP_RETRY_DELAY) from e
+    except (KopfInformersError, StartupError) as e:
+        _stop_the_operator(logger, _explain(e))
 
 
-async def _start(logger: Any) -> None:
+async def _start(logger: Any, settings: kopf.OperatorSettings) -> None:
     loop = asyncio.get_running_loop()
     factory = _runtime.the_factory()
+    factory.scope = _served_namespaces(settings, logger)
     registry = _start_metrics(factory, logger)
     if _runtime.election is None:  # once per process, whatever the startup retries
         _runtime.election = await _start_election(factory, registry)
@@ -126,10 +179,13 @@ async def _start(logger: Any) -> None:
     deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     for controller in _runtime.controllers.values():
         controller.setup(factory, metrics=registry)
+        # The operator's own: Events are posted (or not) as its Kopf handlers' are.
+        controller.posting = settings.posting
     # Discovery is retried (with the reflector's backoff) while the server is unreachable.
     await factory.start(timeout=max(0.0, deadline - loop.time()))
-    logger.info("kopf-informers: waiting for %d caches to sync", len(factory.informers))
-    await factory.wait_synced(timeout=max(0.0, deadline - loop.time()))
+    logger.info("kopf-informers: waiting for %d caches to sync (%s)", len(factory.informers),
+                factory.scope)
+    await factory.wait_synced(timeout=max(0.0, deadline - loop.time()), fail_fast=True)
     if election is not None:
         await _stand_by(election, logger)  # a warm standby waits with synced caches
     for controller in _runtime.controllers.values():
@@ -144,10 +200,8 @@ async def _start_election(
 ) -> _ha.Election | None:
     """Start campaigning if leader election is on; the library's clients then name the
     replica in their User-Agent."""
-    try:
-        settings = _ha.resolve(_runtime.leader_election, controllers=list(_runtime.controllers))
-    except InvalidArgumentError as e:
-        raise kopf.PermanentError(str(e)) from e  # a retry would not fix it
+    # A setting that is wrong stops the operator (InvalidArgumentError): see _startup.
+    settings = _ha.resolve(_runtime.leader_election, controllers=list(_runtime.controllers))
     if settings is None:
         return None
 
@@ -177,6 +231,105 @@ async def _stand_by(election: _ha.Election, logger: Any) -> None:
         raise
 
 
+class StartupError(Exception):
+    """What stops the operator at startup when it cannot serve as configured."""
+
+
+def _explain(error: BaseException) -> str:
+    """One line: what is wrong, and what fixes it."""
+    if isinstance(error, CredentialsError):
+        return (f"no usable Kubernetes credentials: {error}; run in a pod with a service "
+                f"account, or set KUBECONFIG (or ~/.kube/config) to a working kubeconfig")
+    if isinstance(error, UnauthorizedError):
+        return f"the API server refused the credentials: {error}; renew them or fix the kubeconfig"
+    if isinstance(error, KopfInformersError) and getattr(error, "status", None) == 403:
+        verb, resource = getattr(error, "verb", ""), getattr(error, "resource", "")
+        namespace = getattr(error, "namespace", None)
+        where = f"in namespace {namespace}" if namespace else "cluster-wide"
+        return (f"forbidden: {error}; grant the operator's account {verb!r} (and 'watch') on "
+                f"{resource} {where} with a Role/ClusterRole and its binding")
+    return str(error)
+
+
+def _stop_the_operator(logger: Any, line: str) -> None:
+    """Log one line and end the process with :data:`EXIT_STATUS` (under ``kopf run``), or fail
+    Kopf's startup permanently (``kopf.operator()`` raises it to its caller)."""
+    logger.error("kopf-informers cannot start: %s", line)
+    if click.get_current_context(silent=True) is not None:
+        raise SystemExit(EXIT_STATUS)
+    raise kopf.PermanentError(f"kopf-informers cannot start: {line}")
+
+
+def _served_namespaces(settings: kopf.OperatorSettings, logger: Any) -> NamespaceScope:
+    """The namespaces to serve: the configured ones, else Kopf's; one line if they differ."""
+    configured = _runtime.namespaces
+    raw = os.environ.get(NAMESPACES_ENV, "").strip()
+    if configured is None and raw:
+        configured = NamespaceScope.parse(raw)
+    kopfs = kopf_namespaces(settings)
+    if configured is not None:
+        if kopfs is not None and kopfs != configured:
+            logger.warning("kopf-informers serves %s as configured, but Kopf serves %s",
+                           configured, kopfs)
+        return configured
+    if kopfs is None:
+        raise StartupError(
+            "cannot tell which namespaces Kopf serves (it was started neither by 'kopf run' nor "
+            "by kopf.operator() of a known Kopf version); pass them to "
+            "kopf_informers.configure(namespaces=[...]) or set " + NAMESPACES_ENV
+        )
+    return kopfs
+
+
+def kopf_namespaces(settings: kopf.OperatorSettings) -> NamespaceScope | None:
+    """The namespaces the running Kopf operator serves, or None if they cannot be told.
+
+    ``kopf run`` (also under ``KopfRunner``) says it on its command line, read through click's
+    context, as Kopf reads it: ``-A``, ``-n`` (repeated), the legacy ``KOPF_RUN_NAMESPACE``.
+    ``kopf.operator()`` passes them to its namespace observer only (:func:`_observed_scope`).
+    """
+    context = click.get_current_context(silent=True)
+    while context is not None:
+        params = context.params
+        if "clusterwide" in params and "namespaces" in params:
+            patterns = list(params["namespaces"] or ())
+            legacy = os.environ.get("KOPF_RUN_NAMESPACE")
+            if legacy:
+                patterns.append(legacy)
+            return NamespaceScope() if params["clusterwide"] or not patterns \
+                else NamespaceScope.of(patterns)
+        context = context.parent
+    if settings.peering.clusterwide:  # public: set from clusterwide= by kopf.operator()
+        return NamespaceScope()
+    return _observed_scope()
+
+
+KOPF_VERSIONS_READ = ((1, 40), (1, 46))  # Kopf versions whose namespace observer is read
+
+
+def _observed_scope() -> NamespaceScope | None:
+    """The patterns given to ``kopf.operator(namespaces=...)``, from the arguments of Kopf's
+    "namespace observer" task (private to Kopf, read only from the versions checked here;
+    ``tests/kopf/test_namespaces.py`` fails when a new Kopf moves them)."""
+    release = importlib.metadata.version("kopf").split(".")[:2]
+    version = tuple(int(part) for part in release if part.isdigit())
+    if not KOPF_VERSIONS_READ[0] <= version < KOPF_VERSIONS_READ[1]:
+        return None
+    for task in asyncio.all_tasks():
+        if task.get_name() != "namespace observer":
+            continue
+        guard = task.get_coro()
+        frame = getattr(guard, "cr_frame", None)
+        inner = frame.f_locals.get("coro") if frame is not None else None
+        arguments = getattr(getattr(inner, "cr_frame", None), "f_locals", None) or {}
+        if "namespaces" in arguments and "clusterwide" in arguments:
+            if arguments["clusterwide"] or not arguments["namespaces"]:
+                return NamespaceScope()
+            patterns = [p for p in arguments["namespaces"] if isinstance(p, str)]
+            return NamespaceScope.of(patterns) if patterns else None
+    return None
+
+
 async def _cleanup(logger: Any, **_: Any) -> None:
     await asyncio.gather(*(c.stop(drain_timeout=DRAIN_TIMEOUT)
                            for c in _runtime.controllers.values()))
@@ -197,6 +350,7 @@ def configure(
     leader_election_namespace: str | None = None, lease_duration: float | None = None,
     renew_deadline: float | None = None, retry_period: float | None = None,
     warm_standby: bool | None = None,
+    namespaces: Iterable[str] | None = None,
 ) -> None:
     """Configure the Kopf integration; read when the operator starts (call it at import).
 
@@ -214,13 +368,18 @@ def configure(
     with the process's other metrics), and with a port, ``http://{host}:{port}/metrics`` serves
     it. A setting left None comes from the environment: ``KOPF_INFORMERS_METRICS_PORT``, and
     ``KOPF_INFORMERS_METRICS_HOST`` (default ``127.0.0.1``: in a pod, ``0.0.0.0``, or
-    Prometheus cannot reach it). Each call replaces every setting.
+    Prometheus cannot reach it). ``namespaces`` are the namespaces to serve, as Kopf's ``-n``
+    patterns (``["default"]``, ``["team-*", "!team-tmp"]``; an empty list: all namespaces);
+    None (the default) serves Kopf's own, or those of ``KOPF_INFORMERS_NAMESPACES``
+    (comma-separated: ``"a,b"``, ``"team-*,!team-tmp"``). Each call replaces every setting.
 
     Raises:
-        InvalidArgumentError: the port is not in 0..65535.
+        InvalidArgumentError: the port is not in 0..65535; a namespace pattern that is not a
+            non-empty string, or a bare string instead of a list.
     """
     if metrics_port is not None and not 0 <= metrics_port <= 65535:
         raise InvalidArgumentError(f"metrics_port must be in 0..65535, got {metrics_port!r}")
+    _runtime.namespaces = None if namespaces is None else NamespaceScope.of(namespaces)
     _runtime.metrics_port = metrics_port
     _runtime.metrics_host = metrics_host
     _runtime.metrics_registry = metrics_registry
@@ -285,7 +444,7 @@ def reconcile(
     finalizer: str | None = None, max_concurrent: int = 1,
     rate_limiter: RateLimiter[Request] | None = None, predicates: Sequence[Predicate] = (),
     child_predicates: Sequence[Predicate] = (), any_owner: bool = False, id: str | None = None,
-    resync_period: float | None = DEFAULT_RESYNC_PERIOD,
+    resync_period: float | None = DEFAULT_RESYNC_PERIOD, namespace: str | None = None,
     registry: kopf.OperatorRegistry | None = None,
 ) -> Callable[[F], F]:
     """Register a level-triggered reconcile function for ``resource`` with Kopf.
@@ -316,7 +475,7 @@ def reconcile(
                 name=cid, resource=resource, fn=fn, owns=owns, watches=watches,
                 finalizer=finalizer, max_concurrent=max_concurrent, rate_limiter=rate_limiter,
                 predicates=predicates, child_predicates=child_predicates, any_owner=any_owner,
-                resync_period=resync_period,
+                resync_period=resync_period, namespace=namespace,
             )
         _register_activities(registry)
         return fn

@@ -62,7 +62,7 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_MIN_WATCH_TIMEOUT = 300.0  # seconds; each watch asks for a random 5-10 minutes
 
-logger = logging.getLogger("kopf_informers.reflector")  # the public name, not the module's
+logger = logging.getLogger("kopf_informers.cache")  # client-go's tools/cache
 
 
 class ListPage(NamedTuple):
@@ -136,6 +136,8 @@ class Reflector(Generic[T]):
         self._rv_unavailable = False  # a list at our RV got 410: the next list asks for the latest
         self._need_list = True
         self._synced = asyncio.Event()
+        self._refusal: ApiError | None = None  # a 401/403 before the first sync
+        self._refused = asyncio.Event()
 
     @property
     def last_resource_version(self) -> str | None:
@@ -146,8 +148,25 @@ class Reflector(Generic[T]):
         """True once the store holds a complete list (it stays true through relists)."""
         return self._synced.is_set()
 
-    async def wait_synced(self) -> None:
-        await self._synced.wait()
+    async def wait_synced(self, *, fail_fast: bool = False) -> None:
+        """Wait for the first complete list.
+
+        ``fail_fast``: raise the error of a list or watch refused with 401 or 403 before that
+        (credentials or RBAC that retrying will not fix until someone changes them); the
+        reflector itself goes on retrying.
+        """
+        if not fail_fast or self._synced.is_set():
+            await self._synced.wait()
+            return
+        waiters = [asyncio.ensure_future(self._synced.wait()),
+                   asyncio.ensure_future(self._refused.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not self._synced.is_set() and self._refusal is not None:
+            raise self._refusal
 
     async def run(self) -> None:
         """List and watch until cancelled; never returns on its own, never raises but that."""
@@ -156,6 +175,9 @@ class Reflector(Generic[T]):
             try:
                 await self._list_and_watch()
             except (ApiError, ApiConnectionError) as e:
+                if isinstance(e, ApiError) and e.status in (401, 403) and not self.has_synced:
+                    self._refusal = e
+                    self._refused.set()
                 delay = self._backoff.next_delay(loop.time())
                 # Errors of any ListerWatcher, not only the API client's: redacted here too.
                 logger.warning("%s: %s; retrying in %.1f s", self.name, redact(str(e)), delay)
@@ -240,6 +262,9 @@ class Reflector(Generic[T]):
     def _replace(self, replacement: Replacement[T], resource_version: str) -> None:
         added, updated, deleted = replacement.commit()
         relisted = self._listed_once
+        logger.debug("%s: %s at resourceVersion %s: %d added, %d updated, %d deleted",
+                     self.name, "relisted" if relisted else "listed", resource_version,
+                     len(added), len(updated), len(deleted))
         self._rv = resource_version
         self._listed_once = True
         self._need_list = False
@@ -278,6 +303,8 @@ class Reflector(Generic[T]):
         """One watch connection, until the server ends it. Raises GoneError on 410."""
         timeout = int(self._min_watch_timeout * (1 + self._rng()))
         buffered: list[Obj] | None = [] if initial else None
+        logger.debug("%s: watching from resourceVersion %s (%d s)", self.name,
+                     self._rv if not initial else "the latest, streaming the list", timeout)
         events = self._source.watch(
             resource_version=self._rv if not initial else (self._rv or ""),
             timeout_seconds=timeout, send_initial_events=initial,

@@ -363,6 +363,86 @@ class Store(Generic[T]):
         return f"<Store of {len(self._items)} objects; indexes: {', '.join(self.index_names)}>"
 
 
+class ShardedStore(Store[T]):
+    """The read-only view of several stores of one resource, one per namespace, as one store.
+
+    An informer restricted to some namespaces keeps one store per namespace (each filled by
+    its own list+watch); this view reads them together, so listers, handlers and reconcilers
+    see one cache. Keys are ``namespace/name``, so a lookup by key or by the ``namespace``
+    index goes to one shard; the others read every shard. ``shards`` is the informer's live
+    mapping: shards added or removed later are seen at once. ``index_names`` are the indexes
+    every shard has (the view's answer while it has no shard).
+    """
+
+    __slots__ = ("_index_names", "_shards")
+
+    def __init__(
+        self, shards: Mapping[str, Store[T]], index_names: Callable[[], builtins.list[str]],
+    ) -> None:
+        super().__init__()
+        self._shards = shards
+        self._index_names = index_names
+
+    def _shard_of(self, key: str) -> Store[T] | None:
+        namespace, slash, _ = key.partition("/")
+        return self._shards.get(namespace) if slash else None
+
+    def get(self, key: str) -> T | None:
+        shard = self._shard_of(key)
+        return None if shard is None else shard.get(key)
+
+    def get_by_name(self, name: str, namespace: str | None = None) -> T | None:
+        shard = self._shards.get(namespace) if namespace else None
+        return None if shard is None else shard.get_by_name(name, namespace)
+
+    def list(self) -> builtins.list[T]:
+        return [obj for shard in tuple(self._shards.values()) for obj in shard.list()]
+
+    def keys(self) -> builtins.list[str]:
+        return [key for shard in tuple(self._shards.values()) for key in shard._items]
+
+    def __len__(self) -> int:
+        return sum(len(shard) for shard in tuple(self._shards.values()))
+
+    def __contains__(self, key: object) -> bool:
+        shard = self._shard_of(key) if isinstance(key, str) else None
+        return shard is not None and key in shard
+
+    def _read(self, index_name: str, value: str | None) -> builtins.list[Store[T]]:
+        """The shards to ask for ``value`` of the index (None: for every value)."""
+        if index_name not in self._index_names():
+            raise self._unknown_index(index_name)
+        if index_name == NAMESPACE_INDEX and value is not None:
+            shard = self._shards.get(value)
+            return [] if shard is None else [shard]
+        return list(self._shards.values())
+
+    def by_index(self, index_name: str, value: str) -> builtins.list[T]:
+        return [obj for shard in self._read(index_name, value)
+                for obj in shard.by_index(index_name, value)]
+
+    def index_keys(self, index_name: str, value: str) -> builtins.list[str]:
+        return [key for shard in self._read(index_name, value)
+                for key in shard.index_keys(index_name, value)]
+
+    def list_index_values(self, index_name: str) -> builtins.list[str]:
+        values = {value: None for shard in self._read(index_name, None)
+                  for value in shard.list_index_values(index_name)}
+        return list(values)
+
+    @property
+    def index_names(self) -> builtins.list[str]:
+        return sorted(self._index_names())
+
+    def _unknown_index(self, index_name: str) -> UnknownIndexError:
+        known = ", ".join(repr(name) for name in self.index_names)
+        return UnknownIndexError(f"no index named {index_name!r}; this store has: {known}")
+
+    def __repr__(self) -> str:
+        return (f"<ShardedStore of {len(self)} objects in {len(self._shards)} namespaces; "
+                f"indexes: {', '.join(self.index_names)}>")
+
+
 class Applied(NamedTuple, Generic[T]):
     """What :meth:`StoreWriter.apply` did: ``old`` is the object replaced (None: an add) and
     ``new`` the object as stored (transformed, frozen)."""

@@ -10,6 +10,8 @@ They are split by what the caller should do next::
      |                                       or install its CRD (the message lists what it serves)
      +-- CredentialsError                    no usable credentials: fix the kubeconfig or login
      +-- CacheSyncTimeoutError(TimeoutError) informers not synced in time (``.informers``)
+     +-- CacheNotSyncedError(RuntimeError)   a lister read before its informer started or synced:
+     |                                       wait for the sync first (``.informer``)
      +-- AlreadyOwnedError                   another controller owns the object (``.controller``):
      |                                       leave it alone, report it (e.g. a Warning event)
      +-- DeletionOngoingError                the object is being deleted, so no finalizer can be
@@ -50,6 +52,7 @@ __all__ = [
     "ApiError",
     "ApiTimeoutError",
     "BadRequestError",
+    "CacheNotSyncedError",
     "CacheSyncTimeoutError",
     "ConflictError",
     "CredentialsError",
@@ -247,6 +250,24 @@ class CacheSyncTimeoutError(KopfInformersError, TimeoutError):
     def __init__(self, message: str, *, informers: list[str]) -> None:
         super().__init__(message)
         self.informers = informers
+
+
+class CacheNotSyncedError(KopfInformersError, RuntimeError):
+    """A lister was read before its informer's cache held a complete first list.
+
+    An empty cache that is not synced yet cannot tell "there is no such object" from "it has
+    not been listed yet", so a lister raises this instead of answering None or ``[]``. Start
+    the informers and wait for their sync before reading (``await factory.start()``, then
+    ``await factory.wait_synced()``, or ``await informer.wait_synced()``); in a Kopf operator,
+    read listers from handlers, which Kopf runs only after kopf-informers' startup handler has
+    synced every cache. ``informer`` is the informer's name; ``started`` whether it was
+    started (it is then listing, or retrying a list that failed: see the logs).
+    """
+
+    def __init__(self, message: str, *, informer: str, started: bool) -> None:
+        super().__init__(message)
+        self.informer = informer
+        self.started = started
 
 
 class AlreadyOwnedError(KopfInformersError):

@@ -105,8 +105,7 @@ async def delete_renamed_away(api: ApiClient, foo: Any, wanted: str, logger: Any
         name = old["metadata"]["name"]
         if name == wanted or not kopf_informers.is_owned_by(old, foo, controller=True):
             continue
-        logger.info("Foo %s/%s now wants %s: deleting its Deployment %s", meta["namespace"],
-                    meta["name"], wanted, name)
+        logger.info("now wants Deployment %s: deleting its Deployment %s", wanted, name)
         with contextlib.suppress(kopf_informers.NotFoundError, kopf_informers.ConflictError):
             await api.delete(DEPLOYMENTS, name, namespace=meta["namespace"],
                              preconditions={"uid": old["metadata"]["uid"]})
@@ -139,15 +138,15 @@ async def reconcile_foo(name: str, namespace: str, body: Any, api: ApiClient, lo
             return
         except kopf_informers.AlreadyExistsError:
             raise  # the cache is behind: retry with backoff, by then it knows the Deployment
-        logger.info("Foo %s/%s: created its Deployment %s", namespace, name, deployment_name)
+        # Whether first made or made again (deleted by someone): the logger names the Foo.
+        logger.info("created its Deployment %s", deployment_name)
         changed = True
     elif not kopf_informers.is_owned_by(deployment, body, controller=True):
         message = f'Resource "{deployment_name}" already exists and is not managed by Foo'
         await not_ready(api, body, "ErrResourceExists", message)
         return  # a change to that Deployment (or its deletion) re-runs this: see foos_wanting
     elif (deployment.get("spec") or {}).get("replicas") != replicas:
-        logger.info("Foo %s/%s wants %s replicas of %s", namespace, name, replicas,
-                    deployment_name)
+        logger.info("scaling its Deployment %s to %s replicas", deployment_name, replicas)
         deployment = await api.patch(DEPLOYMENTS, deployment_name,
                                      {"spec": {"replicas": replicas}}, namespace=namespace)
         changed = True

@@ -15,8 +15,8 @@ PUBLIC_MODULES = ["errors", "metrics", "selectors", "testing"]
 
 # The concepts' private modules: whatever they export (``__all__``) is the root's to export.
 CONCEPT_MODULES = [
-    "_backoff", "_controller", "_events", "_finalizers", "_informer", "_kopf", "_listers",
-    "_owners", "_predicates", "_ratelimiters", "_reflector", "_store", "_workqueue",
+    "_backoff", "_controller", "_correlator", "_events", "_finalizers", "_informer", "_kopf",
+    "_listers", "_owners", "_predicates", "_ratelimiters", "_reflector", "_store", "_workqueue",
 ]
 
 

@@ -84,7 +84,7 @@ PATCH_CONTENT_TYPES: Mapping[str, str] = {
 Selector = str | LabelSelector | None
 FieldSelectorArg = str | FieldSelector | None
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.api")  # one public name for the client
 
 
 class ApiClient:
@@ -200,20 +200,42 @@ class ApiClient:
         if cached is None or ref.plural not in cached:
             cached = await self._discover_group_version(ref)
         if ref.plural not in cached:
-            raise unknown_plural(ref, cached)
+            raise unknown_plural(ref, cached, await self._elsewhere(ref))
         return cached[ref.plural]
 
-    async def _discover_group_version(self, ref: ResourceRef) -> dict[str, ApiResource]:
+    async def _discover_group_version(
+        self, ref: ResourceRef, *, hints: bool = True,
+    ) -> dict[str, ApiResource]:
         context = RequestContext("discover", str(ref))
         try:
             body = await self._session.request_json(context, "GET", group_version_path(ref))
         except ApiError as e:
             if e.status != 404:
                 raise
-            raise unknown_group_version(ref, await self._served_group_versions()) from e
+            served = await self._served_group_versions()
+            elsewhere = await self._elsewhere(ref, served) if hints else []
+            raise unknown_group_version(ref, served, elsewhere) from e
         resources = parse_resource_list(ref, body)
         self._discovery[(ref.group, ref.version)] = resources
         return resources
+
+    async def _elsewhere(self, ref: ResourceRef, served: list[str] | None = None) -> list[str]:
+        """Where the server serves a plural that is not where it was looked for (for the
+        error's "did you mean"): every served group version is read, once, on this error path."""
+        found = []
+        for group_version in served if served is not None else await self._served_group_versions():
+            group, _, version = group_version.rpartition("/")
+            other = ResourceRef(group, version, ref.plural)
+            if other == ref:
+                continue
+            try:
+                resources = self._discovery.get((group, version)) \
+                    or await self._discover_group_version(other, hints=False)
+            except (ApiError, ApiConnectionError):
+                continue
+            if ref.plural in resources:
+                found.append(str(other))
+        return found
 
     async def _served_group_versions(self) -> list[str]:
         context = RequestContext("discover", "")

@@ -49,7 +49,7 @@ Login = Callable[[], Awaitable[kopf.ConnectionInfo]]
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.api")  # one public name for the client
 
 
 def static_login(info: kopf.ConnectionInfo) -> Login:

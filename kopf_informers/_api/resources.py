@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,43 @@ from .segments import check_segment
 _VERSION = re.compile(r"^v\d+(?:(?:alpha|beta)\d+)?$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _GROUP = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Where the common built-in kinds are served (GA, the same in every supported release): the
+# hints for a plural given without its group and version. Others are found by discovery.
+_BUILT_IN_GROUP_VERSIONS = {
+    plural: group_version
+    for group_version, plurals in {
+        "v1": "configmaps endpoints events limitranges namespaces nodes persistentvolumeclaims "
+              "persistentvolumes pods podtemplates replicationcontrollers resourcequotas "
+              "secrets serviceaccounts services",
+        "apps/v1": "controllerrevisions daemonsets deployments replicasets statefulsets",
+        "batch/v1": "cronjobs jobs",
+        "autoscaling/v2": "horizontalpodautoscalers",
+        "coordination.k8s.io/v1": "leases",
+        "networking.k8s.io/v1": "ingressclasses ingresses networkpolicies",
+        "policy/v1": "poddisruptionbudgets",
+        "rbac.authorization.k8s.io/v1": "clusterrolebindings clusterroles rolebindings roles",
+        "apiextensions.k8s.io/v1": "customresourcedefinitions",
+        "admissionregistration.k8s.io/v1": "mutatingwebhookconfigurations "
+                                           "validatingwebhookconfigurations",
+        "storage.k8s.io/v1": "storageclasses",
+    }.items()
+    for plural in plurals.split()
+}
+
+
+def _spelling_hint(parts: list[str], resource: str) -> str:
+    """A hint for a resource given without its group or version: the built-in's right name,
+    or how to find it (never a guess that may be wrong)."""
+    plural = parts[-1].partition(".")[0]
+    group = parts[0] if len(parts) == 2 else resource.partition(".")[2]
+    known = _BUILT_IN_GROUP_VERSIONS.get(plural)
+    if known is not None and (not group or known.split("/")[0] in (group, "v1")):
+        return f" (did you mean '{known}/{plural}'?)"
+    if group:
+        return (f" (did you mean '{group}/<version>/{plural}'? 'kubectl api-resources "
+                f"--api-group={group}' shows its version)")
+    return (f" (give its group and version, e.g. 'example.com/v1/{plural}'; 'kubectl "
+            f"api-resources' lists them)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,14 +93,7 @@ def parse_resource(resource: str) -> ResourceRef:
     elif len(parts) == 3:
         group, version, plural = parts
     else:
-        hint = ""
-        if len(parts) == 2:
-            hint = f" (did you mean '{parts[0]}/v1/{parts[1]}'?)"
-        elif len(parts) == 1 and "." in resource:
-            plural, _, group = resource.partition(".")
-            hint = f" (did you mean '{group}/v1/{plural}'?)"
-        elif len(parts) == 1:
-            hint = f" (did you mean 'v1/{resource}'?)"
+        hint = _spelling_hint(parts, resource) if len(parts) in (1, 2) and all(parts) else ""
         raise InvalidArgumentError(
             f"resource {resource!r} is not 'group/version/plural' ('apps/v1/deployments'), "
             f"nor 'version/plural' for the core group ('v1/configmaps'){hint}"
@@ -168,19 +198,28 @@ def parse_resource_list(ref: ResourceRef, body: Mapping[str, Any]) -> dict[str, 
     return result
 
 
-def unknown_plural(ref: ResourceRef, served: Iterable[str]) -> UnknownResourceError:
+def unknown_plural(
+    ref: ResourceRef, served: Iterable[str], elsewhere: Sequence[str] = (),
+) -> UnknownResourceError:
     names = ", ".join(sorted(served)) or "nothing"
     return UnknownResourceError(
-        f"the API server serves no resource {str(ref)!r}: {ref.group_version} serves {names}"
+        f"the API server serves no resource {str(ref)!r}{_did_you_mean(elsewhere)}: "
+        f"{ref.group_version} serves {names}"
     )
 
 
-def unknown_group_version(ref: ResourceRef, served: Iterable[str]) -> UnknownResourceError:
+def unknown_group_version(
+    ref: ResourceRef, served: Iterable[str], elsewhere: Sequence[str] = (),
+) -> UnknownResourceError:
     names = ", ".join(sorted(served)) or "nothing"
     return UnknownResourceError(
-        f"the API server serves no resource {str(ref)!r}: it serves no group version "
-        f"{ref.group_version!r} (is its CRD installed?); it serves {names}"
+        f"the API server serves no resource {str(ref)!r}{_did_you_mean(elsewhere)}: it serves "
+        f"no group version {ref.group_version!r} (is its CRD installed?); it serves {names}"
     )
+
+
+def _did_you_mean(elsewhere: Sequence[str]) -> str:
+    return f" (did you mean {' or '.join(repr(r) for r in elsewhere)}?)" if elsewhere else ""
 
 
 def served_group_versions(core: Mapping[str, Any], groups: Mapping[str, Any]) -> list[str]:

@@ -40,7 +40,7 @@ Obj = dict[str, Any]
 Params = dict[str, str]
 _SessionKey = tuple[object, ...]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("kopf_informers.api")  # one public name for the client
 
 
 def default_user_agent() -> str:

@@ -12,8 +12,13 @@ Fixtures:
   ``embedded_apiserver``        a fresh :class:`EmbeddedApiServer` on a background thread.
   ``embedded_apiserver_async``  a fresh :class:`EmbeddedApiServer` on the test's event loop, for
                                 async tests (``async with``: started before, stopped after).
-  ``kubectl``                   runs kubectl against ``embedded_apiserver`` (isolated discovery
-                                cache).
+  ``kubectl``                   a :class:`Kubectl` for ``embedded_apiserver`` (with a discovery
+                                cache of its own); skips the test where kubectl is missing.
+                                ``kubectl("get", "cm")`` returns the
+                                ``subprocess.CompletedProcess[str]`` and raises AssertionError
+                                (with stdout and stderr) if kubectl fails, unless
+                                ``check=False``; ``kubectl.json("get", "cm", "x")`` adds
+                                ``-o json`` and returns the parsed output.
 
 Helpers (in :mod:`kopf_informers.testing`): ``eventually`` and ``wait_until``, bounded polls.
 """
@@ -91,7 +96,15 @@ async def embedded_apiserver_async(
 
 
 class Kubectl:
-    """Runs kubectl against one server, with a discovery cache of its own."""
+    """Runs kubectl against one server, with a discovery cache of its own.
+
+    Calling it runs ``kubectl --kubeconfig=... --cache-dir=... *args`` and returns the
+    ``subprocess.CompletedProcess[str]`` (text ``stdout``, ``stderr``, ``returncode``);
+    ``input`` is fed to stdin, ``timeout`` (seconds) bounds the run. With ``check`` (the
+    default), a non-zero exit raises ``AssertionError`` showing the command, stdout and
+    stderr. :meth:`json` runs ``*args -o json`` and returns the parsed output.
+    ``kubeconfig`` and ``cache_dir`` are the paths it passes.
+    """
 
     def __init__(self, kubeconfig: Path, cache_dir: Path) -> None:
         self.kubeconfig = kubeconfig
@@ -112,6 +125,7 @@ class Kubectl:
         return result
 
     def json(self, *args: str) -> Any:
+        """The parsed output of ``kubectl *args -o json`` (raises as a failed call does)."""
         import json
 
         return json.loads(self(*args, "-o", "json").stdout)

@@ -18,6 +18,7 @@ import kopf
 import pytest
 import yaml
 
+import kopf_informers
 import kopf_informers.errors
 from kopf_informers import (
     AlreadyExistsError,
@@ -602,6 +603,39 @@ async def test_an_unknown_resource_names_itself_and_what_the_server_serves(
         await client.list("example.com/v1/widgets")
     assert "example.com/v1" in str(group.value)
     assert "apps/v1" in str(group.value)
+
+
+async def test_a_resource_in_the_wrong_group_version_is_pointed_to_where_it_is_served(
+    client: ApiClient,
+) -> None:
+    with pytest.raises(UnknownResourceError, match=r"'v1/deployments' \(did you mean "
+                                                   r"'apps/v1/deployments'\?\)"):
+        await client.discover("v1/deployments")
+    with pytest.raises(UnknownResourceError, match=r"\(did you mean 'apps/v1/deployments'\?\)"
+                                                   r": it serves no group version 'apps/v1beta1'"):
+        await client.discover("apps/v1beta1/deployments")
+    with pytest.raises(UnknownResourceError) as nowhere:
+        await client.discover("apps/v1/foos")
+    assert "did you mean" not in str(nowhere.value)
+
+
+@pytest.mark.parametrize(("resource", "hint"), [
+    ("deployments", "(did you mean 'apps/v1/deployments'?)"),
+    ("apps/deployments", "(did you mean 'apps/v1/deployments'?)"),
+    ("deployments.apps", "(did you mean 'apps/v1/deployments'?)"),
+    ("pods", "(did you mean 'v1/pods'?)"),
+    ("foos", "(give its group and version, e.g. 'example.com/v1/foos'; 'kubectl api-resources'"),
+    ("foos.samplecontroller.k8s.io", "(did you mean 'samplecontroller.k8s.io/<version>/foos'? "
+                                     "'kubectl api-resources --api-group=samplecontroller.k8s.io'"),
+])
+def test_a_resource_without_its_group_or_version_gets_a_true_hint(resource: str,
+                                                                  hint: str) -> None:
+    def reconciler(**_: Any) -> None: ...
+
+    with pytest.raises(InvalidArgumentError) as error:  # when decorating, not at startup
+        kopf_informers.reconcile(resource, registry=kopf.OperatorRegistry())(reconciler)
+    assert hint in str(error.value)
+    assert "'v1/foos'" not in str(error.value)
 
 
 @pytest.mark.parametrize("resource", [

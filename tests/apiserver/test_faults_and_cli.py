@@ -8,6 +8,7 @@ The command line runs as a real subprocess; every wait on it is bounded.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import select
 import shutil
@@ -31,6 +32,7 @@ import yaml
 from kubernetes.client import ApiException
 
 from kopf_informers._cli import main as cli_main
+from kopf_informers.errors import InvalidArgumentError
 from kopf_informers.testing.apiserver import EmbeddedApiServer
 
 WATCH_TIMEOUT = 10  # seconds: the server ends every watch of these tests by then at the latest
@@ -469,6 +471,79 @@ def test_cli_warns_on_one_line_that_remote_clients_have_full_access_before_servi
         assert warnings == []
 
 
+def test_cli_version_is_the_installed_distributions() -> None:
+    result = subprocess.run([*cli_command(), "--version"], capture_output=True, text=True,
+                            timeout=PROCESS_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"kopf-informers {importlib.metadata.version('kopf-informers')}"
+
+
+def test_cli_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["apiserver", "--help"])
+    assert exited.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines anywhere
+    for default in ["(default: 127.0.0.1)", "(default: 0, a free port)",
+                    "(default: a temporary file, removed at exit)", "(default: 10000)",
+                    "(default: 1.0)", "(default: simulated)", "(default: loopback only)"]:
+        assert default in shown
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("kopf-informers: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "70000"])
+def test_cli_refuses_a_port_out_of_range_on_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, port: str,
+) -> None:
+    assert cli_main(["apiserver", "--port", port, "--kubeconfig", str(tmp_path / "k")]) == 2
+    error = one_line_error(capsys)
+    assert "from 0 to 65535" in error
+    assert port in error
+    assert not (tmp_path / "k").exists()
+
+
+def test_cli_refuses_a_port_out_of_range_without_a_traceback() -> None:
+    result = subprocess.run([*cli_command(), "apiserver", "--port", "70000"],
+                            capture_output=True, text=True, timeout=PROCESS_TIMEOUT)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "kopf-informers: port must be from 0 to 65535 (0 picks a free one), got 70000"]
+
+
+def test_cli_refuses_a_kubeconfig_in_a_missing_directory_and_creates_none(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    kubeconfig = tmp_path / "missing" / "deeper" / "kubeconfig"
+    assert cli_main(["apiserver", "--port", "0", "--kubeconfig", str(kubeconfig)]) == 2
+    error = one_line_error(capsys)
+    assert str(kubeconfig) in error
+    assert f"the directory {kubeconfig.parent} does not exist" in error
+    assert not (tmp_path / "missing").exists()
+
+
+def test_cli_names_the_host_and_port_already_in_use(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        kubeconfig = tmp_path / "k"
+        argv = ["apiserver", "--port", str(port), "--kubeconfig", str(kubeconfig)]
+        assert cli_main(argv) == 1
+    error = one_line_error(capsys)
+    assert f"cannot listen on 127.0.0.1:{port}: the address is already in use" in error
+    assert not kubeconfig.exists()
+
+
 # -- the kubeconfig -------------------------------------------------------------------------------
 
 
@@ -481,6 +556,18 @@ def test_the_kubeconfig_is_readable_and_writable_by_its_owner_only(
 ) -> None:
     with EmbeddedApiServer(kubeconfig=tmp_path / "new.kubeconfig" if given else None) as server:
         assert stat.S_IMODE(server.kubeconfig.stat().st_mode) == 0o600
+
+
+def test_a_kubeconfig_in_a_missing_directory_is_refused_before_listening(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"the directory .*missing does not exist"):
+        EmbeddedApiServer(kubeconfig=tmp_path / "missing" / "kubeconfig")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("port", [-1, 65536, True, "80"])
+def test_a_port_that_is_no_port_is_refused_before_listening(port: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"port must be from 0 to 65535"):
+        EmbeddedApiServer(port=port)
 
 
 def test_an_existing_kubeconfig_is_rewritten_readable_by_its_owner_only(tmp_path: Path) -> None:

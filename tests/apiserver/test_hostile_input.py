@@ -548,3 +548,70 @@ def test_a_large_yaml_body_is_decoded_while_other_requests_are_served(
         slow.join(timeout=READ_TIMEOUT)
     assert answers[0].status == 201
     assert len(answers[0].body["data"]) == 20_000
+
+
+# -- media types the resource does not take -------------------------------------------------------
+
+OBJECT_BODIES = ("application/json", "application/yaml")
+PATCHES = ("application/json-patch+json", MERGE, "application/strategic-merge-patch+json", APPLY)
+CUSTOM_PATCHES = ("application/json-patch+json", MERGE, APPLY)
+
+
+def unsupported_media_type(accepted: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "the body of the request was in an unknown format - accepted media types "
+                   f"include: {', '.join(accepted)}",
+        "reason": "UnsupportedMediaType", "code": 415,
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "content_type", "accepted"), [
+    pytest.param("POST", CONFIGMAPS, "text/plain", OBJECT_BODIES, id="create"),
+    pytest.param("PUT", f"{CONFIGMAPS}/x", "application/x-yaml", OBJECT_BODIES, id="update"),
+    pytest.param("PATCH", f"{CONFIGMAPS}/x", JSON, PATCHES, id="patch-as-an-object"),
+    pytest.param("PATCH", f"{CONFIGMAPS}/x", "text/plain; charset=utf-8", PATCHES,
+                 id="patch-as-text"),
+])
+def test_a_body_in_a_media_type_a_built_in_does_not_take_is_415_naming_those_it_does(
+    embedded_apiserver: EmbeddedApiServer, method: str, path: str, content_type: str,
+    accepted: tuple[str, ...],
+) -> None:
+    before = send(embedded_apiserver, "POST", CONFIGMAPS, configmap("x", a="1")).body
+    answer = send(embedded_apiserver, method, path, configmap("x", a="2"), content_type)
+    assert (answer.status, answer.body) == (415, unsupported_media_type(accepted))
+    assert send(embedded_apiserver, "GET", f"{CONFIGMAPS}/x").body == before
+
+
+@pytest.mark.parametrize(("method", "name", "content_type", "accepted"), [
+    pytest.param("POST", "", "application/vnd.kubernetes.protobuf", OBJECT_BODIES,
+                 id="create-as-protobuf"),
+    pytest.param("PUT", "/b", "text/plain", OBJECT_BODIES, id="update"),
+    pytest.param("PATCH", "/b", "application/strategic-merge-patch+json", CUSTOM_PATCHES,
+                 id="strategic-merge-patch"),
+    pytest.param("PATCH", "/b", "application/merge-patch+yaml", CUSTOM_PATCHES,
+                 id="patch-in-an-unknown-type"),
+])
+def test_a_body_in_a_media_type_a_custom_resource_does_not_take_is_415_naming_those_it_does(
+    embedded_apiserver: EmbeddedApiServer, blobs: str, method: str, name: str,
+    content_type: str, accepted: tuple[str, ...],
+) -> None:
+    before = send(embedded_apiserver, "POST", blobs, blob("b", a="1")).body
+    answer = send(embedded_apiserver, method, blobs + name, blob("b", a="2"), content_type)
+    assert (answer.status, answer.body) == (415, unsupported_media_type(accepted))
+    assert send(embedded_apiserver, "GET", f"{blobs}/b").body == before
+
+
+def test_a_built_ins_body_in_protobuf_is_415_pointing_at_json(
+    embedded_apiserver: EmbeddedApiServer,
+) -> None:
+    answer = send(embedded_apiserver, "POST", CONFIGMAPS, b"k8s\x00",
+                  "application/vnd.kubernetes.protobuf")
+    assert (answer.status, answer.body["reason"]) == (415, "UnsupportedMediaType")
+    assert "protobuf request bodies are not supported" in answer.message
+    assert send(embedded_apiserver, "GET", CONFIGMAPS).body["items"] == []
+
+
+def test_a_body_sent_without_a_media_type_is_json(embedded_apiserver: EmbeddedApiServer) -> None:
+    answer = send(embedded_apiserver, "POST", CONFIGMAPS, configmap("x", a="1"), "")
+    assert (answer.status, answer.body["data"]) == (201, {"a": "1"})

@@ -195,13 +195,13 @@ async def test_a_handler_that_raises_is_logged_and_neither_the_informer_nor_othe
     informer.add_handler(on_add=failing)
     recorder = Recorder(informer)
     recorder.register()
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.informer"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.cache"):
         async with started(informer, source):
             assert attempts == ["a", "b"]  # every event was still offered to the failing one
             assert recorder.events == [("add", "a"), ("add", "b"), ("update", "a", "")]
             assert informer.is_running
             assert informer.has_synced
-    failures = [r for r in caplog.records if r.name == "kopf_informers.informer"]
+    failures = [r for r in caplog.records if r.name == "kopf_informers.cache"]
     assert len(failures) == 2
     for record, name in zip(failures, ["a", "b"], strict=True):
         assert record.levelno == logging.ERROR
@@ -639,7 +639,7 @@ def test_a_second_request_with_new_indexers_adds_them_to_the_shared_informer() -
     second = factory.informer("v1/pods", indexers={"by_app": lambda o: []})
     assert second is first
     assert first.store.index_names == ["by_app", "by_node", "namespace", "owner"]
-    assert first.lister.index_values("by_app") == []
+    assert first.store.list_index_values("by_app") == []
 
 
 def test_a_second_request_with_another_transform_is_refused() -> None:

@@ -16,7 +16,11 @@ import pytest
 from kopf_informers import ApiClient, ExponentialBackoff, UnknownResourceError
 from kopf_informers._informer import InformerFactory, SharedIndexInformer
 from kopf_informers._reflector import DeletedFinalStateUnknown
-from kopf_informers.errors import CacheSyncTimeoutError
+from kopf_informers.errors import (
+    CacheNotSyncedError,
+    CacheSyncTimeoutError,
+    InvalidArgumentError,
+)
 from kopf_informers.testing import EmbeddedApiServer, eventually
 
 pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2)
@@ -201,6 +205,33 @@ async def test_a_namespaced_informer_caches_only_its_namespace(
     informer = await started(factory, namespace="other")
     assert [o["metadata"]["name"] for o in informer.lister.list()] == ["there"]
     assert informer.lister.get("there") is not None  # the informer's namespace by default
+
+
+async def test_the_scope_discovered_at_the_start_checks_the_namespace_arguments(
+        api: ApiClient, factory: InformerFactory) -> None:
+    await create(api, "cm")
+    configmaps = factory.informer(CM)
+    namespaces = factory.informer("v1/namespaces")
+    with pytest.raises(CacheNotSyncedError, match=r"is not started"):
+        configmaps.lister.get("cm", "default")  # not "cluster-scoped": the scope is unknown
+    await factory.start()
+    await factory.wait_synced(timeout=20)
+    assert configmaps.lister.get("cm", "default") is not None
+    with pytest.raises(InvalidArgumentError, match=r"v1/configmaps is namespaced: pass namespace"):
+        configmaps.lister.get("cm")
+    assert namespaces.lister.get("default") is not None
+    with pytest.raises(InvalidArgumentError, match=r"v1/namespaces is cluster-scoped"):
+        namespaces.lister.get("default", "default")
+    with pytest.raises(InvalidArgumentError, match=r"v1/namespaces is cluster-scoped"):
+        namespaces.lister.list("default")
+
+
+async def test_a_namespaced_informer_refuses_to_answer_for_another_namespace(
+        api: ApiClient, factory: InformerFactory) -> None:
+    await create(api, "here")
+    informer = await started(factory, namespace="kube-public")
+    with pytest.raises(InvalidArgumentError, match=r"caches namespace 'kube-public' only"):
+        informer.lister.get("here", "default")  # it exists, but this cache cannot know
 
 
 async def test_informers_are_shared_per_resource_and_selection(factory: InformerFactory) -> None:

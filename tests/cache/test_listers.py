@@ -91,7 +91,22 @@ def test_get_without_a_namespace_uses_the_default_namespace_if_one_is_set(
     assert obj is not None
     assert obj["metadata"]["namespace"] == "ns1"
     assert lister.get("web-2") is None  # it is in ns2, not in the default namespace
-    assert lister.get("web-2", namespace="ns2") is not None  # an explicit namespace wins
+    assert lister.get("db", namespace="ns1") is obj  # naming the default namespace is fine
+
+
+@pytest.mark.parametrize("read", [
+    pytest.param(lambda lister: lister.get("web-2", namespace="ns2"), id="get"),
+    pytest.param(lambda lister: lister.list(namespace="ns2"), id="list"),
+    pytest.param(lambda lister: lister.namespaced_view("ns2").list(), id="namespaced-view"),
+])
+def test_another_namespace_than_the_informers_own_is_refused_not_answered_empty(
+    writer: StoreWriter[Any], read: Any,
+) -> None:
+    # An informer restricted to ns1 never holds ns2's objects: None or [] would be a lie.
+    lister = Lister(writer.store, resource="v1/configmaps", namespaced=True,
+                    default_namespace="ns1")
+    with pytest.raises(InvalidArgumentError, match=r"caches namespace 'ns1' only, not 'ns2'"):
+        read(lister)
 
 
 def test_get_on_a_cluster_scoped_resource_needs_no_namespace(cluster_lister: Lister[Any]) -> None:
@@ -265,7 +280,8 @@ def test_a_lister_is_built_from_a_store_alone_so_it_cannot_call_the_api(
 ) -> None:
     # By construction: a lister takes a read-only store and plain settings, nothing that talks.
     params = list(inspect.signature(Lister).parameters)
-    assert params == ["store", "resource", "namespaced", "default_namespace"]
+    # check_synced is the informer's "may I read yet?" (a lister over a store alone has none).
+    assert params == ["store", "resource", "namespaced", "default_namespace", "check_synced"]
     held = [value for value in vars(lister).values() if not isinstance(value, str | bool | None)]
     assert len(held) == 1
     assert isinstance(held[0], Store)

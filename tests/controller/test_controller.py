@@ -27,7 +27,6 @@ import itertools
 import json
 import logging
 import socket
-import sys
 import threading
 import time
 import urllib.request
@@ -40,10 +39,9 @@ import kopf.testing
 import kubernetes
 import pytest
 from _helpers.controllers import WAIT, running
-from _helpers.kopf_runner import kopf_logging_undone
+from _helpers.kopf_runner import isolated_kopf, kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta, V1Secret
 
-import kopf_informers._kopf
 from kopf_informers import (
     ApiClient,
     Controller,
@@ -417,7 +415,7 @@ async def test_an_always_failing_reconcile_is_retried_on_the_exponential_schedul
     )
     fn.controller = controller
     calls = 8  # the delays: 0.05 0.1 0.2 0.4 0.4 0.4 0.4 (capped)
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.ctrl"):
         async with running(api, controller):
             await create_cm(api, "doomed")
             await eventually(lambda: fn.count("doomed") >= calls, f"{calls} attempts")
@@ -528,13 +526,13 @@ async def test_a_reconcile_returning_something_else_than_a_result_is_an_error_an
         rate_limiter=ItemExponentialFailureRateLimiter(base=0.01, cap=1.0),
     )
     fn.controller = controller
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.ctrl"):
         async with running(api, controller):
             await create_cm(api, "sloppy")
             await eventually(lambda: fn.count("sloppy") == 2, "the retry")
 
     assert [c.retry for c in fn.of("sloppy")] == [0, 1]
-    [error] = [r for r in caplog.records if r.name == "kopf_informers.controller"]
+    [error] = [r for r in caplog.records if r.name == "kopf_informers.ctrl"]
     message = error.getMessage()
     assert "returned 'ok'" in message
     assert "Result.requeue_after" in message
@@ -542,6 +540,32 @@ async def test_a_reconcile_returning_something_else_than_a_result_is_an_error_an
 
 
 # -- finalizers -----------------------------------------------------------------------------------
+
+
+async def test_a_controller_given_a_namespace_never_touches_another(
+        server: EmbeddedApiServer, api: ApiClient) -> None:
+    for namespace in ("a", "b"):
+        await api.create("v1/namespaces", {"metadata": {"name": namespace}})
+        await api.create(CM, {"metadata": {"name": "cm", "namespace": namespace}},
+                         namespace=namespace)
+    reconciled: list[str] = []
+
+    async def reconcile(name: str, namespace: str, **_: Any) -> None:
+        reconciled.append(f"{namespace}/{name}")
+
+    controller = Controller(name="narrow", resource=CM, fn=reconcile, namespace="a",
+                            owns=["v1/secrets"], finalizer=FINALIZER)
+    async with running(api, controller):
+        await eventually(lambda: reconciled == ["a/cm"], "a/cm reconciled")
+        await api.create(CM, {"metadata": {"name": "late", "namespace": "b"}}, namespace="b")
+        await api.create(CM, {"metadata": {"name": "late", "namespace": "a"}}, namespace="a")
+        await eventually(lambda: "a/late" in reconciled, "a/late reconciled")
+    assert sorted(reconciled) == ["a/cm", "a/late"]
+    in_b = server.journal.filter(namespace="b")  # the test's own creates, nothing else
+    assert [(e.verb, e.name) for e in in_b if e.verb != "create"] == []
+    assert not has_finalizer(await api.get(CM, "cm", namespace="b"), FINALIZER)
+    assert not [e for e in server.journal if e.verb in ("list", "watch") and e.namespace is None
+                and e.resource in ("configmaps", "secrets")]
 
 
 async def test_the_finalizer_flow_adds_cleans_up_once_removes_and_lets_the_object_go(
@@ -750,26 +774,10 @@ def operator(embedded_apiserver: EmbeddedApiServer, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
     """A fresh Kopf registry (with the login handler a fresh one lacks) and a fresh
     kopf-informers runtime; everything process-wide that ``kopf run`` changes is put back."""
-    kubeconfig = str(embedded_apiserver.kubeconfig)
     observations = tmp_path / "observations.jsonl"
-    monkeypatch.setenv("KUBECONFIG", kubeconfig)  # kopf-informers' own client reads it
     monkeypatch.setenv(OBSERVATIONS_ENV, str(observations))
-    # Kopf's login_via_client reads the official client's default location, computed when
-    # `kubernetes` was imported, and installs a process-wide default configuration.
-    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", kubeconfig)
-    monkeypatch.setattr(kubernetes.client.Configuration, "_default", None)
-    monkeypatch.setattr(sys, "path", [*sys.path])  # `kopf run` prepends the operator's folder
-    # The controllers and informers registered by importing the operator are process-wide:
-    # a fresh runtime keeps them from leaking into later tests' operators.
-    monkeypatch.setattr(kopf_informers._kopf, "_runtime", kopf_informers._kopf._Runtime())
-    registry = kopf.OperatorRegistry()
-    kopf.on.login(registry=registry)(kopf.login_via_client)
-    default_registry, modules = kopf.get_default_registry(), set(sys.modules)
-    yield Operator(embedded_apiserver, observations, registry)
-    kopf.set_default_registry(default_registry)  # `kopf run` made the runner's the default
-    for name in set(sys.modules) - modules:
-        if name.startswith("__kopf_script_"):  # the operator file, as `kopf run` loaded it
-            del sys.modules[name]
+    with isolated_kopf(monkeypatch, str(embedded_apiserver.kubeconfig)) as registry:
+        yield Operator(embedded_apiserver, observations, registry)
 
 
 def wait(check: Callable[[], Any], what: str) -> Any:

@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 import pytest
+from _helpers.scripted import ScriptedSource
 
 from kopf_informers import DeletedFinalStateUnknown, Predicate, Request, predicate
 from kopf_informers._enqueue import EnqueueForOwner, EnqueueFromMapFunc
+from kopf_informers._informer import SharedIndexInformer
 
 
 class Recorded:
@@ -76,7 +78,23 @@ def test_a_failing_map_function_is_logged_by_the_controller_and_enqueues_nothing
         caplog: pytest.LogCaptureFixture) -> None:
     enqueue = Recorded()
     handler = EnqueueFromMapFunc(enqueue=enqueue, map_fn=lambda obj: [42], name="ctl")
-    with caplog.at_level(logging.ERROR, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.ERROR, logger="kopf_informers.ctrl"):
         handler.on_add(child())
     assert enqueue.requests == []
     assert "ctl: the watch map function" in caplog.text
+
+
+def test_a_map_function_reading_a_cache_not_synced_yet_is_skipped_without_a_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # During the startup, a watched informer may sync before the cache its map function reads;
+    # workers start only after every cache synced, so the event is not needed: no traceback.
+    unsynced = SharedIndexInformer(source=ScriptedSource(), resource="v1/configmaps",
+                                   namespaced=True)
+    enqueue = Recorded()
+    handler = EnqueueFromMapFunc(enqueue=enqueue, name="ctl",
+                                 map_fn=lambda obj: unsynced.lister.by_index("namespace", "ns"))
+    with caplog.at_level(logging.DEBUG, logger="kopf_informers.controller"):
+        handler.on_add(child())
+    assert enqueue.requests == []
+    assert [record.levelno for record in caplog.records] == [logging.DEBUG]
+    assert "not synced" in caplog.text

@@ -293,7 +293,7 @@ async def test_the_controller_counts_reconciles_by_result_and_times_them(
     controller.setup(cast(Any, OneInformerFactory(scripted_informer)))
     scripted_informer.start()
     await scripted_informer.wait_synced()
-    with caplog.at_level(logging.CRITICAL, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.CRITICAL, logger="kopf_informers.ctrl"):
         await controller.start(cast(Any, FakeApi()))
         await asyncio.sleep(1)  # the flaky one is retried after 5 ms; the later one waits 30 s
         await controller.stop()

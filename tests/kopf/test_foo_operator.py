@@ -114,7 +114,7 @@ def test_the_operator_also_runs_restricted_to_a_namespace(
 
 def test_a_deleted_deployment_is_recreated_and_an_edited_one_restored(
         operator: subprocess.Popen[str], custom_objects: CustomObjectsApi,
-        apps_v1: AppsV1Api) -> None:
+        apps_v1: AppsV1Api, tmp_path: Path) -> None:
     create_foo(custom_objects, "foo", {"deploymentName": "foo-deploy", "replicas": 1})
     first = wait_for(lambda: apps_v1.read_namespaced_deployment("foo-deploy", "default"))
     apps_v1.delete_namespaced_deployment("foo-deploy", "default")
@@ -122,6 +122,10 @@ def test_a_deleted_deployment_is_recreated_and_an_edited_one_restored(
                       and d.metadata.uid != first.metadata.uid and d,
                       what="the Deployment to be recreated")
     assert second.spec.replicas == 1
+    # Each creation is logged at info, prefixed with the Foo as Kopf prefixes its handlers'.
+    created = "[INFO    ] [default/foo] created its Deployment foo-deploy"
+    wait_for(lambda: (tmp_path / "operator.log").read_text().count(created) == 2,
+             what="two creations logged")
     apps_v1.patch_namespaced_deployment_scale("foo-deploy", "default", {"spec": {"replicas": 5}})
     wait_for(lambda: apps_v1.read_namespaced_deployment("foo-deploy", "default")
              .spec.replicas == 1, what="the replicas to be restored")

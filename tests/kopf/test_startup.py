@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,10 +21,9 @@ import kopf
 import kopf.testing
 import kubernetes
 import pytest
-from _helpers.kopf_runner import kopf_logging_undone
+from _helpers.kopf_runner import isolated_kopf, kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta
 
-import kopf_informers._kopf
 from kopf_informers.testing import EmbeddedApiServer, wait_until
 
 OPERATOR = Path(__file__).parent / "operators" / "startup_operator.py"
@@ -55,22 +53,10 @@ class Operator:
 def operator(embedded_apiserver: EmbeddedApiServer, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
     """A fresh Kopf registry and kopf-informers runtime, as in test_controller.py."""
-    kubeconfig = str(embedded_apiserver.kubeconfig)
     observations = tmp_path / "observations.jsonl"
-    monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv(OBSERVATIONS_ENV, str(observations))
-    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", kubeconfig)
-    monkeypatch.setattr(kubernetes.client.Configuration, "_default", None)
-    monkeypatch.setattr(sys, "path", [*sys.path])
-    monkeypatch.setattr(kopf_informers._kopf, "_runtime", kopf_informers._kopf._Runtime())
-    registry = kopf.OperatorRegistry()
-    kopf.on.login(registry=registry)(kopf.login_via_client)
-    default_registry, modules = kopf.get_default_registry(), set(sys.modules)
-    yield Operator(embedded_apiserver, observations, registry)
-    kopf.set_default_registry(default_registry)
-    for name in set(sys.modules) - modules:
-        if name.startswith("__kopf_script_"):
-            del sys.modules[name]
+    with isolated_kopf(monkeypatch, str(embedded_apiserver.kubeconfig)) as registry:
+        yield Operator(embedded_apiserver, observations, registry)
 
 
 def wait(check: Callable[[], Any], what: str) -> Any:

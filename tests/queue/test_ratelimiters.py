@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import pytest
+from _helpers.clocks import FakeClock
 
 from kopf_informers._ratelimiters import (
     BucketRateLimiter,
@@ -18,19 +19,6 @@ from kopf_informers._ratelimiters import (
     default_controller_rate_limiter,
 )
 from kopf_informers.errors import InvalidArgumentError
-
-
-class FakeClock:
-    """A clock that moves only when told to (client-go's ``fakeClock.Step``)."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def step(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Constant:

@@ -12,18 +12,28 @@ contract (each imports only those below it)::
     registry       served resources, per-kind strategies, the generic core, patch types
     admission      metadata and schema validation, defaulting and pruning of custom resources
     storage        the store: objects, resourceVersions, history, watch fan-out
-    apimachinery   Status, field errors, names, decoding, JSONPath
+    apimachinery   Status, field errors, names, body media types and decoding, JSONPath
 
-A built-in kind is one entry in ``registry/_builtins.py``, its ``ResourceInfo`` and
-``ResourceStrategy`` written together (``EmbeddedApiServer.register()`` adds one from outside);
-a patch type is a row of ``registry/_patching.PATCH_TYPES``; a fault is a method of
-``endpoints/_faults.Faults`` declared with ``@fault_action``.
+Where a newcomer adds:
+
+* a built-in kind: one entry in ``registry/_builtins.py``, its ``ResourceInfo`` and
+  ``ResourceStrategy`` written together (``EmbeddedApiServer.register()`` adds one from outside);
+* a kind's ``/status`` or ``/scale``: its strategy's ``status_subresource`` and
+  ``scale_subresource`` (a :class:`ScaleInfo`); ``_builtins``' ``status=`` and ``scale=`` set
+  them, a CRD version's ``subresources`` do for custom resources. What each subresource may
+  change, and the Scale it shows, are ``ResourceStrategy`` methods the generic core calls;
+* a patch type: a row of ``registry/_patching.PATCH_TYPES``;
+* a media type of create and update bodies: a row of ``apimachinery/_negotiation.BODY_TYPES``,
+  its decoder and whether custom resources take it (protobuf's row is there, waiting for its
+  decoder); POST, PUT and PATCH all negotiate through ``_negotiation``, which answers anything
+  else with kube-apiserver's 415;
+* a fault: a method of ``endpoints/_faults.Faults`` declared with ``@fault_action``.
 """
 
 from ._server import EmbeddedApiServer
 from .endpoints._faults import Faults, Journal, JournalEntry
-from .registry._resources import ResourceInfo, ScaleInfo
-from .registry._strategy import ResourceStrategy
+from .registry._resources import ResourceInfo
+from .registry._strategy import ResourceStrategy, ScaleInfo
 
 __all__ = [
     "EmbeddedApiServer", "Faults", "Journal", "JournalEntry", "ResourceInfo", "ResourceStrategy",

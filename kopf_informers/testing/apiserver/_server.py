@@ -40,6 +40,7 @@ from .registry._served import ServedResources
 from .storage._store import DEFAULT_HISTORY, Store
 
 T = TypeVar("T")
+MAX_PORT = 65535
 
 
 def is_loopback(host: str) -> bool:
@@ -57,9 +58,9 @@ class EmbeddedApiServer:
 
     Args:
         host: the address to listen on; loopback only unless ``allow_remote`` is set.
-        port: the port; 0 picks a free one.
+        port: the port, from 0 to 65535; 0 picks a free one.
         kubeconfig: where to write a kubeconfig for this server (mode 0600, as it gives full
-            access); a temporary file if None.
+            access), in a directory that exists; a temporary file if None.
         history: watch events kept per resource; resuming from older ones gets 410 Gone.
         bookmark_interval: seconds between BOOKMARK events on watches that allow them.
         watch_timeout: the server-side limit of watches that set no ``timeoutSeconds``.
@@ -78,6 +79,16 @@ class EmbeddedApiServer:
                 f"host {host!r} is not a loopback address and the server has no "
                 "authentication; pass allow_remote=True (--allow-remote on the command line) "
                 "to listen on it anyway"
+            )
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= MAX_PORT:
+            raise InvalidArgumentError(
+                f"port must be from 0 to {MAX_PORT} (0 picks a free one), got {port!r}"
+            )
+        if kubeconfig is not None and not Path(kubeconfig).parent.is_dir():
+            # Refused rather than created: a mistyped path would leave directories behind.
+            raise InvalidArgumentError(
+                f"cannot write the kubeconfig to {kubeconfig}: the directory "
+                f"{Path(kubeconfig).parent} does not exist"
             )
         if history < 1:
             raise InvalidArgumentError(f"history must be at least 1 event, got {history}")
@@ -149,7 +160,6 @@ class EmbeddedApiServer:
                 "cluster": "embedded", "user": "embedded", "namespace": "default"}}],
             "current-context": "embedded",
         }
-        self._kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         # Whoever reads it has the whole server: readable by its owner only, as kubectl writes
         # its own, and made so before writing when an existing file is rewritten.
         fd = os.open(self._kubeconfig_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -178,8 +188,12 @@ class EmbeddedApiServer:
         self._runner = web.AppRunner(self.http.make_app(), handle_signals=False,
                                      handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        await self.listener.open(self._runner)
-        self._write_kubeconfig()
+        try:
+            await self.listener.open(self._runner)
+            self._write_kubeconfig()
+        except BaseException:
+            await self.astop()  # nothing half-started stays behind: the port, the controllers
+            raise
 
     async def astop(self) -> None:
         """Stop serving: end every watch and connection; the state is dropped with the object."""

@@ -1,7 +1,8 @@
 """Request bodies, decoded within the limits of kube-apiserver's own decoders.
 
 Where it sits: the HTTP layer and the PATCH handler decode every JSON or YAML body with
-:func:`load_json` or :func:`load_yaml`. Nothing nested deeper than ``MAX_DEPTH`` (``_limits``)
+:func:`load_json` or :func:`load_yaml` (create and update bodies by way of the table of body
+media types, ``_negotiation.BODY_TYPES``). Nothing nested deeper than ``MAX_DEPTH`` (``_limits``)
 and no YAML whose aliases expand it beyond go-yaml's budget gets past them, so that the walks
 over objects further on (copies, merges, pruning, validation: recursive Python) stay within
 Python's recursion limit, and a few hundred bytes cannot expand into gigabytes.

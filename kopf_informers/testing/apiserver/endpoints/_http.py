@@ -6,8 +6,11 @@ does, handed to ``ApiCore``, and rendered as Kubernetes JSON: objects, ``<Kind>L
 JSON lines as ``application/json`` and carry their errors (410 Gone) inside the stream, since
 clients treat an HTTP-level error on a watch as fatal.
 
-Bodies are read within kube-apiserver's limits (``_limits``) and decoded within its decoders'
-(``_decoding``); YAML, which PyYAML decodes slowly, in a worker thread, off the loop.
+Bodies are read within kube-apiserver's limits (``_limits``), in a media type negotiated from
+the one table of body content types (``_negotiation.BODY_TYPES``; patches from
+``_patching.PATCH_TYPES``, through the same negotiation), and decoded within kube-apiserver's
+decoders' limits (``_decoding``); YAML, which PyYAML decodes slowly, in a worker thread, off
+the loop.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import orjson
 from aiohttp import web
 
 from .... import __version__
-from ..apimachinery._decoding import DecodeError, load_json, load_yaml
+from ..apimachinery._decoding import DecodeError, load_json
 from ..apimachinery._limits import MAX_REQUEST_BODY_BYTES
+from ..apimachinery._negotiation import JSON, body_type, negotiate, not_spoken
 from ..apimachinery._status import (
     ApiStatusError,
     bad_request,
@@ -44,8 +48,6 @@ from ._faults import Faults, Journal
 from ._request_info import COLLECTION_VERBS, REQUEST_INFO, RequestInfo, resolve
 from ._watch import ActiveWatches, WatchStream
 
-JSON = "application/json"
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 VERSION_INFO = {
     "major": "1", "minor": "32", "gitVersion": "v1.32.0-embedded+kopf-informers",
     "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
@@ -265,7 +267,7 @@ class HttpApi:
         assert info.name is not None
         obj = self.core.get(res, info.namespace, info.name)
         if info.subresource == "scale":
-            return json_response(self.core.scale_of(res, obj))
+            return json_response(res.strategy.scale_of(obj))
         return self._render(request, res, [present(res, obj)], single=True)
 
     async def _verb_list(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
@@ -310,7 +312,7 @@ class HttpApi:
                            ) -> web.StreamResponse:
         if info.subresource is not None:
             raise method_not_allowed()
-        body = await _read_body(request)
+        body = await _read_body(request, res)
         warnings: list[str] = []
         obj = self.core.create(
             res, info.namespace, body, dry_run=_dry_run(request),
@@ -321,11 +323,11 @@ class HttpApi:
     async def _verb_update(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
         assert info.name is not None
-        body = await _read_body(request)
+        body = await _read_body(request, res)
         if info.subresource == "scale":
             obj = self.core.update_scale(res, info.namespace, info.name, body,
                                          dry_run=_dry_run(request))
-            return json_response(self.core.scale_of(res, obj))
+            return json_response(res.strategy.scale_of(obj))
         warnings: list[str] = []
         obj = self.core.update(
             res, info.namespace, info.name, body, subresource=info.subresource,
@@ -337,20 +339,19 @@ class HttpApi:
     async def _verb_patch(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                           ) -> web.StreamResponse:
         assert info.name is not None
-        content_type = request.content_type
-        if content_type.startswith(PROTOBUF):
-            raise _protobuf_refused()
+        patch_type = negotiate(request.headers.get("Content-Type", ""), _patching.PATCH_TYPES,
+                               custom=res.custom)
         raw = await _read_raw(request)
         # Without a field manager, the core's 422 comes first.
-        if content_type == _patching.APPLY and request.query.get("fieldManager"):
+        if patch_type.media_type == _patching.APPLY and request.query.get("fieldManager"):
             raw = await _apply_body_as_json(raw)
         if info.subresource == "scale":
-            obj = self.core.patch_scale(res, info.namespace, info.name, content_type, raw,
+            obj = self.core.patch_scale(res, info.namespace, info.name, patch_type, raw,
                                         dry_run=_dry_run(request))
-            return json_response(self.core.scale_of(res, obj))
+            return json_response(res.strategy.scale_of(obj))
         warnings: list[str] = []
         obj, created = self.core.patch(
-            res, info.namespace, info.name, content_type, raw, subresource=info.subresource,
+            res, info.namespace, info.name, patch_type, raw, subresource=info.subresource,
             manager=request.query.get("fieldManager"), dry_run=_dry_run(request),
             field_validation=_field_validation(request), warnings=warnings,
             force=request.query.get("force") in ("true", "1"),
@@ -528,14 +529,6 @@ def _field_validation(request: web.Request) -> str:
     return value
 
 
-def _protobuf_refused() -> ApiStatusError:
-    return ApiStatusError(
-        415, "the embedded API server speaks JSON only: protobuf request bodies are not "
-        "supported (use `kubectl create -f` or `kubectl apply -f`, which send JSON)",
-        reason="UnsupportedMediaType",
-    )
-
-
 def _body_too_large() -> ApiStatusError:
     return request_entity_too_large(f"limit is {MAX_REQUEST_BODY_BYTES}")
 
@@ -548,22 +541,22 @@ async def _read_raw(request: web.Request) -> bytes:
     return await request.read()
 
 
-async def _read_body(request: web.Request) -> Any:
-    content_type = request.headers.get("Content-Type", "")
+async def _read_body(request: web.Request, resource: ResourceInfo) -> Any:
+    """A create's or an update's body, decoded as its media type says (415 before it is read,
+    as kube-apiserver negotiates first)."""
+    decoding = body_type(request.headers.get("Content-Type", ""), custom=resource.custom)
+    decode = decoding.decode
+    if decode is None:
+        raise not_spoken(decoding)
     raw = await _read_raw(request)
-    if content_type.startswith(PROTOBUF):
-        raise _protobuf_refused()
     if not raw:
         raise bad_request("the body of the request is empty")
-    if "yaml" in content_type:
-        try:
-            return await asyncio.to_thread(load_yaml, raw)  # PyYAML is slow: not on the loop
-        except DecodeError as e:
-            raise bad_request(f"error decoding YAML: {e}") from e
     try:
-        return load_json(raw)
+        if decoding.off_loop:
+            return await asyncio.to_thread(decode, raw)
+        return decode(raw)
     except DecodeError as e:
-        raise bad_request(f"error decoding JSON: {e}") from e
+        raise bad_request(f"error decoding {decoding.name}: {e}") from e
 
 
 async def _apply_body_as_json(raw: bytes) -> bytes:

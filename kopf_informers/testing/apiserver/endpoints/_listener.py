@@ -58,7 +58,11 @@ class Listener:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.bind((self.host, self.port))
+        except BaseException:
+            sock.close()  # not left for the garbage collector to warn about
+            raise
         sock.listen(512)
         sock.setblocking(False)
         return sock

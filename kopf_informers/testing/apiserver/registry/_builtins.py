@@ -8,8 +8,9 @@ written here is what clients see:
 * ``verbs``, ``short_names`` and ``categories`` are copied from kube-apiserver 1.32 discovery.
   Every resource here lists ``list``, ``watch`` and ``patch``, which Kopf requires to serve it.
   Only ``namespaces`` lacks ``deletecollection``, as in the real server.
-* ``status`` and ``scale`` mark the ``/status`` and ``/scale`` subresources. The scale's label
-  selector path is left ``None``: the server derives it from ``spec.selector``.
+* ``status`` and ``scale`` give it the ``/status`` and ``/scale`` subresources (its strategy's
+  ``status_subresource`` and ``scale_subresource``). The scale's label selector path is left
+  ``None``: the server derives it from ``spec.selector``.
 * ``has_generation`` is true exactly where the real registry stamps ``metadata.generation`` in
   1.32. HorizontalPodAutoscalers and Pods get a generation only in later releases. For webhook
   configurations the real server bumps the generation on a change of ``webhooks``, because they have
@@ -79,8 +80,8 @@ from ._printers import (
     print_statefulset,
     wide_column,
 )
-from ._resources import ALL_VERBS, ResourceInfo, ScaleInfo
-from ._strategy import Columns, Defaulter, ResourceStrategy, Validator
+from ._resources import ALL_VERBS, ResourceInfo
+from ._strategy import Columns, Defaulter, ResourceStrategy, ScaleInfo, Validator
 
 DEFAULT_NAMESPACES: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -153,6 +154,8 @@ def _resource(
     label_names: bool = False,
     simulated: bool = False,
     validator: Validator | None = None,
+    status: bool = False,
+    scale: ScaleInfo | None = None,
     **details: Any,
 ) -> ResourceInfo:
     """One built-in: its discovery data (``details``) and its strategy, in one entry.
@@ -162,7 +165,8 @@ def _resource(
     are atomic); ``returns_deleted`` that DELETE answers the deleted object, not a Status
     (``ReturnDeletedObject``); ``label_names`` that its names are DNS-1123 labels, not subdomains
     (they become DNS names themselves); ``simulated`` that the workload simulation writes its
-    status (see ``_controllers``); ``validator`` its validation beyond its metadata.
+    status (see ``_controllers``); ``validator`` its validation beyond its metadata; ``status``
+    and ``scale`` its ``/status`` and ``/scale`` subresources.
     """
     details.setdefault("namespaced", True)
     strategy = ResourceStrategy(
@@ -173,6 +177,8 @@ def _resource(
         returns_deleted=returns_deleted,
         simulated=simulated,
         validator=validator,
+        status_subresource=status,
+        scale_subresource=scale,
     )
     return ResourceInfo(
         group=group, version=version, plural=plural, kind=kind, singular=kind.lower(),

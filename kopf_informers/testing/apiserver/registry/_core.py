@@ -2,9 +2,10 @@
 
 ``ApiCore`` implements create, get, list, watch subscriptions, update, patch, delete and
 deletecollection for any served resource: metadata stamping (uid, resourceVersion,
-creationTimestamp, generation, generateName), namespaces, optimistic concurrency, the status and
-scale subresources, finalizers and deletionTimestamp, consistent paginated lists, and whatever
-each kind's strategy adds (defaults, a CRD version's schema, validation, printer columns).
+creationTimestamp, generation, generateName), namespaces, optimistic concurrency, the generic
+side of the status and scale subresources, finalizers and deletionTimestamp, consistent paginated
+lists, and whatever each kind's strategy adds (which subresources it has and what each may
+change, its Scale, defaults, a CRD version's schema, validation, printer columns).
 The HTTP layer (``_http``) only parses requests and renders results; controllers
 (``_controllers``) react to store events as the real cluster's controllers would.
 
@@ -24,7 +25,6 @@ from typing import Any
 
 import orjson
 
-from ....selectors import LabelSelector
 from ..admission import _namespace_lifecycle as admission
 from ..admission import _validation
 from ..apimachinery._decoding import DecodeError, load_json
@@ -48,6 +48,9 @@ NAMESPACES: ResourceKey = admission.NAMESPACES
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 _OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+# What a write may not change: the server's metadata, or the request URL's.
+_IMMUTABLE_META = ("name", "namespace", "uid", "creationTimestamp", "generation",
+                   "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
 def now_rfc3339() -> str:
@@ -132,8 +135,7 @@ class ApiCore(Reads):
             meta["generation"] = 1
         else:
             meta.pop("generation", None)
-        if info.status:
-            obj.pop("status", None)
+        info.strategy.prepare_for_create(obj)
         obj = self._prepare(info, obj, None, field_validation, warnings)
         rs = self.store.resource(info.key)
         if rs.get(namespace or "", name) is not None:
@@ -203,7 +205,7 @@ class ApiCore(Reads):
             raise bad_request(f"strict decoding error: {', '.join(unknown)}")
         if unknown and field_validation == "Warn" and warnings is not None:
             warnings.extend(unknown)
-        strategy.prepare(obj, creating=old is None)
+        strategy.default(obj, creating=old is None)
         causes.extend(strategy.validate(obj, old))
         if causes:
             raise self._invalid(info, name, causes)
@@ -257,24 +259,13 @@ class ApiCore(Reads):
                 "the object has been modified; please apply your changes to the latest "
                 "version and try again",
             )
-        if subresource == "status":
-            status = new.get("status")
-            new = {k: v for k, v in current.items() if k != "status"}
-            if status is not None:
-                new["status"] = status
-            new["metadata"] = dict(cur_meta)
-        else:
-            if info.status:
-                new.pop("status", None)
-                if "status" in current:
-                    new["status"] = current["status"]
-            new_meta = new["metadata"]
-            for field in ("name", "namespace", "uid", "creationTimestamp", "generation",
-                          "deletionTimestamp", "deletionGracePeriodSeconds"):
-                if field in cur_meta:
-                    new_meta[field] = cur_meta[field]
-                else:
-                    new_meta.pop(field, None)
+        new = info.strategy.prepare_for_update(new, current, subresource=subresource)
+        new_meta = new["metadata"]
+        for field in _IMMUTABLE_META:
+            if field in cur_meta:
+                new_meta[field] = cur_meta[field]
+            else:
+                new_meta.pop(field, None)
         new["apiVersion"], new["kind"] = info.api_version, info.kind
         new = self._prepare(info, copy_for_storage(new), current, field_validation, warnings)
         self._check_finalizers(info, current, new)
@@ -310,14 +301,16 @@ class ApiCore(Reads):
             )])
 
     def patch(
-        self, info: ResourceInfo, namespace: str | None, name: str, content_type: str,
-        raw: bytes, *, subresource: str | None = None, manager: str | None = None,
-        dry_run: bool = False, field_validation: str = "Strict",
+        self, info: ResourceInfo, namespace: str | None, name: str,
+        patch_type: _patching.PatchType, raw: bytes, *, subresource: str | None = None,
+        manager: str | None = None, dry_run: bool = False, field_validation: str = "Strict",
         warnings: list[str] | None = None, force: bool = False,
     ) -> tuple[Obj, bool]:
-        """Apply a patch; returns the new object and whether it was created (by apply)."""
+        """Apply a patch of ``patch_type`` (negotiated from ``PATCH_TYPES`` for this resource);
+        returns the new object and whether it was created (by apply)."""
+        patch = patch_type.patch
         try:
-            if content_type == _patching.APPLY:
+            if patch is None:  # server-side apply, which the core runs itself
                 return self._apply(
                     info, namespace, name, raw, subresource=subresource,
                     manager=manager, dry_run=dry_run, field_validation=field_validation,
@@ -328,7 +321,7 @@ class ApiCore(Reads):
                 body = load_json(raw)
             except DecodeError as e:
                 raise bad_request(f"error decoding patch: {e}") from e
-            new = self._patched(info, current, content_type, body, subresource)
+            new = self._patched(info, current, patch_type, patch, body)
         except _patching.PatchError as e:
             raise ApiStatusError(e.status, e.message, reason=e.reason, causes=e.causes) from e
         meta = new.setdefault("metadata", {})
@@ -347,25 +340,15 @@ class ApiCore(Reads):
             del meta["managedFields"]
             return replace(new), False
 
+    @staticmethod
     def _patched(
-        self, info: ResourceInfo, current: Obj, content_type: str, body: Any,
-        subresource: str | None,
+        info: ResourceInfo, current: Obj, patch_type: _patching.PatchType,
+        patch: _patching.PatchFunction, body: Any,
     ) -> Obj:
-        patch_type = _patching.PATCH_TYPES.get(content_type)
-        if patch_type is None or patch_type.patch is None:
-            raise ApiStatusError(
-                415, f"the body of the request was in an unknown format - accepted media types "
-                f"include: {_ACCEPTED_FOR_CUSTOM} (got {content_type!r})",
-            )
-        if info.custom and not patch_type.for_custom:
-            raise ApiStatusError(
-                415, "the body of the request was in an unknown format - accepted media "
-                f"types include: {_ACCEPTED_FOR_CUSTOM}",
-            )
         if patch_type.object_body and not isinstance(body, dict):
             raise bad_request(f"{patch_type.name} must be a JSON object")
         target = _patching.PatchTarget(info.kind, info.group, info.strategy.merge_schema)
-        new = patch_type.patch(current, body, target)
+        new = patch(current, body, target)
         if not isinstance(new, dict):
             raise ApiStatusError(422, "the patch produced something other than an object")
         return new
@@ -406,33 +389,11 @@ class ApiCore(Reads):
 
     # -- scale ----------------------------------------------------------------------------------
 
-    def scale_of(self, info: ResourceInfo, obj: Obj) -> Obj:
-        assert info.scale is not None
-        meta = obj["metadata"]
-        spec_replicas = _get_path(obj, info.scale.spec_replicas_path)
-        status_replicas = _get_path(obj, info.scale.status_replicas_path)
-        selector: str | None
-        if info.scale.label_selector_path:
-            value = _get_path(obj, info.scale.label_selector_path)
-            selector = value if isinstance(value, str) else None
-        else:
-            match = (obj.get("spec") or {}).get("selector")
-            selector = str(LabelSelector.from_dict(match)) if isinstance(match, dict) else None
-        status: Obj = {"replicas": status_replicas or 0}
-        if selector:
-            status["selector"] = selector
-        return {
-            "kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                              "creationTimestamp") if k in meta},
-            "spec": {"replicas": spec_replicas or 0}, "status": status,
-        }
-
     def update_scale(
         self, info: ResourceInfo, namespace: str | None, name: str, scale: Any, *,
         dry_run: bool = False,
     ) -> Obj:
-        assert info.scale is not None
+        """Store the replicas of a ``Scale``; returns the scaled object (not its Scale)."""
         current = self.get(info, namespace, name)
         if not isinstance(scale, dict):
             raise bad_request("the body of the request must be a Scale object")
@@ -443,23 +404,21 @@ class ApiCore(Reads):
                 f"{orjson.dumps(replicas).decode()}: must be greater than or equal to 0",
             )
         rv = (scale.get("metadata") or {}).get("resourceVersion")
-        new = deepcopy(current)
-        _set_path(new, info.scale.spec_replicas_path, replicas)
+        new = info.strategy.scaled(current, replicas)
         if rv:
             new["metadata"]["resourceVersion"] = rv
         return self.replace(info, current, new, dry_run=dry_run)
 
     def patch_scale(
-        self, info: ResourceInfo, namespace: str | None, name: str, content_type: str,
-        raw: bytes, *, dry_run: bool = False,
+        self, info: ResourceInfo, namespace: str | None, name: str,
+        patch_type: _patching.PatchType, raw: bytes, *, dry_run: bool = False,
     ) -> Obj:
         current = self.get(info, namespace, name)
-        scale = self.scale_of(info, current)
+        scale = info.strategy.scale_of(current)
         try:
             body = load_json(raw)
-            patch_type = _patching.PATCH_TYPES.get(content_type)
-            patch = patch_type.patch if patch_type is not None else None
-            if patch is None:  # an apply, or no type: merged as a JSON merge patch
+            patch = patch_type.patch
+            if patch is None:  # an apply: merged as a JSON merge patch
                 patched = _patching.merge_patch(scale, body)
             else:
                 patched = patch(scale, body, _SCALE)
@@ -572,10 +531,6 @@ class ApiCore(Reads):
 
 
 
-# What the error of an unknown patch type lists: those every resource accepts.
-_ACCEPTED_FOR_CUSTOM = ", ".join(
-    t.media_type for t in _patching.PATCH_TYPES.values() if t.for_custom
-)
 _SCALE = _patching.PatchTarget("Scale", "autoscaling")
 
 
@@ -605,26 +560,6 @@ def _spec_changed(old: Obj, new: Obj, *, with_status: bool = False) -> bool:
         "metadata", "status", "apiVersion", "kind")
     keys = (set(old) | set(new)).difference(skip)
     return any(old.get(k) != new.get(k) for k in keys)
-
-
-def _get_path(obj: Obj, path: str) -> Any:
-    value: Any = obj
-    for part in path.strip(".").split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _set_path(obj: Obj, path: str, value: Any) -> None:
-    parts = path.strip(".").split(".")
-    target = obj
-    for part in parts[:-1]:
-        nxt = target.get(part)
-        if not isinstance(nxt, dict):
-            nxt = target[part] = {}
-        target = nxt
-    target[parts[-1]] = value
 
 
 __all__ = ["ApiCore", "Selection", "deepcopy", "now_rfc3339", "present", "qualified_resource"]

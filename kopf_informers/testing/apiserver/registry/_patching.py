@@ -1,8 +1,9 @@
 """The PATCH bodies the embedded API server accepts, as pure functions.
 
-The server's PATCH handler decodes the body, picks one of these functions by the request's
-content type from :data:`PATCH_TYPES` (the one table of patch content types: a new one is a row
-there), and stores what it returns::
+The server's PATCH handler picks one of these functions by the request's content type from
+:data:`PATCH_TYPES` (the one table of patch content types: a new one is a row there), negotiated
+as create and update bodies are (``apimachinery/_negotiation``: a media type not there, or not
+for the resource, is kube-apiserver's 415), decodes the body, and stores what it returns::
 
     application/json-patch+json            json_patch()              RFC 6902
     application/merge-patch+json           merge_patch()             RFC 7386
@@ -54,6 +55,7 @@ __all__ = [
     "PATCH_TYPES",
     "ApplyConflictError",
     "PatchError",
+    "PatchFunction",
     "PatchTarget",
     "PatchTestFailedError",
     "PatchType",
@@ -226,6 +228,9 @@ class PatchTarget:
     schema: Schema | None = None
 
 
+PatchFunction = Callable[[dict[str, Any], Any, PatchTarget], Any]
+
+
 @dataclasses.dataclass(frozen=True)
 class PatchType:
     """One PATCH content type.
@@ -238,7 +243,7 @@ class PatchType:
 
     media_type: str
     name: str
-    patch: Callable[[dict[str, Any], Any, PatchTarget], Any] | None
+    patch: PatchFunction | None
     for_custom: bool = True
     object_body: bool = False
 
