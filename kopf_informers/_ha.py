@@ -93,7 +93,7 @@ from .metrics import LeaderElectionMetrics
 
 __all__ = ["Election", "Options", "Settings", "default_id", "make_identity", "resolve"]
 
-logger = logging.getLogger("kopf_informers.leaderelection")
+logger = logging.getLogger("kopf_informers.lease")  # fits Kopf's log format
 
 ENV = "KOPF_INFORMERS_LEADER_ELECTION"
 ENV_ID = f"{ENV}_ID"

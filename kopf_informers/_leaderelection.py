@@ -76,7 +76,7 @@ __all__ = [
     "LeaseLock",
 ]
 
-logger = logging.getLogger("kopf_informers.leaderelection")
+logger = logging.getLogger("kopf_informers.lease")  # fits Kopf's log format
 
 LEASES = "coordination.k8s.io/v1/leases"
 DEFAULT_LEASE_DURATION = 15.0  # seconds
