@@ -447,7 +447,7 @@ class Controller:
 
     async def stop(self, drain_timeout: float | None = 10.0) -> None:
         """Stop taking new keys, let running reconciles finish (up to the timeout), then stop."""
-        if self.queue is not None:
+        if self.queue is not None and self._workers:  # without workers, nothing would drain it
             with contextlib.suppress(TimeoutError):
                 await self.queue.shut_down_with_drain(timeout=drain_timeout)
             self.queue.shut_down()
