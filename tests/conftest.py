@@ -177,3 +177,8 @@ def widget_crd(install_crd: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[
     """A served and established namespaced CRD, ``widgets.example.com/v1``, with the status
     and scale subresources; returns the CRD body it was created from."""
     return install_crd(WIDGET_CRD)
+
+
+@pytest.fixture
+def batch_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.BatchV1Api:
+    return kubernetes.client.BatchV1Api(api_client)
