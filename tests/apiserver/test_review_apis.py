@@ -25,19 +25,9 @@ needs_protobuf = pytest.mark.xfail(
 )
 
 
-@pytest.fixture
-def authz(api_client: kubernetes.client.ApiClient) -> kubernetes.client.AuthorizationV1Api:
-    return kubernetes.client.AuthorizationV1Api(api_client)
-
-
-@pytest.fixture
-def authn(api_client: kubernetes.client.ApiClient) -> kubernetes.client.AuthenticationV1Api:
-    return kubernetes.client.AuthenticationV1Api(api_client)
-
-
 def test_a_self_subject_access_review_is_allowed(
-        authz: kubernetes.client.AuthorizationV1Api) -> None:
-    review = authz.create_self_subject_access_review({"spec": {"resourceAttributes": {
+        authorization_v1: kubernetes.client.AuthorizationV1Api) -> None:
+    review = authorization_v1.create_self_subject_access_review({"spec": {"resourceAttributes": {
         "namespace": "default", "verb": "create", "group": "apps", "resource": "deployments"}}})
     assert isinstance(review, kubernetes.client.V1SelfSubjectAccessReview)
     assert review.status.allowed is True
@@ -45,8 +35,8 @@ def test_a_self_subject_access_review_is_allowed(
 
 
 def test_a_non_resource_review_is_allowed_too(
-        authz: kubernetes.client.AuthorizationV1Api) -> None:
-    review = authz.create_self_subject_access_review(
+        authorization_v1: kubernetes.client.AuthorizationV1Api) -> None:
+    review = authorization_v1.create_self_subject_access_review(
         {"spec": {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}}})
     assert review.status.allowed is True
 
@@ -60,8 +50,8 @@ def test_a_review_with_both_or_neither_kind_of_attributes_is_invalid(raw: Any) -
 
 
 def test_a_self_subject_rules_review_lists_every_verb_on_everything(
-        authz: kubernetes.client.AuthorizationV1Api) -> None:
-    review = authz.create_self_subject_rules_review({"spec": {"namespace": "default"}})
+        authorization_v1: kubernetes.client.AuthorizationV1Api) -> None:
+    review = authorization_v1.create_self_subject_rules_review({"spec": {"namespace": "default"}})
     assert review.status.incomplete is False
     [rule] = review.status.resource_rules
     assert (rule.verbs, rule.api_groups, rule.resources) == (["*"], ["*"], ["*"])
@@ -70,8 +60,8 @@ def test_a_self_subject_rules_review_lists_every_verb_on_everything(
 
 
 def test_a_self_subject_review_names_the_administrator(
-        authn: kubernetes.client.AuthenticationV1Api) -> None:
-    review = authn.create_self_subject_review({})
+        authentication_v1: kubernetes.client.AuthenticationV1Api) -> None:
+    review = authentication_v1.create_self_subject_review({})
     assert review.status.user_info.username == "kubernetes-admin"
     assert review.status.user_info.groups == ["system:masters", "system:authenticated"]
 
@@ -86,8 +76,8 @@ def test_impersonation_headers_make_the_requester_someone_else(raw: Any, api_cli
 
 
 def test_a_token_review_authenticates_the_kubeconfigs_token(
-        authn: kubernetes.client.AuthenticationV1Api) -> None:
-    review = authn.create_token_review(
+        authentication_v1: kubernetes.client.AuthenticationV1Api) -> None:
+    review = authentication_v1.create_token_review(
         {"spec": {"token": "embedded-apiserver-token", "audiences": ["api"]}})
     assert review.status.authenticated is True
     assert review.status.user.username == "kubernetes-admin"
@@ -103,10 +93,11 @@ def test_a_token_review_without_a_token_is_a_bad_request(raw: Any) -> None:
 
 
 def test_a_local_subject_access_review_must_name_its_own_namespace(
-        authz: kubernetes.client.AuthorizationV1Api, raw: Any) -> None:
+        authorization_v1: kubernetes.client.AuthorizationV1Api, raw: Any) -> None:
     spec = {"user": "jane", "resourceAttributes": {"namespace": "default", "verb": "get",
                                                    "resource": "pods"}}
-    review = authz.create_namespaced_local_subject_access_review("default", {"spec": spec})
+    review = authorization_v1.create_namespaced_local_subject_access_review(
+        "default", {"spec": spec})
     assert review.status.allowed is True
     answer = raw("POST", "/apis/authorization.k8s.io/v1/namespaces/kube-system/"
                  "localsubjectaccessreviews",
@@ -151,13 +142,14 @@ class DenyingSecrets:
 
 def test_one_authorizer_decides_every_review(
         embedded_apiserver: EmbeddedApiServer,
-        authz: kubernetes.client.AuthorizationV1Api) -> None:
+        authorization_v1: kubernetes.client.AuthorizationV1Api) -> None:
     embedded_apiserver.core.authorizer = DenyingSecrets()
-    review = authz.create_self_subject_access_review({"spec": {"resourceAttributes": {
+    review = authorization_v1.create_self_subject_access_review({"spec": {"resourceAttributes": {
         "namespace": "default", "verb": "get", "resource": "secrets"}}})
     assert (review.status.allowed, review.status.denied, review.status.reason) == (
         False, True, "no secrets for you")
-    rules = authz.create_self_subject_rules_review({"spec": {"namespace": "default"}}).status
+    rules = authorization_v1.create_self_subject_rules_review(
+        {"spec": {"namespace": "default"}}).status
     assert rules.incomplete is True
     assert [r.resources for r in rules.resource_rules] == [["pods"]]
 

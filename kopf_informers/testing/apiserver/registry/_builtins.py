@@ -149,6 +149,14 @@ _EVENTS_V1_FIELDS = (
 _CONTAINERS = wide_column("Containers", "Names of each container in the template.")
 _IMAGES = wide_column("Images", "Images referenced by each container in the template.")
 _SELECTOR = wide_column("Selector", "The label selector of the pods.")
+# ReplicaSets and ReplicationControllers print alike.
+_REPLICA_COLUMNS = (
+    NAME_COLUMN,
+    column_def("Desired", "integer", "Desired replicas."),
+    column_def("Current", "integer", "Observed replicas."),
+    column_def("Ready", "integer", "Ready replicas."),
+    AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
+)
 # Both kinds of events print alike: the real server prints them from one internal type.
 _EVENT_COLUMNS = (
     column_def("Last Seen", "string", "When the event was last observed."),
@@ -275,13 +283,7 @@ _CORE: tuple[ResourceInfo, ...] = (
               has_generation=True, field_selectors=("status.replicas",),
               defaulter=default_replicationcontroller,
               merge_lists=pod_template_at("spec", "template"),
-              columns=(
-                  NAME_COLUMN,
-                  column_def("Desired", "integer", "Desired replicas."),
-                  column_def("Current", "integer", "Observed replicas."),
-                  column_def("Ready", "integer", "Ready replicas."),
-                  AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
-              ),
+              columns=_REPLICA_COLUMNS,
               cells=print_replicationcontroller),
 )
 
@@ -302,13 +304,7 @@ _APPS: tuple[ResourceInfo, ...] = (
               status=True, scale=ScaleInfo(), has_generation=True,
               field_selectors=("status.replicas",), defaulter=default_replicaset, simulated=True,
               merge_lists=pod_template_at("spec", "template"),
-              columns=(
-                  NAME_COLUMN,
-                  column_def("Desired", "integer", "Desired replicas."),
-                  column_def("Current", "integer", "Observed replicas."),
-                  column_def("Ready", "integer", "Ready replicas."),
-                  AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
-              ),
+              columns=_REPLICA_COLUMNS,
               cells=print_replicaset),
     _resource("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",),
               categories=("all",), status=True, scale=ScaleInfo(), has_generation=True,

@@ -179,13 +179,10 @@ def print_replicaset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
 
 def print_replicationcontroller(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     """A ReplicationController's row: a ReplicaSet's, with its selector a plain map of labels."""
+    cells = print_replicaset(obj, now)
     selector = get(obj, "spec", "selector") or {}
-    return [
-        get(obj, "metadata", "name"), get(obj, "spec", "replicas", default=1),
-        get(obj, "status", "replicas", default=0), get(obj, "status", "readyReplicas", default=0),
-        age(obj, now), *_containers(get(obj, "spec", "template", "spec")),
-        ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
-    ]
+    cells[-1] = ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+    return cells
 
 
 def print_apiservice(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
