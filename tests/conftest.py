@@ -57,6 +57,20 @@ def apps_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.AppsV1
 
 
 @pytest.fixture
+def authorization_v1(
+    api_client: kubernetes.client.ApiClient,
+) -> kubernetes.client.AuthorizationV1Api:
+    return kubernetes.client.AuthorizationV1Api(api_client)
+
+
+@pytest.fixture
+def authentication_v1(
+    api_client: kubernetes.client.ApiClient,
+) -> kubernetes.client.AuthenticationV1Api:
+    return kubernetes.client.AuthenticationV1Api(api_client)
+
+
+@pytest.fixture
 def custom_objects(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
     return kubernetes.client.CustomObjectsApi(api_client)
 

@@ -9,8 +9,9 @@ contract (each imports only those below it)::
     _server        EmbeddedApiServer: wires the layers, runs them on a loop or a thread
     endpoints      HTTP: request info, handlers, watch streams, Tables, discovery, OpenAPI,
     | controllers    journal and faults  |  GC, namespaces, CRDs, workload simulation
-    registry       served resources, per-kind strategies, the generic core, patch types
+    registry       served resources, per-kind strategies, the generic core, patch types, reviews
     admission      metadata and schema validation, defaulting and pruning of custom resources
+    | auth           who a request is, and the one authorizer that decides what it may do
     storage        the store: objects, resourceVersions, history, watch fan-out
     apimachinery   Status, field errors, names, body media types and decoding, JSONPath
 
@@ -29,6 +30,8 @@ Where a newcomer adds:
   the upstream .proto files); POST, PUT and PATCH all negotiate through ``_negotiation``, which
   answers anything else with kube-apiserver's 415;
 * a fault: a method of ``endpoints/_faults.Faults`` declared with ``@fault_action``.
+* an authorization rule (RBAC): an ``auth._authorizer.Authorizer`` in ``ApiCore.authorizer``;
+  every review (``registry/_reviews``) asks it and nothing else.
 """
 
 from ._server import EmbeddedApiServer

@@ -27,6 +27,7 @@ import yaml
 from aiohttp import web
 
 from ...errors import InvalidArgumentError
+from .controllers._autoregister import APIServiceRegistration
 from .controllers._controllers import Controllers
 from .endpoints._faults import Faults, Journal
 from .endpoints._http import HttpApi, HttpSettings
@@ -105,6 +106,7 @@ class EmbeddedApiServer:
         self.controllers = Controllers(
             self.core, simulate_workloads=simulate_workloads, simulation_delay=simulation_delay,
         )
+        self.apiservices = APIServiceRegistration(self.core)
         self.journal = Journal()
         self.loop = ServerLoop()
         self.watches = ActiveWatches()
@@ -125,6 +127,7 @@ class EmbeddedApiServer:
         info = self.core.storage_info(NAMESPACES)
         for name in DEFAULT_NAMESPACES:
             self.core.create(info, None, {"metadata": {"name": name}})
+        self.apiservices.sync()
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -278,7 +281,11 @@ class EmbeddedApiServer:
         Raises:
             ValueError: if that group, version and plural is served already.
         """
-        self.loop.call_soon(lambda: self.core.registry.register(info))
+        def register() -> None:
+            self.core.registry.register(info)
+            self.apiservices.sync()
+
+        self.loop.call_soon(register)
 
     # -- state ----------------------------------------------------------------------------------
 

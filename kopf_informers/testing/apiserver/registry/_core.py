@@ -38,16 +38,21 @@ from ..apimachinery._status import (
     not_found,
     qualified_resource,
 )
+from ..auth._authorizer import ALWAYS_ALLOW, Authorizer
+from ..auth._user import ADMIN, Authenticator, UserInfo
 from ..storage._store import Obj, ResourceKey, Store
 from . import _patching
 from ._reads import Reads, Selection, present
 from ._resources import ResourceInfo
+from ._reviews import Review
 from ._served import ServedResources
 
 NAMESPACES: ResourceKey = admission.NAMESPACES
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 _OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+# Groups whose names need only be path segments: RBAC's (colons), APIServices' ("v1." for core).
+_PATH_SEGMENT_NAMED = ("rbac.authorization.k8s.io", "apiregistration.k8s.io")
 # What a write may not change: the server's metadata, or the request URL's.
 _IMMUTABLE_META = ("name", "namespace", "uid", "creationTimestamp", "generation",
                    "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -71,9 +76,15 @@ def deepcopy(obj: Any) -> Any:
 class ApiCore(Reads):
     """The verbs of the Kubernetes API over one store and one registry of served resources."""
 
-    def __init__(self, *, store: Store, registry: ServedResources) -> None:
+    def __init__(
+        self, *, store: Store, registry: ServedResources, authorizer: Authorizer = ALWAYS_ALLOW,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         super().__init__(store)
         self.registry = registry
+        # Whom the reviews ask; an RBAC authorizer takes ALWAYS_ALLOW's place here.
+        self.authorizer = authorizer
+        self.authenticator = authenticator or Authenticator()
         self.write_hooks: list[Callable[[ResourceInfo, Obj, Obj | None], None]] = []
 
     # -- helpers ------------------------------------------------------------------------------
@@ -107,9 +118,15 @@ class ApiCore(Reads):
     def create(
         self, info: ResourceInfo, namespace: str | None, body: Any, *,
         dry_run: bool = False, field_validation: str = "Strict",
-        warnings: list[str] | None = None,
+        warnings: list[str] | None = None, user: UserInfo = ADMIN,
     ) -> Obj:
+        """Create an object; for a review kind, answer it as ``user`` asks it, storing nothing."""
         obj = self._check_body(info, body)
+        reviewer = info.strategy.reviewer
+        if reviewer is not None:
+            return reviewer(obj, Review(user=user, namespace=namespace,
+                                        authorizer=self.authorizer,
+                                        authenticator=self.authenticator))
         meta = obj.setdefault("metadata", {})
         self._admit_create(info, namespace,
                            name=meta.get("name") or meta.get("generateName") or "Unknown")
@@ -193,7 +210,7 @@ class ApiCore(Reads):
         name = meta.get("name", "")
         causes = _validation.validate_metadata(
             obj, namespaced=info.namespaced, label_names=info.strategy.label_names,
-            path_segment_names=info.group == "rbac.authorization.k8s.io",
+            path_segment_names=info.group in _PATH_SEGMENT_NAMED,
         )
         for field in _OMITTED_WHEN_EMPTY:
             if field in meta and meta[field] in (None, {}, []):

@@ -87,6 +87,20 @@ def default_replicaset(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 
 
+def default_replicationcontroller(obj: Obj, creating: bool) -> None:
+    """A ReplicationController's selector, and its own labels, default to its template's."""
+    spec = _spec(obj)
+    template = spec.get("template")
+    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    if isinstance(labels, dict) and labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        if not obj["metadata"].get("labels"):
+            obj["metadata"]["labels"] = dict(labels)
+    spec.setdefault("replicas", 1)
+    _template_spec(obj)
+
+
 def default_daemonset(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 

@@ -19,6 +19,8 @@ here                     what it does                               kube-apiserv
 ``status_subresource``   has ``/status``: the main resource keeps   ``PrepareForCreate/Update``
                          its status, ``/status`` changes only that  of the main and status ones
 ``scale_subresource``    has ``/scale``, reading these paths        the scale subresource
+``reviewer``             create answers it and stores nothing       a review's ``Create``-only
+                         (``_reviews``)                             REST storage
 ``decode()``             schema defaulting and pruning, as decoded  the CR decoder
 ``validate()``           the kind's own validation causes           ``Validate``
 =======================  =========================================  ===========================
@@ -43,6 +45,7 @@ from ..admission._validation import Cause
 from ..apimachinery._json import copy_json
 from ._merge_keys import Schema
 from ._printers import Printer
+from ._reviews import Reviewer
 
 Obj = dict[str, Any]
 Defaulter = Callable[[Obj, bool], None]  # (object, creating) -> None; changes it in place
@@ -54,12 +57,14 @@ class ScaleInfo:
     """Where the scale subresource reads and writes its numbers (JSON paths with a leading dot).
 
     Without a ``label_selector_path``, the selector is the object's ``spec.selector``, as for
-    the built-in workloads.
+    the built-in workloads: a ``LabelSelector``, or with ``selector_is_map`` a plain map of
+    labels (a ReplicationController's, which its Scale writes as ``k=v,...``).
     """
 
     spec_replicas_path: str = ".spec.replicas"
     status_replicas_path: str = ".status.replicas"
     label_selector_path: str | None = None
+    selector_is_map: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +81,7 @@ class ResourceStrategy:
     validator: Validator | None = None  # the kind's own validation, after the metadata's
     status_subresource: bool = False  # has /status
     scale_subresource: ScaleInfo | None = None  # has /scale, with its paths
+    reviewer: Reviewer | None = None  # create-only: create answers this, nothing is stored
 
     @property
     def subresources(self) -> tuple[str, ...]:
@@ -135,7 +141,12 @@ class ResourceStrategy:
             selector = value if isinstance(value, str) else None
         else:
             match = (obj.get("spec") or {}).get("selector")
-            selector = str(LabelSelector.from_dict(match)) if isinstance(match, dict) else None
+            if not isinstance(match, dict):
+                selector = None
+            elif paths.selector_is_map:
+                selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+            else:
+                selector = str(LabelSelector.from_dict(match))
         status: Obj = {"replicas": _get_path(obj, paths.status_replicas_path) or 0}
         if selector:
             status["selector"] = selector
