@@ -37,7 +37,8 @@ Usage (the table checked in was made from the sources named in its ``source`` ke
 
 The checked-in table: kubernetes/api 10b39a39bcee995dfe7cd5e8e7b922be5e46f1e2,
 kubernetes/apimachinery eed236ceee2c19c2753a3d93ac0631dc20750454,
-kubernetes/apiextensions-apiserver 1aa2717a552ee6ca1e2a18f1f8ffccde981db923, all of July 2026
+kubernetes/apiextensions-apiserver 1aa2717a552ee6ca1e2a18f1f8ffccde981db923,
+kubernetes/kube-aggregator 232ca687ab24bc9f9a378cba74716b5f7d6b82eb (APIService), all of July 2026
 (1.37 alpha; the wire format of the served kinds is stable across releases: fields are only
 ever added, never renumbered).
 """

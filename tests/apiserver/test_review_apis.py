@@ -11,18 +11,10 @@ import json
 from typing import Any
 
 import kubernetes
-import pytest
 
 from kopf_informers.testing.apiserver import EmbeddedApiServer
-from kopf_informers.testing.apiserver.apimachinery._negotiation import PROTOBUF, body_type
 from kopf_informers.testing.apiserver.auth._authorizer import Attributes, Decision, Rules
 from kopf_informers.testing.apiserver.auth._user import UserInfo
-
-# kubectl's auth commands post their reviews as protobuf, which this server does not decode yet.
-needs_protobuf = pytest.mark.xfail(
-    body_type(PROTOBUF, custom=False).decode is None, strict=True,
-    reason="kubectl auth sends protobuf bodies; the server decodes none yet",
-)
 
 
 def test_a_self_subject_access_review_is_allowed(
@@ -166,16 +158,13 @@ def test_kubectl_creates_a_review_from_a_manifest(kubectl: Any) -> None:
     assert json.loads(out.stdout)["status"] == {"allowed": True}
 
 
-@needs_protobuf
 def test_kubectl_auth_can_i_says_yes(kubectl: Any) -> None:
     assert kubectl("auth", "can-i", "create", "deployments").stdout.strip() == "yes"
 
 
-@needs_protobuf
 def test_kubectl_auth_can_i_list_shows_every_verb_on_everything(kubectl: Any) -> None:
     assert "*.*" in kubectl("auth", "can-i", "--list").stdout
 
 
-@needs_protobuf
 def test_kubectl_auth_whoami_names_the_administrator(kubectl: Any) -> None:
     assert "kubernetes-admin" in kubectl("auth", "whoami").stdout
