@@ -182,7 +182,14 @@ class Cluster:
         close it, or use it as ``async with cluster.api() as api``."""
         return ApiClient.from_kubeconfig(self.kubeconfig)
 
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Close the clients it opened (the cluster itself is its backend's to end)."""
         with self._lock:
             client, self._api_client, self._dynamic = self._api_client, None, None
         if client is not None:
@@ -335,13 +342,10 @@ def embedded_cluster(workdir: Path, **options: Any) -> Iterator[Cluster]:
     """An :class:`EmbeddedApiServer` on a background thread (``options`` are its keyword
     arguments), with its kubeconfig in ``workdir``."""
     options = {"kubeconfig": workdir / "kubeconfig", "bookmark_interval": 0.5, **options}
-    with EmbeddedApiServer(**options) as server:
-        cluster = Cluster(backend="embedded", kubeconfig=server.kubeconfig, workdir=workdir,
-                          timeout=EMBEDDED_TIMEOUT, embedded=server)
-        try:
-            yield cluster
-        finally:
-            cluster.close()
+    with (EmbeddedApiServer(**options) as server,
+          Cluster(backend="embedded", kubeconfig=server.kubeconfig, workdir=workdir,
+                  timeout=EMBEDDED_TIMEOUT, embedded=server) as cluster):
+        yield cluster
 
 
 def why_kind_cannot_run() -> str | None:
@@ -378,12 +382,11 @@ def kind_cluster(workdir: Path, *, name: str, keep: bool = False,
                        kind_path=Path(shutil.which("kind") or "kind"),
                        kubectl_path=Path(kubectl) if kubectl else None)
     kind.create()
-    cluster = Cluster(backend="kind", kubeconfig=kind.kubeconfig_path, workdir=workdir,
-                      timeout=REAL_TIMEOUT, kind=kind)
     try:
-        yield cluster
+        with Cluster(backend="kind", kubeconfig=kind.kubeconfig_path, workdir=workdir,
+                     timeout=REAL_TIMEOUT, kind=kind) as cluster:
+            yield cluster
     finally:
-        cluster.close()
         if not keep:
             kind.delete()
 
@@ -405,9 +408,6 @@ def kubeconfig_cluster(workdir: Path, kubeconfig: Path | None) -> Iterator[Clust
         raise ClusterUnavailable(
             "--cluster=kubeconfig needs a kubeconfig: pass --kubeconfig=PATH or set KUBECONFIG "
             f"(looked at {kubeconfig or '$KUBECONFIG and ~/.kube/config'})")
-    cluster = Cluster(backend="kubeconfig", kubeconfig=kubeconfig, workdir=workdir,
-                      timeout=REAL_TIMEOUT)
-    try:
+    with Cluster(backend="kubeconfig", kubeconfig=kubeconfig, workdir=workdir,
+                 timeout=REAL_TIMEOUT) as cluster:
         yield cluster
-    finally:
-        cluster.close()

@@ -263,13 +263,10 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path,
     if _backend(request.config) == "embedded" and (scope == "test" or options is not None):
         # The test's own server: the same as its `embedded_apiserver` (and `kubectl`), if any.
         server: EmbeddedApiServer = request.getfixturevalue("embedded_apiserver")
-        fresh = Cluster(backend="embedded", kubeconfig=server.kubeconfig, workdir=tmp_path,
-                        timeout=EMBEDDED_TIMEOUT, embedded=server)
-        _export(fresh, monkeypatch)
-        try:
+        with Cluster(backend="embedded", kubeconfig=server.kubeconfig, workdir=tmp_path,
+                     timeout=EMBEDDED_TIMEOUT, embedded=server) as fresh:
+            _export(fresh, monkeypatch)
             yield fresh
-        finally:
-            fresh.close()
         return
     shared: Cluster = request.getfixturevalue("_kopf_informers_session_cluster")
     _export(shared, monkeypatch)
