@@ -12,19 +12,20 @@ import datetime
 import importlib.util
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import kopf
 import pytest
 import yaml
-from _helpers.operator_process import OPERATORS, Operator
 from kubernetes.client import ApiextensionsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 import kopf_informers._kopf
-from kopf_informers.testing import wait_until
+from kopf_informers.testing import Operator, wait_until
 
+OPERATORS = Path(__file__).parents[2] / "operators"
 GROUP, VERSION, PLURAL = "batch.tutorial.kubebuilder.io", "v1", "cronjobs"
 TIMEOUT = 30.0
 UTC = datetime.UTC
@@ -132,14 +133,14 @@ def read(custom: CustomObjectsApi, name: str) -> dict[str, Any]:
 
 def test_runs_on_schedule_keeps_status_and_history_and_honours_the_policies(
         cronjob_crd: None, custom_objects: CustomObjectsApi, batch_v1: BatchV1Api,
-        core_v1: CoreV1Api, run_operator: Callable[..., Operator]) -> None:
-    operator = run_operator("-A", operator="cronjob.py")
+        core_v1: CoreV1Api, operator: Callable[..., Operator]) -> None:
+    running = operator(OPERATORS / "cronjob.py")
 
     def wait(check: Callable[[], Any], what: str) -> Any:
         try:
             return wait_until(check, what, timeout=TIMEOUT, interval=0.2)
         except AssertionError as e:
-            pytest.fail(f"{e}\n--- operator log ---\n{operator.log()[-5000:]}")
+            pytest.fail(f"{e}\n--- operator log ---\n{running.log_tail(5000)}")
 
     # Allow: a Job every 2 s, each owned, annotated with its run, listed as active.
     create_cronjob(custom_objects, "every2s", schedule="* * * * * */2",
@@ -184,13 +185,13 @@ def test_runs_on_schedule_keeps_status_and_history_and_honours_the_policies(
     for name in ("every2s", "forbid", "replace", "sentinel"):
         custom_objects.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, name,
                                                       {"spec": {"suspend": True}})
-    assert operator.process.poll() is None
+    assert running.running
 
 
 def test_an_invalid_schedule_is_reported_and_the_others_still_run(
         cronjob_crd: None, custom_objects: CustomObjectsApi, batch_v1: BatchV1Api,
-        core_v1: CoreV1Api, run_operator: Callable[..., Operator]) -> None:
-    run_operator("-A", operator="cronjob.py")
+        core_v1: CoreV1Api, operator: Callable[..., Operator]) -> None:
+    operator(OPERATORS / "cronjob.py")
     create_cronjob(custom_objects, "broken", schedule="every tuesday")
     create_cronjob(custom_objects, "fine", schedule="* * * * * */2", suspend=False)
 

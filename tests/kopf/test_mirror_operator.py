@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from _helpers.operator_process import OPERATORS, Operator
 from kubernetes.client import ApiextensionsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from kopf_informers.testing import EmbeddedApiServer, wait_until
+from kopf_informers.testing import EmbeddedApiServer, Operator, wait_until
 
+OPERATORS = Path(__file__).parents[2] / "operators"
 GROUP, VERSION, PLURAL = "mirror.kopf-informers.dev", "v1", "configmirrors"
 LABEL = "mirror.kopf-informers.dev/mirror"
 TIMEOUT = 30.0
@@ -88,7 +89,7 @@ def warnings(core: CoreV1Api, name: str) -> list[str]:
 
 def test_a_mirror_copies_follows_restores_respects_others_and_cleans_up(
         mirror_crd: None, embedded_apiserver: EmbeddedApiServer, core_v1: CoreV1Api,
-        custom_objects: CustomObjectsApi, run_operator: Callable[..., Operator]) -> None:
+        custom_objects: CustomObjectsApi, operator: Callable[..., Operator]) -> None:
     namespace(core_v1, "src", env="prod")
     for name in ("t1", "t2"):
         namespace(core_v1, name, env="prod")
@@ -97,13 +98,13 @@ def test_a_mirror_copies_follows_restores_respects_others_and_cleans_up(
                                                  "data": {"a": "1"}})
     core_v1.create_namespaced_config_map("t2", {"metadata": {"name": "shared"},
                                                 "data": {"theirs": "yes"}})
-    operator = run_operator("-A", operator="mirror.py")
+    running = operator(OPERATORS / "mirror.py")
 
     def wait(check: Callable[[], Any], what: str) -> Any:
         try:
             return wait_until(check, what, timeout=TIMEOUT)
         except AssertionError as e:
-            pytest.fail(f"{e}\n--- operator log ---\n{operator.log()[-5000:]}")
+            pytest.fail(f"{e}\n--- operator log ---\n{running.log_tail(5000)}")
 
     mirror(custom_objects, "shared", "ConfigMap", {"matchLabels": {"env": "prod"}})
     # t1 gets a copy; t2's own ConfigMap is left alone and reported; src and t3 are skipped.
@@ -135,15 +136,15 @@ def test_a_mirror_copies_follows_restores_respects_others_and_cleans_up(
     wait(lambda: read_mirror(custom_objects, "shared") is None, "the mirror gone")
     assert copies(core_v1, "shared") == {}  # deleted before its finalizer was removed
     assert core_v1.read_namespaced_config_map("shared", "src").data == {"a": "2"}
-    assert operator.process.poll() is None
+    assert running.running
 
 
 def test_a_secret_mirror_copies_type_and_data_and_waits_for_its_source(
         mirror_crd: None, core_v1: CoreV1Api, custom_objects: CustomObjectsApi,
-        run_operator: Callable[..., Operator]) -> None:
+        operator: Callable[..., Operator]) -> None:
     namespace(core_v1, "src")
     namespace(core_v1, "team", tier="app")
-    run_operator("-A", operator="mirror.py")
+    operator(OPERATORS / "mirror.py")
     mirror(custom_objects, "creds", "Secret", {"matchExpressions": [
         {"key": "tier", "operator": "In", "values": ["app"]}]})
     wait_until(lambda: ready(custom_objects, "creds") == ("False", "SourceNotFound"),
