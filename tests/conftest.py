@@ -57,6 +57,11 @@ def apps_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.AppsV1
 
 
 @pytest.fixture
+def batch_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.BatchV1Api:
+    return kubernetes.client.BatchV1Api(api_client)
+
+
+@pytest.fixture
 def custom_objects(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
     return kubernetes.client.CustomObjectsApi(api_client)
 
