@@ -385,7 +385,7 @@ def test_a_job_runs_its_pods_to_completion(
 
     def complete() -> Any:
         found = batch_v1.read_namespaced_job("once", "default")
-        conditions = {c.type: c.status for c in (found.status and found.status.conditions or ())}
+        conditions = {c.type: c.status for c in ((found.status and found.status.conditions) or ())}
         return found if conditions.get("Complete") == "True" else None
 
     job = wait_until(complete)

@@ -27,12 +27,14 @@ from ._objects import (
     DEPLOYMENTS,
     PODS,
     REPLICASETS,
+    Controller,
     active,
     condition,
     controller_ref,
     create,
     int_or_percent,
     is_ready,
+    live,
     owned,
     pod_from_template,
     replicas_of,
@@ -40,6 +42,7 @@ from ._objects import (
     set_condition,
     template_hash,
     without_zeros,
+    write_status,
 )
 
 HASH_LABEL = "pod-template-hash"
@@ -54,16 +57,12 @@ _NOT_COPIED = frozenset({
 })
 
 
-class ReplicaSetController:
+class ReplicaSetController(Controller):
     """Keeps a ReplicaSet's Pods (when simulated) and its status in line with its spec."""
 
-    def __init__(self, core: ApiCore, *, pods: bool) -> None:
-        self.core = core
-        self.pods = pods
-
     def sync(self, namespace: str, name: str) -> None:
-        rs = self.core.store.resource(REPLICASETS).get(namespace, name)
-        if rs is None or rs["metadata"].get("deletionTimestamp"):
+        rs = live(self.core, REPLICASETS, namespace, name)
+        if rs is None:
             return
         replicas = replicas_of(rs)
         if not self.pods:
@@ -92,12 +91,7 @@ class ReplicaSetController:
     def _write_status(self, rs: Obj, replicas: int, counts: dict[str, int]) -> None:
         status = {"replicas": replicas, **without_zeros(counts),
                   "observedGeneration": rs["metadata"].get("generation", 1)}
-
-        def mutate(new: Obj) -> None:
-            new["status"] = status
-
-        if rs.get("status") != status:
-            self.core.internal_update(REPLICASETS, rs, mutate, subresource="status")
+        write_status(self.core, REPLICASETS, rs, status)
 
 
 class DeploymentController:
@@ -108,8 +102,8 @@ class DeploymentController:
         self.replicasets = replicasets
 
     def sync(self, namespace: str, name: str) -> None:
-        deploy = self.core.store.resource(DEPLOYMENTS).get(namespace, name)
-        if deploy is None or deploy["metadata"].get("deletionTimestamp"):
+        deploy = live(self.core, DEPLOYMENTS, namespace, name)
+        if deploy is None:
             return
         spec = deploy.get("spec") or {}
         all_rss = owned(self.core, deploy, REPLICASETS)
@@ -239,13 +233,8 @@ class DeploymentController:
         if deploy is None:
             return
         rss = owned(self.core, deploy, REPLICASETS)
-        status = _deployment_status(deploy, rss, _find_new(deploy, rss))
-
-        def mutate(new: Obj) -> None:
-            new["status"] = status
-
-        if deploy.get("status") != status:
-            self.core.internal_update(DEPLOYMENTS, deploy, mutate, subresource="status")
+        write_status(self.core, DEPLOYMENTS, deploy,
+                     _deployment_status(deploy, rss, _find_new(deploy, rss)))
 
 
 def _deployment_status(deploy: Obj, rss: list[Obj], new_rs: Obj | None) -> Obj:

@@ -14,23 +14,31 @@ Pods are counted directly, without the tracking finalizer.
 
 from __future__ import annotations
 
-from ..registry._core import ApiCore, now_rfc3339
+from ..registry._core import now_rfc3339
 from ..storage._store import Obj
-from ._objects import JOBS, PODS, active, create, is_ready, owned, pod_from_template
+from ._objects import (
+    JOBS,
+    PODS,
+    Controller,
+    active,
+    create,
+    is_ready,
+    live,
+    owned,
+    pod_from_template,
+    write_status,
+)
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 _DONE = "Reached expected number of succeeded pods"
 
 
-class JobController:
+class JobController(Controller):
     """Runs a Job's Pods to its completions and keeps its status."""
 
-    def __init__(self, core: ApiCore) -> None:
-        self.core = core
-
     def sync(self, namespace: str, name: str) -> None:
-        job = self.core.store.resource(JOBS).get(namespace, name)
-        if job is None or job["metadata"].get("deletionTimestamp") or _finished(job):
+        job = live(self.core, JOBS, namespace, name)
+        if job is None or _finished(job):
             return
         spec = job.get("spec") or {}
         pods = owned(self.core, job, PODS)
@@ -98,12 +106,7 @@ class JobController:
             conditions += [_condition("SuccessCriteriaMet", now), _condition("Complete", now)]
         if conditions:
             status["conditions"] = conditions
-        if {k: v for k, v in old.items() if k != "completionTime"} != \
-                {k: v for k, v in status.items() if k != "completionTime"}:
-            def mutate(new: Obj) -> None:
-                new["status"] = status
-
-            self.core.internal_update(JOBS, job, mutate, subresource="status")
+        write_status(self.core, JOBS, job, status)
 
 
 def _finished(job: Obj) -> bool:

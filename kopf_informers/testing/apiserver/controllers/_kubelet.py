@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..registry._core import ApiCore, now_rfc3339
 from ..storage._store import Obj
-from ._objects import NODES, PODS, create
+from ._objects import NODES, PODS, create, live
 
 NODE_NAME = "embedded-control-plane"
 NODE_IP = "172.18.0.2"
@@ -66,8 +66,8 @@ class Kubelet:
         self._ips.discard((pod.get("status") or {}).get("podIP", ""))
 
     def sync(self, namespace: str, name: str) -> None:
-        pod = self.core.store.resource(PODS).get(namespace, name)
-        if pod is None or pod["metadata"].get("deletionTimestamp"):
+        pod = live(self.core, PODS, namespace, name)
+        if pod is None:
             return
         node = (pod.get("spec") or {}).get("nodeName")
         if not node:

@@ -37,6 +37,15 @@ _FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 _PERCENT = re.compile(r"^(\d+)%$")
 
 
+class Controller:
+    """A workload controller: reads the store and writes through ``core``; ``pods``: whether
+    it makes Pods (pod simulation) or counts its replicas ready without them."""
+
+    def __init__(self, core: ApiCore, *, pods: bool = False) -> None:
+        self.core = core
+        self.pods = pods
+
+
 def template_hash(template: Any, collision_count: int | None = None) -> str:
     """The ``pod-template-hash`` (and ControllerRevision hash) of ``template``: a 32-bit FNV-1a
     hash, with the collision count mixed in, written in the safe alphabet as the real one is."""
@@ -152,6 +161,25 @@ def set_condition(conditions: list[Obj], new: Obj) -> list[Obj]:
 def without_zeros(counts: Mapping[str, int]) -> Obj:
     """Status counters as the real types serialize them: zeros are omitted (``omitempty``)."""
     return {k: v for k, v in counts.items() if v}
+
+
+def live(core: ApiCore, key: ResourceKey, namespace: str, name: str) -> Obj | None:
+    """The object a sync is about, unless it is gone or going (then there is nothing to do)."""
+    obj = core.store.resource(key).get(namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return None
+    return obj
+
+
+def write_status(core: ApiCore, key: ResourceKey, obj: Obj, status: Obj) -> None:
+    """Write ``status`` through ``/status`` if it differs from ``obj``'s."""
+    if obj.get("status") == status:
+        return
+
+    def mutate(new: Obj) -> None:
+        new["status"] = status
+
+    core.internal_update(key, obj, mutate, subresource="status")
 
 
 def create(core: ApiCore, key: ResourceKey, namespace: str, body: Obj) -> Obj | None:

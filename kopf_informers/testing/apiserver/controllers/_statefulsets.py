@@ -22,22 +22,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry._core import ApiCore
 from ..storage._store import Obj
 from ._objects import (
     CONTROLLER_REVISIONS,
     PODS,
     PVCS,
     STATEFULSETS,
+    Controller,
     active,
     controller_ref,
     create,
     is_ready,
+    live,
     owned,
     pod_from_template,
     replicas_of,
     semantic,
     template_hash,
+    write_status,
 )
 
 REVISION_LABEL = "controller-revision-hash"
@@ -46,16 +48,12 @@ POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 
 
-class StatefulSetController:
+class StatefulSetController(Controller):
     """Keeps a StatefulSet's revisions, claims, Pods (when simulated) and status."""
 
-    def __init__(self, core: ApiCore, *, pods: bool) -> None:
-        self.core = core
-        self.pods = pods
-
     def sync(self, namespace: str, name: str) -> None:
-        sts = self.core.store.resource(STATEFULSETS).get(namespace, name)
-        if sts is None or sts["metadata"].get("deletionTimestamp"):
+        sts = live(self.core, STATEFULSETS, namespace, name)
+        if sts is None:
             return
         update = self._update_revision(sts)
         if update is None:
@@ -80,11 +78,7 @@ class StatefulSetController:
             "currentRevision": current, "updateRevision": update,
             "collisionCount": int(status.get("collisionCount") or 0),
         }
-        if status != new_status:
-            def mutate(new: Obj) -> None:
-                new["status"] = new_status
-
-            self.core.internal_update(STATEFULSETS, sts, mutate, subresource="status")
+        write_status(self.core, STATEFULSETS, sts, new_status)
 
     # -- revisions ------------------------------------------------------------------------------
 

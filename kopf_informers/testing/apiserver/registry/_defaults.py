@@ -3,8 +3,8 @@
 Only what operators and clients commonly read back: a Namespace's phase, finalizer and
 ``kubernetes.io/metadata.name`` label, a Pod's phase, a Deployment's replicas and strategy, a
 Job's selector, a Service's type and traffic policies (its addresses are ``_services``'). Each
-``default_<kind>`` here is named as its kind's defaulter by that kind's entry in ``_builtins``. Custom resources are defaulted from their CRD's schema
-instead (``_validation.apply_defaults``).
+``default_<kind>`` here is named as its kind's defaulter by that kind's entry in ``_builtins``.
+Custom resources are defaulted from their CRD's schema instead (``_validation.apply_defaults``).
 """
 
 from __future__ import annotations
