@@ -52,8 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--bookmark-interval", type=float, default=1.0,
                      help="seconds between watch BOOKMARK events (default: %(default)s)")
     api.add_argument("--no-simulation", action="store_true",
-                     help="do not simulate Deployment/ReplicaSet/StatefulSet status "
-                     "(default: simulated)")
+                     help="run no workload controllers: no ReplicaSets for Deployments, no "
+                     "simulated Deployment/ReplicaSet/StatefulSet status (default: simulated)")
+    api.add_argument("--simulate-pods", action="store_true",
+                     help="let ReplicaSets, StatefulSets and Jobs create Pods that a simulated "
+                     "node reports Running (no container runs) (default: no Pods)")
+    api.add_argument("--pod-run-time", type=float, default=0.1,
+                     help="seconds a simulated Pod that does not restart (a Job's) runs before "
+                     "it Succeeds (default: %(default)s)")
     api.add_argument("--allow-remote", action="store_true",
                      help="allow a non-loopback --host; the server has no authentication "
                      "(default: loopback only)")
@@ -81,6 +87,7 @@ async def _serve(args: argparse.Namespace) -> None:
     server = EmbeddedApiServer(
         host=args.host, port=args.port, kubeconfig=args.kubeconfig, history=args.history,
         bookmark_interval=args.bookmark_interval, simulate_workloads=not args.no_simulation,
+        simulate_pods=args.simulate_pods, pod_run_time=args.pod_run_time,
         allow_remote=args.allow_remote,
     )
     if not is_loopback(args.host):

@@ -71,6 +71,11 @@ def authentication_v1(
 
 
 @pytest.fixture
+def batch_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.BatchV1Api:
+    return kubernetes.client.BatchV1Api(api_client)
+
+
+@pytest.fixture
 def custom_objects(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
     return kubernetes.client.CustomObjectsApi(api_client)
 
@@ -192,7 +197,3 @@ def widget_crd(install_crd: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[
     and scale subresources; returns the CRD body it was created from."""
     return install_crd(WIDGET_CRD)
 
-
-@pytest.fixture
-def batch_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.BatchV1Api:
-    return kubernetes.client.BatchV1Api(api_client)

@@ -23,6 +23,10 @@ Where a newcomer adds:
   ``scale_subresource`` (a :class:`ScaleInfo`); ``_builtins``' ``status=`` and ``scale=`` set
   them, a CRD version's ``subresources`` do for custom resources. What each subresource may
   change, and the Scale it shows, are ``ResourceStrategy`` methods the generic core calls;
+* addresses a kind takes from a cluster-wide range (a Service's cluster IP and node ports): its
+  strategy's ``allocator`` (``registry/_services``), made once per server by the core;
+* a workload controller: a class in ``controllers/`` with a ``sync(namespace, name)``, routed by
+  kind (and by its dependents' controller references) in ``controllers/_controllers``;
 * a patch type: a row of ``registry/_patching.PATCH_TYPES``;
 * a media type of create and update bodies: a row of ``apimachinery/_negotiation.BODY_TYPES``,
   its decoder and whether custom resources take it (protobuf's decoder is

@@ -206,6 +206,11 @@ class HttpApi:
                     "namespaced": info.namespaced, "kind": info.kind,
                     "verbs": ["get", "patch", "update"],
                 })
+            for sub, (kind, verbs) in sorted(info.strategy.connect_subresources.items()):
+                resources.append({
+                    "name": f"{info.plural}/{sub}", "singularName": "",
+                    "namespaced": info.namespaced, "kind": kind, "verbs": list(verbs),
+                })
             if info.scale is not None:
                 resources.append({
                     "name": f"{info.plural}/scale", "singularName": "",
@@ -256,6 +261,11 @@ class HttpApi:
                 raise method_not_allowed()
             return self._group_or_resources(request.path)
         resource = self.core.registry.get(info.group, info.version, info.plural)
+        connect = resource.strategy.connect_subresources if resource is not None else {}
+        if resource is not None and info.name and info.subresource and \
+                info.subresource in connect:
+            self.core.get(resource, info.namespace, info.name)  # a missing Pod is a 404 first
+            raise resource.strategy.connect(info.subresource)
         if resource is None or not self._shape_fits(resource, info):
             raise ApiStatusError(404, "the server could not find the requested resource")
         handler = getattr(self, f"_verb_{info.verb}", None)

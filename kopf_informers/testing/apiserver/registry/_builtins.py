@@ -101,7 +101,16 @@ from ._reviews import (
     subject_access_review,
     token_review,
 )
-from ._strategy import Columns, Defaulter, ResourceStrategy, ScaleInfo, Validator
+from ._services import ServiceAllocator
+from ._strategy import (
+    AllocatorFactory,
+    Columns,
+    ConnectSubresource,
+    Defaulter,
+    ResourceStrategy,
+    ScaleInfo,
+    Validator,
+)
 
 DEFAULT_NAMESPACES: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -146,6 +155,14 @@ _EVENTS_V1_FIELDS = (
 )
 
 
+# A Pod's container subresources; answered at once, as no container runs (``connect``).
+_POD_CONNECT: Mapping[str, ConnectSubresource] = {
+    "attach": ("PodAttachOptions", ("create", "get")),
+    "exec": ("PodExecOptions", ("create", "get")),
+    "log": ("Pod", ("get",)),
+    "portforward": ("PodPortForwardOptions", ("create", "get")),
+}
+
 _CONTAINERS = wide_column("Containers", "Names of each container in the template.")
 _IMAGES = wide_column("Images", "Images referenced by each container in the template.")
 _SELECTOR = wide_column("Selector", "The label selector of the pods.")
@@ -185,6 +202,8 @@ def _resource(
     status: bool = False,
     scale: ScaleInfo | None = None,
     reviewer: Reviewer | None = None,
+    connect: Mapping[str, ConnectSubresource] | None = None,
+    allocator: AllocatorFactory | None = None,
     **details: Any,
 ) -> ResourceInfo:
     """One built-in: its discovery data (``details``) and its strategy, in one entry.
@@ -195,7 +214,8 @@ def _resource(
     (``ReturnDeletedObject``); ``label_names`` that its names are DNS-1123 labels, not subdomains
     (they become DNS names themselves); ``simulated`` that the workload simulation writes its
     status (see ``_controllers``); ``validator`` its validation beyond its metadata; ``status``
-    and ``scale`` its ``/status`` and ``/scale`` subresources.
+    and ``scale`` its ``/status`` and ``/scale`` subresources; ``connect`` those that would
+    reach a container; ``allocator`` what allocates its addresses.
     """
     details.setdefault("namespaced", True)
     strategy = ResourceStrategy(
@@ -209,6 +229,8 @@ def _resource(
         status_subresource=status,
         scale_subresource=scale,
         reviewer=reviewer,
+        connect_subresources=connect or {},
+        allocator=allocator,
     )
     return ResourceInfo(
         group=group, version=version, plural=plural, kind=kind, singular=kind.lower(),
@@ -236,6 +258,7 @@ _CORE: tuple[ResourceInfo, ...] = (
     _resource("", "v1", "services", "Service", short_names=("svc",), categories=("all",),
               status=True, field_selectors=("spec.clusterIP", "spec.type"),
               defaulter=default_service, label_names=True, returns_deleted=True,
+              allocator=ServiceAllocator,
               merge_lists={("spec", "ports"): by_key("port")},
               columns=(
                   NAME_COLUMN,
@@ -249,6 +272,7 @@ _CORE: tuple[ResourceInfo, ...] = (
               cells=print_service),
     _resource("", "v1", "pods", "Pod", short_names=("po",), categories=("all",), status=True,
               field_selectors=_POD_FIELDS, defaulter=default_pod, returns_deleted=True,
+              connect=_POD_CONNECT,
               merge_lists={**mount(("spec",), POD_SPEC), **mount(("status",), POD_STATUS)},
               columns=(
                   NAME_COLUMN,

@@ -46,6 +46,7 @@ from ._reads import Reads, Selection, present
 from ._resources import ResourceInfo
 from ._reviews import Review
 from ._served import ServedResources
+from ._strategy import Allocator
 
 NAMESPACES: ResourceKey = admission.NAMESPACES
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -86,6 +87,7 @@ class ApiCore(Reads):
         self.authorizer = authorizer
         self.authenticator = authenticator or Authenticator()
         self.write_hooks: list[Callable[[ResourceInfo, Obj, Obj | None], None]] = []
+        self._allocators: dict[ResourceKey, Allocator] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class ApiCore(Reads):
             meta.pop("generation", None)
         info.strategy.prepare_for_create(obj)
         obj = self._prepare(info, obj, None, field_validation, warnings)
+        self._allocate(info, obj, None)
         rs = self.store.resource(info.key)
         if rs.get(namespace or "", name) is not None:
             raise already_exists(info.group, info.plural, name)
@@ -228,6 +231,18 @@ class ApiCore(Reads):
             raise self._invalid(info, name, causes)
         return obj
 
+    def _allocate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
+        """Let the kind's allocator (one per server, made on first use) fill ``obj`` in."""
+        factory = info.strategy.allocator
+        if factory is None:
+            return
+        allocator = self._allocators.get(info.key)
+        if allocator is None:
+            allocator = self._allocators[info.key] = factory(self.store)
+        causes = allocator.allocate(obj, old)
+        if causes:
+            raise self._invalid(info, obj["metadata"].get("name", ""), causes)
+
     # -- update and patch -----------------------------------------------------------------------
 
     def update(
@@ -285,6 +300,7 @@ class ApiCore(Reads):
                 new_meta.pop(field, None)
         new["apiVersion"], new["kind"] = info.api_version, info.kind
         new = self._prepare(info, copy_for_storage(new), current, field_validation, warnings)
+        self._allocate(info, new, current)
         self._check_finalizers(info, current, new)
         # A custom resource without a status subresource counts its status as spec, as
         # apiextensions does: everything but metadata bumps its generation.

@@ -21,6 +21,10 @@ here                     what it does                               kube-apiserv
 ``scale_subresource``    has ``/scale``, reading these paths        the scale subresource
 ``reviewer``             create answers it and stores nothing       a review's ``Create``-only
                          (``_reviews``)                             REST storage
+``allocator``            per-server allocation (a Service's IP and  the service REST's
+                         node ports), made once per server          allocators
+``connect_subresources`` ``/exec``, ``/log``...: a container's,      the Connecters (exec,
+                         answered at once: none runs here           attach, portforward, log)
 ``decode()``             schema defaulting and pruning, as decoded  the CR decoder
 ``validate()``           the kind's own validation causes           ``Validate``
 =======================  =========================================  ===========================
@@ -38,11 +42,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ....selectors import LabelSelector
 from ..admission._validation import Cause
 from ..apimachinery._json import copy_json
+from ..apimachinery._status import ApiStatusError
 from ._merge_keys import Schema
 from ._printers import Printer
 from ._reviews import Reviewer
@@ -51,6 +56,20 @@ Obj = dict[str, Any]
 Defaulter = Callable[[Obj, bool], None]  # (object, creating) -> None; changes it in place
 Columns = Sequence[Mapping[str, Any]]
 Validator = Callable[[Obj], list[Cause]]
+
+
+class Allocator(Protocol):
+    """What a kind allocates from cluster-wide ranges on writes (one per server)."""
+
+    def allocate(self, obj: Obj, old: Obj | None) -> list[Cause]:
+        """Fill what ``obj`` (replacing ``old``; None: created) is given, in place; the causes
+        of a 422 if what it asks for cannot be had."""
+        ...
+
+
+AllocatorFactory = Callable[[Any], Allocator]  # (the server's Store) -> its Allocator
+# A Connecter subresource: its kind and verbs, as discovery lists them.
+ConnectSubresource = tuple[str, tuple[str, ...]]
 
 @dataclasses.dataclass(frozen=True)
 class ScaleInfo:
@@ -82,12 +101,24 @@ class ResourceStrategy:
     status_subresource: bool = False  # has /status
     scale_subresource: ScaleInfo | None = None  # has /scale, with its paths
     reviewer: Reviewer | None = None  # create-only: create answers this, nothing is stored
+    allocator: AllocatorFactory | None = None  # per-server allocation, e.g. a Service's IP
+    # Subresources that would reach a container (exec, attach, portforward, log): served only
+    # to say at once that none runs, rather than leave a client waiting for a stream.
+    connect_subresources: Mapping[str, ConnectSubresource] = dataclasses.field(
+        default_factory=dict)
 
     @property
     def subresources(self) -> tuple[str, ...]:
         """The subresources served besides the resource itself, as discovery lists them."""
         return (("status",) if self.status_subresource else ()) + (
             ("scale",) if self.scale_subresource is not None else ())
+
+    def connect(self, subresource: str) -> ApiStatusError:
+        """What a request for a connect subresource gets: a 400, as a real server answers for
+        a Pod whose containers do not run, saying why."""
+        return ApiStatusError(
+            400, f"the embedded API server runs no containers: {subresource} is not available",
+        )
 
     # -- writes ---------------------------------------------------------------------------------
 
