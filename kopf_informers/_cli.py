@@ -1,4 +1,5 @@
-"""The ``kopf-informers`` command line: ``apiserver`` serves the embedded Kubernetes API server."""
+"""The ``kopf-informers`` command line: ``apiserver`` serves the embedded Kubernetes API server;
+``demo`` runs the example operators on it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import importlib.metadata
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import InvalidArgumentError
 
@@ -50,11 +52,31 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--bookmark-interval", type=float, default=1.0,
                      help="seconds between watch BOOKMARK events (default: %(default)s)")
     api.add_argument("--no-simulation", action="store_true",
-                     help="do not simulate Deployment/ReplicaSet/StatefulSet status "
-                     "(default: simulated)")
+                     help="run no workload controllers: no ReplicaSets for Deployments, no "
+                     "simulated Deployment/ReplicaSet/StatefulSet status (default: simulated)")
+    api.add_argument("--simulate-pods", action="store_true",
+                     help="let ReplicaSets, StatefulSets and Jobs create Pods that a simulated "
+                     "node reports Running (no container runs) (default: no Pods)")
+    api.add_argument("--pod-run-time", type=float, default=0.1,
+                     help="seconds a simulated Pod that does not restart (a Job's) runs before "
+                     "it Succeeds (default: %(default)s)")
     api.add_argument("--allow-remote", action="store_true",
                      help="allow a non-loopback --host; the server has no authentication "
                      "(default: loopback only)")
+    demo = commands.add_parser(
+        "demo",
+        help="run the example operators on the embedded API server and show what they do",
+        description="Start the embedded API server, apply the example CRDs, run the example "
+        "operators with kopf run, and check step by step that they converge (owner watching, "
+        "scaling, a cross-namespace mirror, dropped watches and 410 Gone); exit 0 when every "
+        "step did. Needs no cluster.",
+    )
+    demo.add_argument("--keep", action="store_true",
+                      help="leave the server and operators running afterwards, for kubectl "
+                      "(default: stop them)")
+    demo.add_argument("--operators", default=None,
+                      help="the directory of the example operators and their CRDs (default: "
+                      "operators/ of the clone this runs from)")
     return parser
 
 
@@ -65,6 +87,7 @@ async def _serve(args: argparse.Namespace) -> None:
     server = EmbeddedApiServer(
         host=args.host, port=args.port, kubeconfig=args.kubeconfig, history=args.history,
         bookmark_interval=args.bookmark_interval, simulate_workloads=not args.no_simulation,
+        simulate_pods=args.simulate_pods, pod_run_time=args.pod_run_time,
         allow_remote=args.allow_remote,
     )
     if not is_loopback(args.host):
@@ -89,6 +112,10 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from ._demo import Demo, default_operators_dir
+        operators = default_operators_dir() if args.operators is None else Path(args.operators)
+        return Demo(operators=operators, keep=args.keep).run()
     try:
         if args.command == "apiserver":
             asyncio.run(_serve(args))

@@ -86,7 +86,12 @@ from ._enqueue import (
 )
 from ._events import EventRecorder, EventType, recorder_for
 from ._finalizers import add_finalizer, has_finalizer, is_deletion_ongoing, remove_finalizer
-from ._informer import InformerFactory, SharedIndexInformer, wait_for_cache_sync
+from ._informer import (
+    HandlerRegistration,
+    InformerFactory,
+    SharedIndexInformer,
+    wait_for_cache_sync,
+)
 from ._loggers import (
     KOPF_POSTING_DEFAULTS,
     LOG_REASON,
@@ -266,6 +271,7 @@ class Controller:
         self.resync_period = resync_period
         # The loop guards' state (see the module docstring), only for keys that need any.
         self._keys: dict[Request, _KeyState] = {}
+        self._registrations: list[HandlerRegistration] = []  # on the informers, from setup()
         # Keys being reconciled, and whether an event for one arrived meanwhile (True if one
         # was urgent): queued when the reconcile ends, after the hold that reconcile sets.
         self._running: dict[Request, bool | None] = {}
@@ -304,6 +310,8 @@ class Controller:
             BucketRateLimiter(qps=10.0, burst=100, clock=queue.now),
         )
         relisting: set[int] = set()  # informers whose relists re-queue everything already
+        for registration in self._registrations:  # set up again (a retried startup)
+            registration.remove()
 
         def once(informer: SharedIndexInformer[Any]) -> Callable[[], None] | None:
             # Owned and watched resources may share an informer: one re-queue per relist.
@@ -313,23 +321,23 @@ class Controller:
             return self.requeue_all
 
         self.primary = factory.informer(self.resource, namespace=self.namespace)
-        connect(self.primary, EnqueueForObject(
+        self._registrations = [connect(self.primary, EnqueueForObject(
             enqueue=self._enqueue, predicates=self.predicates, seen=self._unfence,
             gone=self._forget, urgent_update=self._is_urgent_update,
-        ), on_relist=once(self.primary))
+        ), on_relist=once(self.primary))]
         for resource in self.owns:
             informer = factory.informer(resource, namespace=self.namespace)
-            connect(informer, EnqueueForOwner(
+            self._registrations.append(connect(informer, EnqueueForOwner(
                 enqueue=self._enqueue, group=self._owner_group, kind=lambda: self._owner_kind,
                 any_owner=self.any_owner, predicates=self.child_predicates,
-            ), on_relist=once(informer))
+            ), on_relist=once(informer)))
             self._secondary.append(informer)
         for resource, map_fn in self.watches.items():
             informer = factory.informer(resource)
-            connect(informer, EnqueueFromMapFunc(
+            self._registrations.append(connect(informer, EnqueueFromMapFunc(
                 enqueue=self._enqueue, map_fn=map_fn, predicates=self.child_predicates,
                 name=self.name,
-            ), on_relist=once(informer))
+            ), on_relist=once(informer)))
             self._secondary.append(informer)
 
     @property
@@ -439,7 +447,7 @@ class Controller:
 
     async def stop(self, drain_timeout: float | None = 10.0) -> None:
         """Stop taking new keys, let running reconciles finish (up to the timeout), then stop."""
-        if self.queue is not None:
+        if self.queue is not None and self._workers:  # without workers, nothing would drain it
             with contextlib.suppress(TimeoutError):
                 await self.queue.shut_down_with_drain(timeout=drain_timeout)
             self.queue.shut_down()

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from ._informer import SharedIndexInformer
+from ._informer import HandlerRegistration, SharedIndexInformer
 from ._owners import controller_of, group_of, owner_references
 from ._predicates import Predicate
 from ._reflector import DeletedFinalStateUnknown
@@ -249,8 +249,8 @@ class _Handler(Protocol):
 def connect(
     informer: SharedIndexInformer[Any], handler: _Handler, *,
     on_relist: Callable[[], None] | None,
-) -> None:
+) -> HandlerRegistration:
     """Register ``handler`` on ``informer``, and ``on_relist`` (if any) for its relists after
-    a 410."""
-    informer.add_handler(on_add=handler.on_add, on_update=handler.on_update,
-                         on_delete=handler.on_delete, on_relist=on_relist)
+    a 410; the registration removes them."""
+    return informer.add_handler(on_add=handler.on_add, on_update=handler.on_update,
+                                on_delete=handler.on_delete, on_relist=on_relist)

@@ -518,7 +518,10 @@ class InformerFactory:
     namespace, never the whole cluster; with globs, the factory watches Namespaces to follow
     those created and deleted later (if it may not list them, it serves the patterns that are
     plain names, as Kopf does). Cluster-scoped resources are served cluster-wide.
+    ``user_agent`` is the User-Agent of the client it autodetects (None: the library's).
     """
+
+    user_agent: str | None = None
 
     def __init__(
         self, api: ApiClient | None = None, *, resync_period: float | None = None,
@@ -637,7 +640,7 @@ class InformerFactory:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         if self._api is None:
-            self._api = await ApiClient.autodetect()
+            self._api = await ApiClient.autodetect(user_agent=self.user_agent)
         pending = [(k, i) for k, i in self._informers.items() if k not in self._started]
         backoff = self._backoff() if self._backoff is not None else ExponentialBackoff()
         scopes = {}

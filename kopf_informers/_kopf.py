@@ -14,6 +14,10 @@ the number of controllers or re-imports):
 - **cleanup**: stop the workers (letting running reconciles finish), stop the informers.
 - **probe** ``kopf_informers``: sync state, cache sizes, queue depths and reconcile counts.
 
+With leader election on (:func:`configure`, ``KOPF_INFORMERS_LEADER_ELECTION=true``), the
+startup handler returns only once this replica holds the Lease, so a standby runs no Kopf handler
+and no worker; losing the Lease exits the process, cleanup releases it (see :mod:`._ha`).
+
 Namespaces: the library serves the namespaces Kopf serves. ``kopf run -A`` (or neither ``-A``
 nor ``-n``) is cluster-wide; ``kopf run -n a -n 'team-*'`` makes every informer of a
 namespaced resource list and watch ``a`` and the ``team-*`` namespaces only (following those
@@ -72,6 +76,7 @@ import click
 import kopf
 from prometheus_client import CollectorRegistry
 
+from . import _ha
 from ._api import ApiClient
 from ._controller import DEFAULT_RESYNC_PERIOD, Controller, MapFn, Request
 from ._informer import InformerFactory, SharedIndexInformer
@@ -124,6 +129,9 @@ class _Runtime:
     metrics_registry: CollectorRegistry | None = None
     metrics_server: MetricsServer | None = None
     reporting_to: CollectorRegistry | None = None
+    # Leader election, as configure() set it, and the running one (None: off).
+    leader_election: _ha.Options = dataclasses.field(default_factory=_ha.Options)
+    election: _ha.Election | None = None
     namespaces: NamespaceScope | None = None  # as configure() set them; None: Kopf's
 
     def the_factory(self) -> InformerFactory:
@@ -148,18 +156,29 @@ def _register_activities(registry: kopf.OperatorRegistry | None) -> None:
 async def _startup(logger: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
     try:
         await _start(logger, settings)
-    except CacheSyncTimeoutError as e:  # still failing at the deadline: Kopf tries again
-        raise kopf.TemporaryError(f"kopf-informers: {e}", delay=STARTUP_RETRY_DELAY) from e
-    except (KopfInformersError, StartupError) as e:
-        _stop_the_operator(logger, _explain(e))
+    except BaseException as e:
+        # Whatever started is stopped (the client closed, the Lease given up: a replica that
+        # cannot work must not keep it from the others): Kopf runs no cleanup handler after a
+        # failed startup, and a retry starts everything again.
+        await _stop_everything()
+        if isinstance(e, CacheSyncTimeoutError):  # still failing at the deadline: Kopf retries
+            raise kopf.TemporaryError(f"kopf-informers: {e}", delay=STARTUP_RETRY_DELAY) from e
+        if isinstance(e, KopfInformersError | StartupError):
+            _stop_the_operator(logger, _explain(e))
+        raise
 
 
 async def _start(logger: Any, settings: kopf.OperatorSettings) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     factory = _runtime.the_factory()
     factory.scope = _served_namespaces(settings, logger)
     registry = _start_metrics(factory, logger)
+    if _runtime.election is None:  # once per process, whatever the startup retries
+        _runtime.election = await _start_election(factory, registry)
+    election = _runtime.election
+    if election is not None and not election.warm_standby:
+        await _stand_by(election, logger)  # a cold standby starts no informer
+    deadline = loop.time() + CACHE_SYNC_TIMEOUT  # for discovery and the sync, together
     for controller in _runtime.controllers.values():
         controller.setup(factory, metrics=registry)
         # The operator's own: Events are posted (or not) as its Kopf handlers' are.
@@ -169,11 +188,47 @@ async def _start(logger: Any, settings: kopf.OperatorSettings) -> None:
     logger.info("kopf-informers: waiting for %d caches to sync (%s)", len(factory.informers),
                 factory.scope)
     await factory.wait_synced(timeout=max(0.0, deadline - loop.time()), fail_fast=True)
+    if election is not None:
+        await _stand_by(election, logger)  # a warm standby waits with synced caches
     for controller in _runtime.controllers.values():
         # Its discovery of its resource is answered from the client's cache: the factory's.
         await controller.start(factory.api)
     logger.info("kopf-informers: caches synced; %d controllers started",
                 len(_runtime.controllers))
+
+
+async def _start_election(
+    factory: InformerFactory, registry: CollectorRegistry | None,
+) -> _ha.Election | None:
+    """Start campaigning if leader election is on; the library's clients then name the
+    replica in their User-Agent."""
+    # A setting that is wrong stops the operator (InvalidArgumentError): see _startup.
+    settings = _ha.resolve(_runtime.leader_election, controllers=list(_runtime.controllers))
+    if settings is None:
+        return None
+
+    async def stop_acting() -> None:
+        await asyncio.gather(*(c.stop(drain_timeout=0) for c in _runtime.controllers.values()))
+
+    async def answer() -> dict[str, Any]:
+        return {HANDLER_ID: await _probe()}
+
+    factory.user_agent = _ha.user_agent(settings.config.identity)
+    return await _ha.Election.start(settings, stop_acting=stop_acting, answer=answer,
+                                    metrics_registry=registry)
+
+
+async def _withdraw() -> None:
+    """Stop campaigning, releasing the Lease if held (nothing guarded by it runs any more)."""
+    election, _runtime.election = _runtime.election, None
+    if election is not None:
+        await election.stop()
+
+
+async def _stand_by(election: _ha.Election, logger: Any) -> None:
+    # Stopped while standing by, Kopf runs no cleanup, and would wait 5 s for the informers'
+    # tasks to end: _startup stops them on the way out.
+    await election.wait_leading()
 
 
 class StartupError(Exception):
@@ -276,23 +331,43 @@ def _observed_scope() -> NamespaceScope | None:
 
 
 async def _cleanup(logger: Any, **_: Any) -> None:
+    await _stop_everything()
+    _runtime.factory = None
+    logger.info("kopf-informers: controllers and informers stopped")
+
+
+async def _stop_everything() -> None:
+    """Stop the workers (letting running reconciles finish), the informers (closing the client
+    the factory made) and the metrics; the factory keeps its informers, to start them again."""
     await asyncio.gather(*(c.stop(drain_timeout=DRAIN_TIMEOUT)
                            for c in _runtime.controllers.values()))
+    await _withdraw()
     if _runtime.factory is not None:
         await _runtime.factory.stop()
         if _runtime.reporting_to is not None:
             unregister_informers(_runtime.factory, registry=_runtime.reporting_to)
-        _runtime.factory = None
+            _runtime.reporting_to = None
     await _stop_metrics()
-    logger.info("kopf-informers: controllers and informers stopped")
 
 
 def configure(
     *, metrics_port: int | None = None, metrics_host: str | None = None,
     metrics_registry: CollectorRegistry | None = None,
+    leader_election: bool | None = None, leader_election_id: str | None = None,
+    leader_election_namespace: str | None = None, lease_duration: float | None = None,
+    renew_deadline: float | None = None, retry_period: float | None = None,
+    warm_standby: bool | None = None,
     namespaces: Iterable[str] | None = None,
 ) -> None:
     """Configure the Kopf integration; read when the operator starts (call it at import).
+
+    Leader election (off by default) runs one active replica of the operator: the others
+    stand by until its Lease (``coordination.k8s.io/v1``, named ``leader_election_id`` in
+    ``leader_election_namespace``) is free. Durations are client-go's (``lease_duration``
+    15 s, ``renew_deadline`` 10 s, ``retry_period`` 2 s); ``warm_standby`` (default True) keeps
+    the standbys' informer caches synced. A setting left None comes from the environment
+    (``KOPF_INFORMERS_LEADER_ELECTION=true``, ``KOPF_INFORMERS_LEADER_ELECTION_ID``,
+    ``KOPF_INFORMERS_LEADER_ELECTION_NAMESPACE``, ...; see the README).
 
     Metrics are off unless a port or a registry is given. Then controllers, their workqueues
     and the informers report to ``metrics_registry`` (default: kopf-informers' own
@@ -315,6 +390,10 @@ def configure(
     _runtime.metrics_port = metrics_port
     _runtime.metrics_host = metrics_host
     _runtime.metrics_registry = metrics_registry
+    _runtime.leader_election = _ha.Options(
+        enabled=leader_election, id=leader_election_id, namespace=leader_election_namespace,
+        lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
+        warm_standby=warm_standby)
 
 
 def _metrics_settings() -> tuple[int | None, str, CollectorRegistry | None]:
@@ -363,6 +442,7 @@ async def _probe(**_: Any) -> dict[str, Any]:
                    "reconciles": dict(c.reconciles)}
             for name, c in _runtime.controllers.items()
         },
+        **({"leader_election": _runtime.election.report()} if _runtime.election else {}),
     }
 
 

@@ -23,6 +23,7 @@ controller's queue is named after the controller, as in controller-runtime):
 ``controller_runtime_reconcile_time_seconds``      histogram  ``controller``
 ``kopf_informers_informer_synced``                 gauge      ``informer`` (1 synced, 0 not)
 ``kopf_informers_informer_objects``                gauge      ``informer`` (objects cached)
+``leader_election_master_status``                  gauge      ``name`` (1 leading, 0 not)
 =================================================  =========  ==========================
 
 The workqueue histograms have client-go's buckets (``ExponentialBuckets(10e-9, 10, 12)``: 10 ns
@@ -64,6 +65,7 @@ __all__ = [
     "RECONCILE_TIME_BUCKETS",
     "WORKQUEUE_BUCKETS",
     "ControllerMetrics",
+    "LeaderElectionMetrics",
     "MetricsServer",
     "PrometheusWorkQueueMetrics",
     "ReconcileResult",
@@ -161,6 +163,7 @@ class _Families:
     reconcile_total: Counter
     reconcile_errors: Counter
     reconcile_time: Histogram
+    leader: Gauge
     informers: _InformerCollector
 
     @classmethod
@@ -202,6 +205,11 @@ class _Families:
                 "controller_runtime_reconcile_time_seconds",
                 "Length of time per reconciliation per controller", ("controller",),
                 buckets=RECONCILE_TIME_BUCKETS, registry=None),
+            leader=Gauge(
+                "leader_election_master_status",
+                "Whether this process holds the leader election's Lease (1) or stands by (0); "
+                "name is the Lease's name",
+                ("name",), registry=None),
             informers=_InformerCollector(),
         )
 
@@ -319,6 +327,26 @@ class ControllerMetrics:
         if result == "error":
             self._errors.inc()
         self._time.observe(seconds)
+
+
+class LeaderElectionMetrics:
+    """``leader_election_master_status{name}`` of one election, as client-go reports it
+    through controller-runtime: 1 while this process leads, 0 while it stands by or after it
+    lost. ``name`` is the Lease's name.
+
+    Raises:
+        InvalidArgumentError: the registry has metrics of these names from another library.
+    """
+
+    def __init__(self, *, name: str, registry: CollectorRegistry | None = None) -> None:
+        self.name = name
+        self._status = _families(registry).leader.labels(name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+    def set_leading(self, leading: bool) -> None:
+        self._status.set(1.0 if leading else 0.0)
 
 
 def register_informers(

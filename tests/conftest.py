@@ -57,6 +57,25 @@ def apps_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.AppsV1
 
 
 @pytest.fixture
+def authorization_v1(
+    api_client: kubernetes.client.ApiClient,
+) -> kubernetes.client.AuthorizationV1Api:
+    return kubernetes.client.AuthorizationV1Api(api_client)
+
+
+@pytest.fixture
+def authentication_v1(
+    api_client: kubernetes.client.ApiClient,
+) -> kubernetes.client.AuthenticationV1Api:
+    return kubernetes.client.AuthenticationV1Api(api_client)
+
+
+@pytest.fixture
+def batch_v1(api_client: kubernetes.client.ApiClient) -> kubernetes.client.BatchV1Api:
+    return kubernetes.client.BatchV1Api(api_client)
+
+
+@pytest.fixture
 def custom_objects(api_client: kubernetes.client.ApiClient) -> kubernetes.client.CustomObjectsApi:
     return kubernetes.client.CustomObjectsApi(api_client)
 
@@ -177,3 +196,4 @@ def widget_crd(install_crd: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[
     """A served and established namespaced CRD, ``widgets.example.com/v1``, with the status
     and scale subresources; returns the CRD body it was created from."""
     return install_crd(WIDGET_CRD)
+

@@ -26,15 +26,27 @@ def test_every_kind_is_served_once_per_group_version() -> None:
     assert len(kinds) == len(set(kinds))
 
 
-def test_every_resource_is_watchable_and_patchable_as_kopf_requires() -> None:
+REVIEWS = {
+    "authentication.k8s.io/v1/selfsubjectreviews", "authentication.k8s.io/v1/tokenreviews",
+    "authorization.k8s.io/v1/localsubjectaccessreviews",
+    "authorization.k8s.io/v1/selfsubjectaccessreviews",
+    "authorization.k8s.io/v1/selfsubjectrulesreviews",
+    "authorization.k8s.io/v1/subjectaccessreviews",
+}
+
+
+def test_every_stored_resource_is_watchable_and_patchable_as_kopf_requires() -> None:
     for resource in BUILTIN_RESOURCES:
-        assert {"list", "watch", "patch"} <= set(resource.verbs), resource.name
+        if resource.name not in REVIEWS:
+            assert {"list", "watch", "patch"} <= set(resource.verbs), resource.name
 
 
-def test_only_namespaces_lack_deletecollection() -> None:
+def test_only_namespaces_lack_deletecollection_and_only_reviews_are_create_only() -> None:
     partial = {r.name for r in BUILTIN_RESOURCES if r.verbs != ALL_VERBS}
-    assert partial == {"v1/namespaces"}
+    assert partial == {"v1/namespaces", *REVIEWS}
     assert "deletecollection" not in _find("", "namespaces").verbs
+    assert {r.name for r in BUILTIN_RESOURCES if r.verbs == ("create",)} == REVIEWS
+    assert {r.name for r in BUILTIN_RESOURCES if r.strategy.reviewer is not None} == REVIEWS
 
 
 def test_singular_names_are_the_lowercase_kinds() -> None:
@@ -103,7 +115,7 @@ def test_the_all_category_holds_the_workloads_that_kubectl_get_all_shows() -> No
     in_all = {r.plural for r in BUILTIN_RESOURCES if "all" in r.categories}
     assert in_all == {
         "pods", "services", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs",
-        "cronjobs", "horizontalpodautoscalers",
+        "cronjobs", "horizontalpodautoscalers", "replicationcontrollers",
     }
 
 
@@ -111,7 +123,7 @@ def test_the_api_extensions_category_holds_crds_and_webhook_configurations() -> 
     extensions = {r.plural for r in BUILTIN_RESOURCES if "api-extensions" in r.categories}
     assert extensions == {
         "customresourcedefinitions", "mutatingwebhookconfigurations",
-        "validatingwebhookconfigurations",
+        "validatingwebhookconfigurations", "apiservices",
     }
 
 
@@ -121,6 +133,8 @@ def test_the_api_extensions_category_holds_crds_and_webhook_configurations() -> 
     pytest.param("", "services", ("status",), id="services"),
     pytest.param("", "configmaps", (), id="configmaps"),
     pytest.param("", "secrets", (), id="secrets"),
+    pytest.param("", "replicationcontrollers", ("status", "scale"), id="replicationcontrollers"),
+    pytest.param("apiregistration.k8s.io", "apiservices", ("status",), id="apiservices"),
     pytest.param("apps", "deployments", ("status", "scale"), id="deployments"),
     pytest.param("apps", "replicasets", ("status", "scale"), id="replicasets"),
     pytest.param("apps", "statefulsets", ("status", "scale"), id="statefulsets"),
@@ -149,7 +163,7 @@ def test_generation_is_stamped_where_the_real_registry_stamps_it() -> None:
     with_generation = {r.name for r in BUILTIN_RESOURCES if r.has_generation}
     assert with_generation == {
         "apps/v1/deployments", "apps/v1/replicasets", "apps/v1/statefulsets",
-        "apps/v1/daemonsets", "batch/v1/jobs", "batch/v1/cronjobs",
+        "apps/v1/daemonsets", "v1/replicationcontrollers", "batch/v1/jobs", "batch/v1/cronjobs",
         "apiextensions.k8s.io/v1/customresourcedefinitions", "networking.k8s.io/v1/ingresses",
         "networking.k8s.io/v1/networkpolicies", "policy/v1/poddisruptionbudgets",
         "admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",

@@ -552,7 +552,8 @@ def test_a_large_yaml_body_is_decoded_while_other_requests_are_served(
 
 # -- media types the resource does not take -------------------------------------------------------
 
-OBJECT_BODIES = ("application/json", "application/yaml")
+OBJECT_BODIES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+CUSTOM_OBJECT_BODIES = ("application/json", "application/yaml")  # CRs have no protobuf form
 PATCHES = ("application/json-patch+json", MERGE, "application/strategic-merge-patch+json", APPLY)
 CUSTOM_PATCHES = ("application/json-patch+json", MERGE, APPLY)
 
@@ -584,9 +585,11 @@ def test_a_body_in_a_media_type_a_built_in_does_not_take_is_415_naming_those_it_
 
 
 @pytest.mark.parametrize(("method", "name", "content_type", "accepted"), [
-    pytest.param("POST", "", "application/vnd.kubernetes.protobuf", OBJECT_BODIES,
+    pytest.param("POST", "", "application/vnd.kubernetes.protobuf", CUSTOM_OBJECT_BODIES,
                  id="create-as-protobuf"),
-    pytest.param("PUT", "/b", "text/plain", OBJECT_BODIES, id="update"),
+    pytest.param("PUT", "/b", "application/vnd.kubernetes.protobuf", CUSTOM_OBJECT_BODIES,
+                 id="update-as-protobuf"),
+    pytest.param("PUT", "/b", "text/plain", CUSTOM_OBJECT_BODIES, id="update"),
     pytest.param("PATCH", "/b", "application/strategic-merge-patch+json", CUSTOM_PATCHES,
                  id="strategic-merge-patch"),
     pytest.param("PATCH", "/b", "application/merge-patch+yaml", CUSTOM_PATCHES,
@@ -602,13 +605,13 @@ def test_a_body_in_a_media_type_a_custom_resource_does_not_take_is_415_naming_th
     assert send(embedded_apiserver, "GET", f"{blobs}/b").body == before
 
 
-def test_a_built_ins_body_in_protobuf_is_415_pointing_at_json(
+def test_a_built_ins_body_that_says_protobuf_and_is_not_is_400_and_changes_nothing(
     embedded_apiserver: EmbeddedApiServer,
 ) -> None:
-    answer = send(embedded_apiserver, "POST", CONFIGMAPS, b"k8s\x00",
+    answer = send(embedded_apiserver, "POST", CONFIGMAPS, configmap("x", a="1"),
                   "application/vnd.kubernetes.protobuf")
-    assert (answer.status, answer.body["reason"]) == (415, "UnsupportedMediaType")
-    assert "protobuf request bodies are not supported" in answer.message
+    assert (answer.status, answer.body["reason"]) == (400, "BadRequest")
+    assert answer.message.startswith("error decoding protobuf: ")
     assert send(embedded_apiserver, "GET", CONFIGMAPS).body["items"] == []
 
 

@@ -588,18 +588,6 @@ def test_create_makes_an_object_and_refuses_an_existing_one(kubectl: Any) -> Non
            'configmaps "settings" already exists' in result.stderr
 
 
-def test_imperative_create_is_refused_with_a_pointer_to_create_from_a_file(
-    kubectl: Any, embedded_apiserver: EmbeddedApiServer,
-) -> None:
-    result = kubectl("create", "configmap", "x", "--from-literal=a=b", check=False)
-    assert result.returncode == 1
-    assert "protobuf" in result.stderr
-    assert "kubectl create -f" in result.stderr
-    posts = embedded_apiserver.journal.filter(resource="configmaps", method="POST")
-    assert [e.status for e in posts] == [415]
-    assert kubectl("get", "cm", "-o", "name").stdout == ""
-
-
 def test_replace_stores_the_new_object_and_refuses_a_stale_one(kubectl: Any) -> None:
     kubectl("create", "-f", "-", input=manifest(configmap("settings", {"a": "1"})))
     current = kubectl.json("get", "configmap", "settings")

@@ -60,6 +60,9 @@ FOOS = resources_from_crd(FOO_CRD)
 [FOO] = FOOS
 ALL = [*BUILTIN_RESOURCES, *FOOS]
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+# The reviews are only created: no PATCH tags them, on a real server either (kubectl then falls
+# back to OpenAPI v2 to validate them).
+PATCHABLE = [r for r in ALL if "patch" in r.verbs]
 
 
 @pytest.fixture
@@ -165,7 +168,7 @@ def test_a_group_version_with_no_resources_has_no_paths() -> None:
     assert openapi_v3_document("nowhere.example.com", "v1", ALL)["paths"] == {}
 
 
-@pytest.mark.parametrize("resource", [pytest.param(r, id=r.name) for r in ALL])
+@pytest.mark.parametrize("resource", [pytest.param(r, id=r.name) for r in PATCHABLE])
 def test_kubectl_finds_the_field_validation_parameter_so_it_validates_on_the_server(
         resource: ResourceInfo) -> None:
     # kubectl stops at the first PATCH tagged with the kind, in map order: all must qualify.
@@ -395,7 +398,7 @@ def _keywords(value: Any, keyword: str) -> Iterator[Any]:
             yield from _keywords(item, keyword)
 
 
-@pytest.mark.parametrize("resource", [pytest.param(r, id=r.name) for r in ALL])
+@pytest.mark.parametrize("resource", [pytest.param(r, id=r.name) for r in PATCHABLE])
 def test_kubectl_finds_the_field_validation_parameter_in_v2_too(resource: ResourceInfo) -> None:
     paths = openapi_v2_document(ALL)["paths"]
     patches = [item["patch"] for item in paths.values()

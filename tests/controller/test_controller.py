@@ -39,7 +39,6 @@ import kopf.testing
 import kubernetes
 import pytest
 from _helpers.controllers import WAIT, running
-from _helpers.kopf_runner import isolated_kopf, kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta, V1Secret
 
 from kopf_informers import (
@@ -54,7 +53,13 @@ from kopf_informers import (
     set_controller_reference,
     set_owner_reference,
 )
-from kopf_informers.testing import EmbeddedApiServer, eventually, wait_until
+from kopf_informers.testing import (
+    EmbeddedApiServer,
+    eventually,
+    isolated_kopf,
+    kopf_logging_undone,
+    wait_until,
+)
 
 pytestmark = pytest.mark.embedded_apiserver(bookmark_interval=0.2, simulate_workloads=False)
 
@@ -776,7 +781,7 @@ def operator(embedded_apiserver: EmbeddedApiServer, tmp_path: Path,
     kopf-informers runtime; everything process-wide that ``kopf run`` changes is put back."""
     observations = tmp_path / "observations.jsonl"
     monkeypatch.setenv(OBSERVATIONS_ENV, str(observations))
-    with isolated_kopf(monkeypatch, str(embedded_apiserver.kubeconfig)) as registry:
+    with isolated_kopf(str(embedded_apiserver.kubeconfig), monkeypatch) as registry:
         yield Operator(embedded_apiserver, observations, registry)
 
 

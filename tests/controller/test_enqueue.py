@@ -93,7 +93,7 @@ def test_a_map_function_reading_a_cache_not_synced_yet_is_skipped_without_a_trac
     enqueue = Recorded()
     handler = EnqueueFromMapFunc(enqueue=enqueue, name="ctl",
                                  map_fn=lambda obj: unsynced.lister.by_index("namespace", "ns"))
-    with caplog.at_level(logging.DEBUG, logger="kopf_informers.controller"):
+    with caplog.at_level(logging.DEBUG, logger="kopf_informers.ctrl"):
         handler.on_add(child())
     assert enqueue.requests == []
     assert [record.levelno for record in caplog.records] == [logging.DEBUG]

@@ -24,10 +24,9 @@ from typing import Any
 import kopf
 import kopf.testing
 import pytest
-from _helpers.kopf_runner import isolated_kopf
 from kubernetes.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
 
-from kopf_informers.testing import EmbeddedApiServer, wait_until
+from kopf_informers.testing import EmbeddedApiServer, isolated_kopf, wait_until
 
 OPERATOR = Path(__file__).parent / "operators" / "events_operator.py"
 KOPF_TIMEOUT = 30.0  # seconds: the longest wait for the operator to start, act, or stop
@@ -39,7 +38,7 @@ FAILURE = ("Reconciler 'events_operator.flaky' failed with an exception and will
 @pytest.fixture
 def registry(embedded_apiserver: EmbeddedApiServer,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[kopf.OperatorRegistry]:
-    with isolated_kopf(monkeypatch, str(embedded_apiserver.kubeconfig)) as registry:
+    with isolated_kopf(str(embedded_apiserver.kubeconfig), monkeypatch) as registry:
         yield registry
 
 

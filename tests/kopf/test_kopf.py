@@ -30,10 +30,9 @@ import kopf.testing
 import kubernetes
 import pytest
 import yaml
-from _helpers.kopf_runner import kopf_logging_undone
 from kubernetes.client import ApiException
 
-from kopf_informers.testing import wait_until
+from kopf_informers.testing import kopf_logging_undone, wait_until
 from kopf_informers.testing.apiserver import EmbeddedApiServer, JournalEntry
 
 OPERATORS = Path(__file__).parent / "operators"

@@ -54,3 +54,41 @@ async def test_child_predicates_filter_the_events_of_owned_resources() -> None:
     deployments.on_update(_deployment(1, 1), _deployment(2, 1))  # a spec change: enqueued
     assert len(controller.queue) == 1
     assert await controller.queue.get() == Request("ns", "owner")
+
+
+async def test_a_failed_startup_stops_what_it_started_and_a_retry_starts_it_once(
+        server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kopf runs no cleanup handler after a failed startup and may run the startup again: the
+    first try leaves no informer running and no client open, the second sets up once."""
+    import logging
+
+    from kopf_informers import _kopf
+    from kopf_informers.testing import EmbeddedApiServer
+
+    assert isinstance(server, EmbeddedApiServer)
+    monkeypatch.setattr(_kopf, "_runtime", _kopf._Runtime())
+    monkeypatch.setattr(_kopf, "CACHE_SYNC_TIMEOUT", 1.0)
+    monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig))
+    registry = kopf.OperatorRegistry()
+
+    async def fn(**_: Any) -> None: ...
+
+    _kopf.reconcile("v1/configmaps", owns=["v1/secrets"], registry=registry)(fn)
+    settings = kopf.OperatorSettings()
+    settings.peering.clusterwide = True
+    logger = logging.getLogger("test")
+    server.faults.fail("list", "secrets", 503, percent=100)  # the sync times out
+    with pytest.raises(kopf.TemporaryError, match="caches not synced within"):
+        await _kopf._startup(logger=logger, settings=settings)
+    factory = _kopf._runtime.factory
+    assert factory is not None
+    assert not any(informer.is_running for informer in factory.informers)
+    assert factory._api is None  # the client it made is closed
+
+    server.faults.clear()
+    await _kopf._startup(logger=logger, settings=settings)
+    try:
+        assert [len(i._handlers) for i in factory.informers] == [1, 1]
+        assert all(informer.has_synced for informer in factory.informers)
+    finally:
+        await _kopf._cleanup(logger=logger)

@@ -1,33 +1,32 @@
 """The Foo operator (operators/foo.py) under ``kopf run`` serves the namespaces Kopf serves, and
 stops at once, in one line, on a startup error that retrying cannot fix.
 
-Each test runs ``kopf run --standalone`` as a subprocess against the embedded server and reads
-the server's journal: with ``-n a`` no request of the operator's names another namespace and
-none lists or watches a namespaced resource cluster-wide.
+Each test runs ``kopf run --standalone`` as a subprocess against the embedded server (the
+harness's ``operator`` fixture) and reads the server's journal: with ``-n a`` no request of the
+operator's names another namespace and none lists or watches a namespaced resource cluster-wide.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import kopf
 import pytest
-import yaml
-from kubernetes.client import ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi
+from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 
 import kopf_informers._kopf
 from kopf_informers._namespaces import NamespaceScope
-from kopf_informers.testing import EmbeddedApiServer, JournalEntry, wait_until
+from kopf_informers.testing import (
+    Cluster,
+    EmbeddedApiServer,
+    JournalEntry,
+    Operator,
+    wait_until,
+)
 
 OPERATORS = Path(__file__).parents[2] / "operators"
 GROUP, VERSION, PLURAL = "samplecontroller.k8s.io", "v1alpha1", "foos"
@@ -36,62 +35,16 @@ EXIT_TIMEOUT = 20.0  # seconds: a failed start must end the process well within 
 TEST_CLIENT = "OpenAPI-Generator"  # the official client's user agent: the test's own requests
 
 
-@dataclasses.dataclass
-class Operator:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def exit_code(self) -> int:
-        """Wait for the process to end on its own (a failed start)."""
-        return self.process.wait(timeout=EXIT_TIMEOUT)
+pytestmark = [
+    pytest.mark.embedded,  # the journal says what the operator asked for
+    pytest.mark.cluster(scope="test"),  # the `cluster` is the test's `embedded_apiserver`
+]
+FOO = OPERATORS / "foo.py"
 
 
 @pytest.fixture
-def run_operator(embedded_apiserver: EmbeddedApiServer,
-                 tmp_path: Path) -> Iterator[Callable[..., Operator]]:
-    started: list[Operator] = []
-
-    def run(*options: str, env: dict[str, str] | None = None) -> Operator:
-        environment = {**os.environ, "KUBECONFIG": str(embedded_apiserver.kubeconfig)}
-        environment.pop("KOPF_INFORMERS_NAMESPACES", None)
-        environment.update(env or {})
-        environment.pop("KUBERNETES_SERVICE_HOST", None)
-        log_path = tmp_path / f"operator-{len(started)}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "kopf", "run", "--standalone", *options,
-                 str(OPERATORS / "foo.py")],
-                env=environment, stdout=log, stderr=subprocess.STDOUT)
-        started.append(Operator(process, log_path))
-        return started[-1]
-
-    yield run
-    for operator in started:
-        if operator.process.poll() is None:
-            operator.process.send_signal(signal.SIGTERM)
-            try:
-                operator.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                operator.process.kill()
-                operator.process.wait()
-
-
-@pytest.fixture
-def foo_crd(api_client: Any) -> None:
-    crd = yaml.safe_load((OPERATORS / "foo-crd.yaml").read_text())
-    ApiextensionsV1Api(api_client).create_custom_resource_definition(crd)
-    custom = CustomObjectsApi(api_client)
-    wait_until(lambda: _served(custom), "the Foo CRD served", timeout=TIMEOUT)
-
-
-def _served(custom: CustomObjectsApi) -> bool:
-    with contextlib.suppress(Exception):
-        custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        return True
-    return False
+def foo_crd(cluster: Cluster) -> None:
+    cluster.apply(OPERATORS / "foo-crd.yaml")  # returns once it is served
 
 
 def create_foo(custom: CustomObjectsApi, namespace: str, name: str) -> None:
@@ -121,11 +74,11 @@ def watching(server: EmbeddedApiServer, namespace: str) -> Callable[[], bool]:
 def test_an_operator_run_with_a_namespace_never_touches_another(
         foo_crd: None, embedded_apiserver: EmbeddedApiServer, core_v1: CoreV1Api,
         custom_objects: CustomObjectsApi, apps_v1: AppsV1Api,
-        run_operator: Callable[..., Operator]) -> None:
+        operator: Callable[..., Operator]) -> None:
     for namespace in ("a", "b"):
         core_v1.create_namespace({"metadata": {"name": namespace}})
         create_foo(custom_objects, namespace, "early")
-    operator = run_operator("-n", "a")
+    running = operator(FOO, namespaces=["a"])
     wait_until(watching(embedded_apiserver, "a"), "the operator watches a", timeout=TIMEOUT)
     create_foo(custom_objects, "a", "late")
     create_foo(custom_objects, "b", "late")
@@ -138,20 +91,20 @@ def test_an_operator_run_with_a_namespace_never_touches_another(
 
     assert deployments(apps_v1) == {"a/early-deploy", "a/late-deploy", "a/sentinel-deploy"}
     requests = operator_requests(embedded_apiserver)
-    assert not [e for e in requests if e.namespace == "b"], operator.log()[-3000:]
+    assert not [e for e in requests if e.namespace == "b"], running.log()[-3000:]
     namespaced = {"foos", "deployments", "events", "foos/status"}
     assert not [e for e in requests if e.resource in namespaced and e.namespace is None]
-    assert "waiting for 2 caches to sync ('a')" in operator.log()
+    assert "waiting for 2 caches to sync ('a')" in running.log()
 
 
 def test_a_namespace_glob_follows_namespaces_created_after_the_start(
         foo_crd: None, embedded_apiserver: EmbeddedApiServer, core_v1: CoreV1Api,
         custom_objects: CustomObjectsApi, apps_v1: AppsV1Api,
-        run_operator: Callable[..., Operator]) -> None:
+        operator: Callable[..., Operator]) -> None:
     core_v1.create_namespace({"metadata": {"name": "team-a"}})
     core_v1.create_namespace({"metadata": {"name": "other"}})
     create_foo(custom_objects, "other", "ignored")
-    run_operator("-n", "team-*")
+    operator(FOO, namespaces=["team-*"])
     wait_until(watching(embedded_apiserver, "team-a"), "the operator watches team-a",
                timeout=TIMEOUT)
     core_v1.create_namespace({"metadata": {"name": "team-b"}})
@@ -167,15 +120,15 @@ def test_a_namespace_glob_follows_namespaces_created_after_the_start(
 def test_configured_namespaces_win_and_a_disagreement_with_kopf_is_said_once(
         foo_crd: None, embedded_apiserver: EmbeddedApiServer, core_v1: CoreV1Api,
         custom_objects: CustomObjectsApi, apps_v1: AppsV1Api,
-        run_operator: Callable[..., Operator]) -> None:
+        operator: Callable[..., Operator]) -> None:
     core_v1.create_namespace({"metadata": {"name": "a"}})
-    operator = run_operator("-n", "b", env={"KOPF_INFORMERS_NAMESPACES": "a"})
+    running = operator(FOO, namespaces=["b"], env={"KOPF_INFORMERS_NAMESPACES": "a"})
     wait_until(watching(embedded_apiserver, "a"), "the operator watches a", timeout=TIMEOUT)
     create_foo(custom_objects, "a", "configured")
     wait_until(lambda: "a/configured-deploy" in deployments(apps_v1), "the Deployment in a",
                timeout=TIMEOUT)
-    warnings = [line for line in operator.log().splitlines() if "as configured, but" in line]
-    assert len(warnings) == 1, operator.log()[-3000:]
+    warnings = [line for line in running.log().splitlines() if "as configured, but" in line]
+    assert len(warnings) == 1, running.log()[-3000:]
     assert "kopf-informers serves 'a' as configured, but Kopf serves 'b'" in warnings[0]
 
 
@@ -212,33 +165,33 @@ def one_line(operator: Operator, text: str) -> str:
 
 
 def test_missing_credentials_stop_the_operator_at_once_in_one_line(
-        tmp_path: Path, run_operator: Callable[..., Operator]) -> None:
+        tmp_path: Path, operator: Callable[..., Operator]) -> None:
     started = time.monotonic()
-    operator = run_operator("-A", env={"KUBECONFIG": str(tmp_path / "missing.kubeconfig"),
-                                       "HOME": str(tmp_path)})
-    assert operator.exit_code() == 1
-    line = one_line(operator, "kopf-informers cannot start:")
+    running = operator(FOO, wait=False, env={"KUBECONFIG": str(tmp_path / "missing.kubeconfig"),
+                                             "HOME": str(tmp_path)})
+    assert running.wait_exited(EXIT_TIMEOUT) == 1
+    line = one_line(running, "kopf-informers cannot start:")
     assert "no usable Kubernetes credentials" in line
     assert "set KUBECONFIG" in line
     print(f"exited after {time.monotonic() - started:.1f} s: {line}")
 
 
 def test_an_unknown_resource_stops_the_operator_at_once_in_one_line(
-        run_operator: Callable[..., Operator]) -> None:
-    operator = run_operator("-A")  # no Foo CRD installed
-    assert operator.exit_code() == 1
-    line = one_line(operator, "kopf-informers cannot start:")
+        operator: Callable[..., Operator]) -> None:
+    running = operator(FOO, wait=False)  # no Foo CRD installed
+    assert running.wait_exited(EXIT_TIMEOUT) == 1
+    line = one_line(running, "kopf-informers cannot start:")
     assert f"serves no resource '{GROUP}/{VERSION}/{PLURAL}'" in line
 
 
 def test_a_forbidden_list_stops_the_operator_at_once_naming_what_to_grant(
         foo_crd: None, embedded_apiserver: EmbeddedApiServer,
-        run_operator: Callable[..., Operator]) -> None:
+        operator: Callable[..., Operator]) -> None:
     embedded_apiserver.faults.fail("list", "deployments", 403, percent=100,
                                    message="deployments.apps is forbidden: User cannot list")
-    operator = run_operator("-n", "default")
-    assert operator.exit_code() == 1
-    line = one_line(operator, "kopf-informers cannot start:")
+    running = operator(FOO, namespaces=["default"], wait=False)
+    assert running.wait_exited(EXIT_TIMEOUT) == 1
+    line = one_line(running, "kopf-informers cannot start:")
     assert "forbidden: list apps/v1/deployments in namespace default: 403" in line
     assert "grant the operator's account 'list' (and 'watch') on apps/v1/deployments in " \
            "namespace default" in line

@@ -21,10 +21,14 @@ import kopf
 import kopf.testing
 import kubernetes
 import pytest
-from _helpers.kopf_runner import isolated_kopf, kopf_logging_undone
 from kubernetes.client import V1ConfigMap, V1ObjectMeta
 
-from kopf_informers.testing import EmbeddedApiServer, wait_until
+from kopf_informers.testing import (
+    EmbeddedApiServer,
+    isolated_kopf,
+    kopf_logging_undone,
+    wait_until,
+)
 
 OPERATOR = Path(__file__).parent / "operators" / "startup_operator.py"
 OBSERVATIONS_ENV = "STARTUP_OPERATOR_OBSERVATIONS"
@@ -55,7 +59,7 @@ def operator(embedded_apiserver: EmbeddedApiServer, tmp_path: Path,
     """A fresh Kopf registry and kopf-informers runtime, as in test_controller.py."""
     observations = tmp_path / "observations.jsonl"
     monkeypatch.setenv(OBSERVATIONS_ENV, str(observations))
-    with isolated_kopf(monkeypatch, str(embedded_apiserver.kubeconfig)) as registry:
+    with isolated_kopf(str(embedded_apiserver.kubeconfig), monkeypatch) as registry:
         yield Operator(embedded_apiserver, observations, registry)
 
 

@@ -7,8 +7,9 @@ whenever the test itself blocks: the official client, ``kubectl`` in a subproces
 and the official client accept, and exposes ``faults`` and ``journal`` for tests.
 
 It is a test double, honestly named: it stores and serves the Kubernetes API; it runs no
-containers, schedules nothing and enforces no RBAC. Workload status is simulated (see
-``_controllers``) unless turned off.
+containers, schedules nothing and enforces no RBAC. Workloads are simulated (see
+``_controllers``) unless turned off: Deployments get their ReplicaSets and every status follows
+its spec; Pods, and the one Node they are bound to, only with ``simulate_pods``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aiohttp import web
 
 from ...errors import InvalidArgumentError
 from .admission._builtin_schemas import definitions as builtin_definitions
+from .controllers._autoregister import APIServiceRegistration
 from .controllers._controllers import Controllers
 from .endpoints._faults import Faults, Journal
 from .endpoints._http import HttpApi, HttpSettings
@@ -65,15 +67,22 @@ class EmbeddedApiServer:
         history: watch events kept per resource; resuming from older ones gets 410 Gone.
         bookmark_interval: seconds between BOOKMARK events on watches that allow them.
         watch_timeout: the server-side limit of watches that set no ``timeoutSeconds``.
-        simulate_workloads: let Deployment/ReplicaSet/StatefulSet status follow their spec.
+        simulate_workloads: run the workload controllers: Deployments own ReplicaSets,
+            StatefulSets ControllerRevisions and claims, and their status follows their spec.
         simulation_delay: seconds before a simulated status catches up with a new spec.
+        simulate_pods: also let ReplicaSets, StatefulSets and Jobs create Pods, which a
+            simulated kubelet on one simulated Node reports Running and Ready (nothing runs);
+            needs ``simulate_workloads``.
+        pod_run_time: seconds a simulated Pod that does not restart (a Job's) runs before it
+            Succeeds; its annotation ``kopf-informers.dev/simulated-run-seconds`` overrides it.
     """
 
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, kubeconfig: str | Path | None = None,
         history: int = DEFAULT_HISTORY, bookmark_interval: float = 1.0,
         watch_timeout: float | None = None, simulate_workloads: bool = True,
-        simulation_delay: float = 0.05, allow_remote: bool = False,
+        simulation_delay: float = 0.05, simulate_pods: bool = False, pod_run_time: float = 0.1,
+        allow_remote: bool = False,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise InvalidArgumentError(
@@ -97,6 +106,13 @@ class EmbeddedApiServer:
             raise InvalidArgumentError(
                 f"bookmark_interval must be positive, got {bookmark_interval}"
             )
+        if simulate_pods and not simulate_workloads:
+            raise InvalidArgumentError(
+                "simulate_pods needs simulate_workloads: Pods are created by the workload "
+                "controllers"
+            )
+        if pod_run_time < 0:
+            raise InvalidArgumentError(f"pod_run_time must not be negative, got {pod_run_time}")
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
         self._kubeconfig_path = Path(kubeconfig) if kubeconfig is not None else None
@@ -105,7 +121,9 @@ class EmbeddedApiServer:
         self.core = ApiCore(store=self.store, registry=ServedResources(BUILTIN_RESOURCES))
         self.controllers = Controllers(
             self.core, simulate_workloads=simulate_workloads, simulation_delay=simulation_delay,
+            simulate_pods=simulate_pods, pod_run_time=pod_run_time,
         )
+        self.apiservices = APIServiceRegistration(self.core)
         self.journal = Journal()
         self.loop = ServerLoop()
         self.watches = ActiveWatches()
@@ -126,6 +144,7 @@ class EmbeddedApiServer:
         info = self.core.storage_info(NAMESPACES)
         for name in DEFAULT_NAMESPACES:
             self.core.create(info, None, {"metadata": {"name": name}})
+        self.apiservices.sync()
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -282,7 +301,11 @@ class EmbeddedApiServer:
         Raises:
             ValueError: if that group, version and plural is served already.
         """
-        self.loop.call_soon(lambda: self.core.registry.register(info))
+        def register() -> None:
+            self.core.registry.register(info)
+            self.apiservices.sync()
+
+        self.loop.call_soon(register)
 
     # -- state ----------------------------------------------------------------------------------
 

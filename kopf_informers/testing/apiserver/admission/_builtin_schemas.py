@@ -35,6 +35,7 @@ MISSING_MESSAGE: Final = (
 
 _REF_PREFIX: Final = "#/$defs/"
 _APIEXTENSIONS: Final = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions"
+_APIREGISTRATION: Final = "io.k8s.kube-aggregator.pkg.apis.apiregistration"
 
 logger = logging.getLogger("kopf_informers.srv")  # the embedded server; fits Kopf's log format
 
@@ -43,9 +44,12 @@ Definitions = Mapping[str, Mapping[str, Any]]
 
 def definition_name(group: str, version: str, kind: str) -> str:
     """The name kube-apiserver's OpenAPI gives a built-in kind's type:
-    ``io.k8s.api.<group's first word>.<version>.<Kind>`` (``core`` for the core group)."""
+    ``io.k8s.api.<group's first word>.<version>.<Kind>`` (``core`` for the core group), but
+    the apiextensions-apiserver's and kube-aggregator's own for their kinds."""
     if group == "apiextensions.k8s.io":
         return f"{_APIEXTENSIONS}.{version}.{kind}"
+    if group == "apiregistration.k8s.io":
+        return f"{_APIREGISTRATION}.{version}.{kind}"
     package = group.split(".")[0] if group else "core"
     return f"io.k8s.api.{package}.{version}.{kind}"
 

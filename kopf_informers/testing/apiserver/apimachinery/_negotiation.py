@@ -13,13 +13,13 @@ that is not in the table, or not for this resource, is refused as kube-apiserver
 The table, a new protocol being one row (its decoder; whether it is slow enough to decode off
 the loop; whether custom resources take it)::
 
-    application/json                      load_json()   every resource; also when none is sent
-    application/yaml                      load_yaml()   every resource; decoded off the loop
-    application/vnd.kubernetes.protobuf   (none)        built-ins only: refused, see below
+    application/json                      load_json()      every resource; also when none is sent
+    application/yaml                      load_yaml()      every resource; decoded off the loop
+    application/vnd.kubernetes.protobuf   decode_object()  built-ins only (``_protobuf``), as on
+                                                           kube-apiserver: CRs have no protobuf
 
-Differences on purpose: protobuf is known but not spoken. kube-apiserver takes it for built-ins
-(``kubectl create configmap`` sends it); here it is a 415 that says so and points at the JSON
-that ``kubectl create -f`` sends, and it is not among the media types a 415 lists as accepted.
+A row whose decoder is None is a media type the real server speaks and this one does not: a 415
+that says so (:func:`not_spoken`), and it is not among the media types a 415 lists as accepted.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol, TypeVar
 
 from ._decoding import load_json, load_yaml
+from ._protobuf import decode_object
 from ._status import ApiStatusError
 
 JSON: Final = "application/json"
@@ -66,7 +67,7 @@ class BodyType:
 BODY_TYPES: Final[Mapping[str, BodyType]] = {t.media_type: t for t in (
     BodyType(JSON, "JSON", load_json),
     BodyType(YAML, "YAML", load_yaml, off_loop=True),  # PyYAML takes some 7 µs a byte
-    BodyType(PROTOBUF, "protobuf", None, for_custom=False),
+    BodyType(PROTOBUF, "protobuf", decode_object, for_custom=False),
 )}
 
 Row = TypeVar("Row", bound=ContentType)
@@ -103,7 +104,7 @@ def body_type(content_type: str, *, custom: bool) -> BodyType:
 
 
 def not_spoken(row: BodyType) -> ApiStatusError:
-    """A body in a media type the real server takes and this one does not (protobuf)."""
+    """A body in a media type the real server takes and this one does not."""
     return ApiStatusError(
         415, f"the embedded API server speaks JSON only: {row.name} request bodies are not "
         "supported (use `kubectl create -f` or `kubectl apply -f`, which send JSON)",

@@ -2,8 +2,12 @@
 
 Every error the embedded API server returns is a ``Status`` shaped as kube-apiserver shapes it:
 ``kind``, ``apiVersion``, ``metadata``, ``status: Failure``, ``message``, ``reason``, ``details``
-(``name``, ``group``, ``kind``, ``causes``) and ``code``. Clients (Kopf, kubectl, the official
-client) decide what to do from ``code`` and ``reason``, so both must be right.
+(``name``, ``group``, ``kind``, ``uid``, ``causes``, ``retryAfterSeconds``) and ``code``, in
+that order: the order of the fields of apimachinery's ``metav1.Status`` and ``StatusDetails``
+structs, which Go's ``encoding/json`` writes them in, so that bodies are byte for byte the real
+server's (``_json.encode`` adds the rest: Go's HTML escapes and the encoder's final newline).
+Clients (Kopf, kubectl, the official client) decide what to do from ``code`` and ``reason``, so
+both must be right.
 """
 
 from __future__ import annotations
@@ -65,13 +69,30 @@ def status_body(
         "status": "Failure",
         "message": message,
         "reason": REASONS.get(code, "Unknown") if reason is None else reason,
-        "code": code,
     }
     if not body["reason"]:
         del body["reason"]
     if details:
         body["details"] = details
+    body["code"] = code  # last, as in the Go struct: after the details
     return body
+
+
+def success_status(*, name: str, group: str, plural: str, uid: str | None) -> dict[str, Any]:
+    """What DELETE answers for a kind whose store does not return the deleted object.
+
+    kube-apiserver's generic registry (``Store.finalizeDelete``) fills only the details: the
+    name, the group (left out for the core group: ``omitempty``), the resource's plural as the
+    ``kind``, and the uid; no ``code`` and no ``message``.
+    """
+    details: dict[str, Any] = {"name": name}
+    if group:
+        details["group"] = group
+    details["kind"] = plural
+    if uid:
+        details["uid"] = uid
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": details}
 
 
 class ApiStatusError(Exception):
@@ -153,7 +174,9 @@ def method_not_allowed() -> ApiStatusError:
         405, "the server does not allow this method on the requested resource",
         reason="MethodNotAllowed",
     )
-    error.body["details"] = {}
+    code = error.body.pop("code")
+    error.body["details"] = {}  # empty, but there, and before the code like any details
+    error.body["code"] = code
     return error
 
 

@@ -12,9 +12,19 @@ real ones do:
 - **Garbage collector**: background cascade (dependents whose owners are all gone are deleted;
   dangling owner references are removed), foreground deletion (``foregroundDeletion`` finalizer,
   waiting for dependents with ``blockOwnerDeletion``), and orphaning (``orphan`` finalizer).
-- **Workload simulation** (there are no nodes and no containers here): the status of Deployments,
-  ReplicaSets and StatefulSets follows their spec after a short delay, like kwok does. This is a
-  simulation, clearly not a scheduler: nothing runs.
+- **Workloads** (``_deployments``, ``_statefulsets``, ``_jobs``; on unless
+  ``simulate_workloads=False``): Deployments own ReplicaSets per template with revisions,
+  StatefulSets own ControllerRevisions and claims, and their statuses follow, after a short
+  delay, as kube-controller-manager's would. Without pod simulation there are no Pods and every
+  replica counts as ready: a simulation like kwok's, clearly not a scheduler.
+- **Pods** (``_kubelet``; only with ``simulate_pods=True``): ReplicaSets, StatefulSets and Jobs
+  create their Pods, which a simulated kubelet on one simulated Node reports Running and Ready
+  (and Succeeded, for those that do not restart). Nothing runs.
+
+Each controller's sync is level-triggered and idempotent: it reads the store, writes what
+differs and nothing else (a write that changes nothing makes no event), so syncs settle. A sync
+is queued at most once per object at a time, a short delay after the event that asked for it,
+and creates at most as many objects as the workload's replicas.
 """
 
 from __future__ import annotations
@@ -29,6 +39,13 @@ from ..registry._core import CRDS, NAMESPACES, ApiCore, has_finalizers, now_rfc3
 from ..registry._defaults import CRD_FINALIZER
 from ..registry._resources import resources_from_crd
 from ..storage._store import Event, Obj, ResourceKey, owner_uids
+from ._deployments import DeploymentController, ReplicaSetController
+from ._jobs import JobController
+from ._kubelet import Kubelet
+from ._objects import DEPLOYMENTS, JOBS, PODS, REPLICASETS, STATEFULSETS, controller_of
+from ._statefulsets import StatefulSetController
+
+Sync = Callable[[str, str], None]  # (namespace, name) -> None
 
 
 class Controllers:
@@ -36,20 +53,42 @@ class Controllers:
 
     def __init__(
         self, core: ApiCore, *, simulate_workloads: bool = True, simulation_delay: float = 0.05,
+        simulate_pods: bool = False, pod_run_time: float = 0.1,
     ) -> None:
         self.core = core
         self.simulate_workloads = simulate_workloads
         self.simulation_delay = simulation_delay
+        self.simulate_pods = simulate_pods
         self._jobs: collections.deque[Callable[[], None]] = collections.deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._simulated_keys: set[ResourceKey] = set()
         self._simulated_generation = -1
+        self._queued: set[tuple[Sync, str, str]] = set()
+        self.replicasets = ReplicaSetController(core, pods=simulate_pods)
+        self.deployments = DeploymentController(core, self.replicasets)
+        self.statefulsets = StatefulSetController(core, pods=simulate_pods)
+        self.jobs = JobController(core)
+        self.kubelet = Kubelet(core, run_time=pod_run_time, schedule=self._kubelet_later)
+        # What syncs on an event of each kind, and on an event of what each kind controls.
+        self._syncs: dict[ResourceKey, Sync] = {
+            DEPLOYMENTS: self.deployments.sync, REPLICASETS: self.replicasets.sync,
+            STATEFULSETS: self.statefulsets.sync,
+        }
+        self._owner_syncs: dict[str, Sync] = {
+            "apps/Deployment": self.deployments.sync, "apps/ReplicaSet": self.replicasets.sync,
+            "apps/StatefulSet": self.statefulsets.sync,
+        }
+        if simulate_pods:
+            self._syncs[JOBS] = self.jobs.sync
+            self._owner_syncs["batch/Job"] = self.jobs.sync
         core.store.listeners.append(self._on_event)
 
     # -- running --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.simulate_pods:
+            self.kubelet.ensure_node()
         self._wakeup = asyncio.Event()
         if self._jobs:
             self._wakeup.set()
@@ -94,11 +133,48 @@ class Controllers:
         old_owners = set(owner_uids(event.old)) if event.old is not None else set()
         for owner in set(owner_uids(obj)) - old_owners:
             self._enqueue(functools.partial(self._verify_owner, owner))
-        if self.simulate_workloads and self._simulated(key) and _needs_status(key, obj):
-            ns, name = meta.get("namespace", ""), meta["name"]
-            loop = asyncio.get_running_loop()
-            loop.call_later(self.simulation_delay, self._enqueue,
-                             lambda: self._simulate(key, ns, name))
+        if self.simulate_workloads:
+            self._workload_event(key, event)
+
+    def _workload_event(self, key: ResourceKey, event: Event) -> None:
+        obj, meta = event.obj, event.obj["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        owner = controller_of(obj)
+        if owner is not None:
+            group = str(owner.get("apiVersion", "")).rpartition("/")[0]
+            sync = self._owner_syncs.get(f"{group}/{owner.get('kind')}")
+            if sync is not None:
+                self._sync_later(sync, ns, str(owner.get("name", "")))
+        if key == PODS and self.simulate_pods:
+            if event.type == "DELETED":
+                self.kubelet.forget(obj)
+            else:
+                self._sync_later(self.kubelet.sync, ns, name)
+        if event.type == "DELETED":
+            return
+        sync = self._syncs.get(key)
+        if sync is not None:
+            self._sync_later(sync, ns, name)
+        elif self._simulated(key) and _needs_status(obj):
+            self._sync_later(functools.partial(self._simulate, key), ns, name)
+
+    def _sync_later(self, sync: Sync, namespace: str, name: str,
+                    delay: float | None = None) -> None:
+        """Run ``sync`` for an object after ``delay`` (the simulation's), unless one is queued."""
+        token = (sync, namespace, name)
+        if token in self._queued:
+            return
+        self._queued.add(token)
+
+        def run() -> None:
+            self._queued.discard(token)
+            sync(namespace, name)
+
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.simulation_delay if delay is None else delay, self._enqueue, run)
+
+    def _kubelet_later(self, delay: float, namespace: str, name: str) -> None:
+        self._sync_later(self.kubelet.sync, namespace, name, delay)
 
     def _simulated(self, key: ResourceKey) -> bool:
         """Whether the strategy of ``key`` asks for simulation (cached: asked on every event)."""
@@ -246,12 +322,13 @@ class Controllers:
     # -- workload simulation --------------------------------------------------------------------
 
     def _simulate(self, key: ResourceKey, namespace: str, name: str) -> None:
+        """A registered kind marked ``simulated``: its status follows its spec."""
         obj = self.core.store.resource(key).get(namespace, name)
-        if obj is None or not _needs_status(key, obj):
+        if obj is None or not _needs_status(obj):
             return
 
         def mutate(new: Obj) -> None:
-            new["status"] = _simulated_status(key, new)
+            new["status"] = _simulated_status(new)
 
         self.core.internal_update(key, obj, mutate, subresource="status")
 
@@ -308,58 +385,25 @@ def _blocks(dependent: Obj, uid: str) -> bool:
     )
 
 
-def _needs_status(key: ResourceKey, obj: Obj) -> bool:
+def _needs_status(obj: Obj) -> bool:
     if obj["metadata"].get("deletionTimestamp"):
         return False
-    return _comparable(obj.get("status") or {}) != _comparable(_simulated_status(key, obj))
+    return (obj.get("status") or {}) != _simulated_status(obj)
 
 
-def _comparable(status: dict[str, Any]) -> dict[str, Any]:
-    conditions = [
-        {k: v for k, v in c.items() if not k.endswith("Time")}
-        for c in status.get("conditions") or ()
-    ]
-    return {**status, "conditions": conditions}
-
-
-def _simulated_status(key: ResourceKey, obj: Obj) -> dict[str, Any]:
+def _simulated_status(obj: Obj) -> dict[str, Any]:
+    """The status of a registered ``simulated`` kind: all its replicas ready, as the
+    StatefulSet's used to be simulated."""
     spec = obj.get("spec") or {}
     replicas = spec.get("replicas", 1)
     replicas = replicas if isinstance(replicas, int) else 1
-    generation = obj["metadata"].get("generation", 1)
-    status: dict[str, Any] = {"observedGeneration": generation, "replicas": replicas}
-    counts = {"readyReplicas": replicas, "availableReplicas": replicas}
-    if key == ("apps", "deployments"):
-        counts["updatedReplicas"] = replicas
-        if not replicas:
-            del status["replicas"]  # omitempty in DeploymentStatus (required in the others)
-    elif key == ("apps", "replicasets"):
-        counts["fullyLabeledReplicas"] = replicas
-    else:
-        counts["currentReplicas"] = replicas
-        counts["updatedReplicas"] = replicas
+    status: dict[str, Any] = {
+        "observedGeneration": obj["metadata"].get("generation", 1), "replicas": replicas,
+    }
+    counts = {"readyReplicas": replicas, "availableReplicas": replicas,
+              "currentReplicas": replicas, "updatedReplicas": replicas}
     status.update({k: v for k, v in counts.items() if v})  # zeros are omitted, as real ones
-    if key == ("apps", "deployments"):
-        status["conditions"] = _deployment_conditions(obj)
     return status
-
-
-def _deployment_conditions(obj: Obj) -> list[dict[str, str]]:
-    name = obj["metadata"]["name"]
-    now = now_rfc3339()
-    existing = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or ()}
-    wanted = [
-        ("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."),
-        ("Progressing", "True", "NewReplicaSetAvailable",
-         f'ReplicaSet "{name}" has successfully progressed.'),
-    ]
-    result = []
-    for type_, status, reason, message in wanted:
-        old = existing.get(type_, {})
-        since = old.get("lastTransitionTime", now) if old.get("status") == status else now
-        result.append({"type": type_, "status": status, "lastUpdateTime": now,
-                       "lastTransitionTime": since, "reason": reason, "message": message})
-    return result
 
 
 __all__ = ["Controllers", "has_finalizers"]

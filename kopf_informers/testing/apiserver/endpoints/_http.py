@@ -29,14 +29,23 @@ from aiohttp import web
 
 from .... import __version__
 from ..apimachinery._decoding import DecodeError, duplicate_fields, load_json
+from ..apimachinery._json import encode
 from ..apimachinery._limits import MAX_REQUEST_BODY_BYTES
-from ..apimachinery._negotiation import JSON, body_type, negotiate, not_spoken
+from ..apimachinery._negotiation import (
+    JSON,
+    PROTOBUF,
+    body_type,
+    media_type_of,
+    negotiate,
+    not_spoken,
+)
 from ..apimachinery._status import (
     ApiStatusError,
     bad_request,
     method_not_allowed,
     request_entity_too_large,
     status_body,
+    success_status,
 )
 from ..registry import _patching
 from ..registry._core import ApiCore, Selection, present
@@ -58,8 +67,8 @@ VERSION_INFO = {
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None,
                   ) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type=JSON,
-                        headers=headers)
+    """``data`` encoded as kube-apiserver's serializer encodes a body (``_json.encode``)."""
+    return web.Response(body=encode(data), status=status, content_type=JSON, headers=headers)
 
 
 def status_response(error: ApiStatusError) -> web.Response:
@@ -153,7 +162,9 @@ class HttpApi:
         return web.Response(text="ok")
 
     async def _version(self, request: web.Request) -> web.Response:
-        return json_response(VERSION_INFO)
+        # Not through the serializer: kube-apiserver writes /version with Go's
+        # json.MarshalIndent (two spaces, no final newline; responsewriters.WriteRawJSON).
+        return web.Response(text=json.dumps(VERSION_INFO, indent=2), content_type=JSON)
 
     async def _api_versions(self, request: web.Request) -> web.Response:
         return json_response({
@@ -195,6 +206,11 @@ class HttpApi:
                     "name": f"{info.plural}/status", "singularName": "",
                     "namespaced": info.namespaced, "kind": info.kind,
                     "verbs": ["get", "patch", "update"],
+                })
+            for sub, (kind, verbs) in sorted(info.strategy.connect_subresources.items()):
+                resources.append({
+                    "name": f"{info.plural}/{sub}", "singularName": "",
+                    "namespaced": info.namespaced, "kind": kind, "verbs": list(verbs),
                 })
             if info.scale is not None:
                 resources.append({
@@ -258,10 +274,15 @@ class HttpApi:
                 raise method_not_allowed()
             return self._group_or_resources(request.path)
         resource = self.core.registry.get(info.group, info.version, info.plural)
+        connect = resource.strategy.connect_subresources if resource is not None else {}
+        if resource is not None and info.name and info.subresource and \
+                info.subresource in connect:
+            self.core.get(resource, info.namespace, info.name)  # a missing Pod is a 404 first
+            raise resource.strategy.connect(info.subresource)
         if resource is None or not self._shape_fits(resource, info):
             raise ApiStatusError(404, "the server could not find the requested resource")
         handler = getattr(self, f"_verb_{info.verb}", None)
-        if handler is None or not _route_takes(resource, info):
+        if handler is None or not _route_takes(resource, info) or not _serves_verb(resource, info):
             raise method_not_allowed()
         response: web.StreamResponse = await handler(request, resource, info)
         return response
@@ -330,6 +351,7 @@ class HttpApi:
         obj = self.core.create(
             res, info.namespace, body, dry_run=_dry_run(request),
             field_validation=field_validation, warnings=warnings,
+            user=self.core.authenticator.user_of(request.headers),
         )
         return self._render(request, res, [obj], single=True, status=201, warnings=warnings)
 
@@ -378,24 +400,28 @@ class HttpApi:
     async def _verb_delete(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
         assert info.name is not None
-        options = await _delete_options(request)
+        options = await _delete_options(request, res)
         obj, gone = self.core.delete(res, info.namespace, info.name, options,
                                      dry_run=_dry_run(request))
         if gone and not res.strategy.returns_deleted:
-            # Most kinds answer an immediate deletion with a Status; a few with the object.
-            return json_response({
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": info.name, "group": res.group, "kind": res.plural,
-                            "uid": obj["metadata"].get("uid")},
-            })
-        return self._render(request, res, [present(res, obj)], single=True)
+            # Most kinds answer a deletion that is done with a Status; a few with the object.
+            return json_response(success_status(
+                name=info.name, group=res.group, plural=res.plural,
+                uid=obj["metadata"].get("uid"),
+            ))
+        # Still there (finalizers, a namespace's termination): the object, as every kind
+        # answers then; 202 only when asked not to orphan, as kube-apiserver's DELETE handler
+        # (it keeps 200 otherwise for the clients that expect it).
+        accepted = not gone and options.get("orphanDependents") is False
+        return self._render(request, res, [present(res, obj)], single=True,
+                            status=202 if accepted else 200)
 
     async def _verb_deletecollection(
         self, request: web.Request, res: ResourceInfo, info: RequestInfo,
     ) -> web.StreamResponse:
         q = request.query
         selection = Selection(res, info.namespace, q.get("labelSelector"), q.get("fieldSelector"))
-        options = await _delete_options(request)
+        options = await _delete_options(request, res)
         deleted = self.core.delete_collection(res, selection, options, dry_run=_dry_run(request))
         return json_response({
             "kind": res.list_kind, "apiVersion": res.api_version,
@@ -433,7 +459,7 @@ class HttpApi:
                 rv = q.get("resourceVersion")
                 gone = status_body(410, f"too old resource version: {rv} "
                                         f"({self.core.store.resource(res.key).compacted_rv})")
-                await response.write(orjson.dumps({"type": "ERROR", "object": gone}) + b"\n")
+                await response.write(encode({"type": "ERROR", "object": gone}))
                 return response
             faults, store = self.faults, self.core.store
             stream = WatchStream(res, selection, watcher, response, bookmarks,
@@ -448,6 +474,13 @@ class HttpApi:
             watcher.close()
             self.watches.discard(watcher)
         return response
+
+
+def _serves_verb(resource: ResourceInfo, info: RequestInfo) -> bool:
+    """Whether the resource has the verb at all: kube-apiserver installs a route only for the
+    verbs its storage implements (a review is only created; namespaces are not deleted as a
+    collection), and go-restful answers the others with a 405. Subresources take their own."""
+    return info.subresource is not None or info.verb in resource.verbs
 
 
 def _route_takes(resource: ResourceInfo, info: RequestInfo) -> bool:
@@ -628,12 +661,18 @@ def _yaml_apply_body_to_json(raw: bytes) -> bytes:
         raise _patching.PatchError(f"error decoding YAML: {e}") from e
 
 
-async def _delete_options(request: web.Request) -> dict[str, Any]:
+async def _delete_options(request: web.Request, resource: ResourceInfo) -> dict[str, Any]:
+    """DeleteOptions from the body (JSON; protobuf from client-go's typed clients, built-ins
+    only) and from the query, the query winning."""
     options: dict[str, Any] = {}
+    content_type = request.headers.get("Content-Type", "")
+    decode: Callable[[bytes], Any] = load_json
+    if media_type_of(content_type) == PROTOBUF:
+        decode = body_type(content_type, custom=resource.custom).decode or load_json
     raw = await _read_raw(request)
     if raw:
         try:
-            body = load_json(raw)
+            body = decode(raw)
         except DecodeError as e:
             raise bad_request(f"error decoding DeleteOptions: {e}") from e
         if isinstance(body, dict):

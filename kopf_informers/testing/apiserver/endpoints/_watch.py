@@ -20,9 +20,9 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from aiohttp import web
 
+from ..apimachinery._json import encode
 from ..registry._reads import Selection, present
 from ..registry._resources import ResourceInfo
 from ..storage._store import WATCHER_BUFFER, Event, Obj, Watcher
@@ -134,7 +134,7 @@ class WatchStream:
         if annotations:
             meta["annotations"] = annotations
         obj = {"kind": self.res.kind, "apiVersion": self.res.api_version, "metadata": meta}
-        return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+        return encode({"type": "BOOKMARK", "object": obj})
 
     async def _send(self, item: list[Event] | bytes) -> None:
         if isinstance(item, bytes):
@@ -150,9 +150,9 @@ class WatchStream:
                 if self.include_object is not None:
                     out = _tables.table_for_object(res, out, include_object=self.include_object,
                                                    now=datetime.datetime.now(datetime.UTC))
-                chunks.append(orjson.dumps({"type": kind, "object": out}))
+                chunks.append(encode({"type": kind, "object": out}))
         if chunks:
-            await self._write(b"\n".join(chunks) + b"\n")
+            await self._write(b"".join(chunks))
 
     async def _write(self, data: bytes) -> None:
         await self.response.write(data)

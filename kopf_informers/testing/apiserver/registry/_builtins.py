@@ -6,8 +6,17 @@ the ``kubectl get`` tables (``_tables``) all read these :class:`ResourceInfo` re
 written here is what clients see:
 
 * ``verbs``, ``short_names`` and ``categories`` are copied from kube-apiserver 1.32 discovery.
-  Every resource here lists ``list``, ``watch`` and ``patch``, which Kopf requires to serve it.
-  Only ``namespaces`` lacks ``deletecollection``, as in the real server.
+  Every stored resource lists ``list``, ``watch`` and ``patch``, which Kopf requires to serve
+  it; only ``namespaces`` lacks ``deletecollection``, as in the real server. The reviews of
+  ``authentication.k8s.io`` and ``authorization.k8s.io`` list only ``create``: their create
+  answers a question and stores nothing (``reviewer``, one of ``_reviews``).
+* ``returns_deleted`` is true exactly where kube-apiserver 1.32's store sets
+  ``ReturnDeletedObject`` (``pkg/registry/<group>/<kind>/storage/storage.go``): Pods, Services,
+  ServiceAccounts, PersistentVolumes and their claims, ResourceQuotas, StorageClasses and
+  Namespaces answer a DELETE with the object, every other kind with a ``Status``. Its OpenAPI
+  says the same (the official client's typed ``delete_*`` calls return ``V1Service`` and so on),
+  but for Namespaces, whose REST wrapper hides the flag: their first DELETE answers the
+  Terminating namespace anyway.
 * ``status`` and ``scale`` give it the ``/status`` and ``/scale`` subresources (its strategy's
   ``status_subresource`` and ``scale_subresource``). The scale's label selector path is left
   ``None``: the server derives it from ``spec.selector``.
@@ -50,6 +59,7 @@ from ._defaults import (
     default_namespace,
     default_pod,
     default_replicaset,
+    default_replicationcontroller,
     default_secret,
     default_service,
     default_statefulset,
@@ -71,6 +81,7 @@ from ._printers import (
     NAME_COLUMN,
     Printer,
     column_def,
+    print_apiservice,
     print_configmap,
     print_deployment,
     print_event,
@@ -78,13 +89,31 @@ from ._printers import (
     print_namespace,
     print_pod,
     print_replicaset,
+    print_replicationcontroller,
     print_secret,
     print_service,
     print_statefulset,
     wide_column,
 )
 from ._resources import ALL_VERBS, ResourceInfo
-from ._strategy import Columns, Defaulter, ResourceStrategy, ScaleInfo, Validator
+from ._reviews import (
+    Reviewer,
+    self_subject_access_review,
+    self_subject_review,
+    self_subject_rules_review,
+    subject_access_review,
+    token_review,
+)
+from ._services import ServiceAllocator
+from ._strategy import (
+    AllocatorFactory,
+    Columns,
+    ConnectSubresource,
+    Defaulter,
+    ResourceStrategy,
+    ScaleInfo,
+    Validator,
+)
 
 DEFAULT_NAMESPACES: tuple[str, ...] = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -129,9 +158,25 @@ _EVENTS_V1_FIELDS = (
 )
 
 
+# A Pod's container subresources; answered at once, as no container runs (``connect``).
+_POD_CONNECT: Mapping[str, ConnectSubresource] = {
+    "attach": ("PodAttachOptions", ("create", "get")),
+    "exec": ("PodExecOptions", ("create", "get")),
+    "log": ("Pod", ("get",)),
+    "portforward": ("PodPortForwardOptions", ("create", "get")),
+}
+
 _CONTAINERS = wide_column("Containers", "Names of each container in the template.")
 _IMAGES = wide_column("Images", "Images referenced by each container in the template.")
 _SELECTOR = wide_column("Selector", "The label selector of the pods.")
+# ReplicaSets and ReplicationControllers print alike.
+_REPLICA_COLUMNS = (
+    NAME_COLUMN,
+    column_def("Desired", "integer", "Desired replicas."),
+    column_def("Current", "integer", "Observed replicas."),
+    column_def("Ready", "integer", "Ready replicas."),
+    AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
+)
 # Both kinds of events print alike: the real server prints them from one internal type.
 _EVENT_COLUMNS = (
     column_def("Last Seen", "string", "When the event was last observed."),
@@ -159,6 +204,9 @@ def _resource(
     validator: Validator | None = None,
     status: bool = False,
     scale: ScaleInfo | None = None,
+    reviewer: Reviewer | None = None,
+    connect: Mapping[str, ConnectSubresource] | None = None,
+    allocator: AllocatorFactory | None = None,
     **details: Any,
 ) -> ResourceInfo:
     """One built-in: its discovery data (``details``) and its strategy, in one entry.
@@ -169,7 +217,8 @@ def _resource(
     (``ReturnDeletedObject``); ``label_names`` that its names are DNS-1123 labels, not subdomains
     (they become DNS names themselves); ``simulated`` that the workload simulation writes its
     status (see ``_controllers``); ``validator`` its validation beyond its metadata; ``status``
-    and ``scale`` its ``/status`` and ``/scale`` subresources.
+    and ``scale`` its ``/status`` and ``/scale`` subresources; ``connect`` those that would
+    reach a container; ``allocator`` what allocates its addresses.
     """
     details.setdefault("namespaced", True)
     strategy = ResourceStrategy(
@@ -182,6 +231,9 @@ def _resource(
         validator=validator,
         status_subresource=status,
         scale_subresource=scale,
+        reviewer=reviewer,
+        connect_subresources=connect or {},
+        allocator=allocator,
         definition=definition_name(group, version, kind),
     )
     return ResourceInfo(
@@ -209,7 +261,8 @@ _CORE: tuple[ResourceInfo, ...] = (
               returns_deleted=True, merge_lists={("secrets",): by_key("name")}),
     _resource("", "v1", "services", "Service", short_names=("svc",), categories=("all",),
               status=True, field_selectors=("spec.clusterIP", "spec.type"),
-              defaulter=default_service, label_names=True,
+              defaulter=default_service, label_names=True, returns_deleted=True,
+              allocator=ServiceAllocator,
               merge_lists={("spec", "ports"): by_key("port")},
               columns=(
                   NAME_COLUMN,
@@ -223,6 +276,7 @@ _CORE: tuple[ResourceInfo, ...] = (
               cells=print_service),
     _resource("", "v1", "pods", "Pod", short_names=("po",), categories=("all",), status=True,
               field_selectors=_POD_FIELDS, defaulter=default_pod, returns_deleted=True,
+              connect=_POD_CONNECT,
               merge_lists={**mount(("spec",), POD_SPEC), **mount(("status",), POD_STATUS)},
               columns=(
                   NAME_COLUMN,
@@ -250,7 +304,15 @@ _CORE: tuple[ResourceInfo, ...] = (
     _resource("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False,
               short_names=("pv",), status=True, returns_deleted=True),
     _resource("", "v1", "limitranges", "LimitRange", short_names=("limits",)),
-    _resource("", "v1", "resourcequotas", "ResourceQuota", short_names=("quota",), status=True),
+    _resource("", "v1", "resourcequotas", "ResourceQuota", short_names=("quota",), status=True,
+              returns_deleted=True),
+    _resource("", "v1", "replicationcontrollers", "ReplicationController", short_names=("rc",),
+              categories=("all",), status=True, scale=ScaleInfo(selector_is_map=True),
+              has_generation=True, field_selectors=("status.replicas",),
+              defaulter=default_replicationcontroller,
+              merge_lists=pod_template_at("spec", "template"),
+              columns=_REPLICA_COLUMNS,
+              cells=print_replicationcontroller),
 )
 
 _APPS: tuple[ResourceInfo, ...] = (
@@ -270,13 +332,7 @@ _APPS: tuple[ResourceInfo, ...] = (
               status=True, scale=ScaleInfo(), has_generation=True,
               field_selectors=("status.replicas",), defaulter=default_replicaset, simulated=True,
               merge_lists=pod_template_at("spec", "template"),
-              columns=(
-                  NAME_COLUMN,
-                  column_def("Desired", "integer", "Desired replicas."),
-                  column_def("Current", "integer", "Observed replicas."),
-                  column_def("Ready", "integer", "Ready replicas."),
-                  AGE_COLUMN, _CONTAINERS, _IMAGES, _SELECTOR,
-              ),
+              columns=_REPLICA_COLUMNS,
               cells=print_replicaset),
     _resource("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",),
               categories=("all",), status=True, scale=ScaleInfo(), has_generation=True,
@@ -305,6 +361,9 @@ _BATCH: tuple[ResourceInfo, ...] = (
 
 _RBAC = "rbac.authorization.k8s.io"
 _ADMISSION = "admissionregistration.k8s.io"
+_AUTHN = "authentication.k8s.io"
+_AUTHZ = "authorization.k8s.io"
+_CREATE_ONLY = ("create",)
 
 _OTHERS: tuple[ResourceInfo, ...] = (
     _resource("events.k8s.io", "v1", "events", "Event", short_names=("ev",),
@@ -339,6 +398,28 @@ _OTHERS: tuple[ResourceInfo, ...] = (
               short_names=("sc",), returns_deleted=True),
     _resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
               short_names=("hpa",), categories=("all",), status=True),
+    _resource("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False,
+              categories=("api-extensions",), status=True,
+              columns=(
+                  NAME_COLUMN,
+                  column_def("Service", "string",
+                             "The reference to the service that hosts this API endpoint."),
+                  column_def("Available", "string", "Whether this service is available."),
+                  AGE_COLUMN,
+              ),
+              cells=print_apiservice),
+    _resource(_AUTHN, "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False,
+              verbs=_CREATE_ONLY, reviewer=self_subject_review),
+    _resource(_AUTHN, "v1", "tokenreviews", "TokenReview", namespaced=False,
+              verbs=_CREATE_ONLY, reviewer=token_review),
+    _resource(_AUTHZ, "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview",
+              namespaced=True, verbs=_CREATE_ONLY, reviewer=subject_access_review),
+    _resource(_AUTHZ, "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+              namespaced=False, verbs=_CREATE_ONLY, reviewer=self_subject_access_review),
+    _resource(_AUTHZ, "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+              namespaced=False, verbs=_CREATE_ONLY, reviewer=self_subject_rules_review),
+    _resource(_AUTHZ, "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False,
+              verbs=_CREATE_ONLY, reviewer=subject_access_review),
 )
 
 BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = _CORE + _APPS + _BATCH + _OTHERS
@@ -347,7 +428,6 @@ BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = _CORE + _APPS + _BATCH + _OTHERS
 # registered under these names without a merge schema of its own merges by them).
 _UNSERVED_MERGE_LISTS: Mapping[tuple[str, str], Mapping[Path, ListRule]] = {
     ("", "PodTemplate"): pod_template_at("template"),
-    ("", "ReplicationController"): pod_template_at("spec", "template"),
 }
 
 

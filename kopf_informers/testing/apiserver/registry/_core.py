@@ -39,16 +39,22 @@ from ..apimachinery._status import (
     not_found,
     qualified_resource,
 )
+from ..auth._authorizer import ALWAYS_ALLOW, Authorizer
+from ..auth._user import ADMIN, Authenticator, UserInfo
 from ..storage._store import Obj, ResourceKey, Store
 from . import _patching
 from ._reads import Reads, Selection, present
 from ._resources import ResourceInfo
+from ._reviews import Review
 from ._served import ServedResources
+from ._strategy import Allocator
 
 NAMESPACES: ResourceKey = admission.NAMESPACES
 CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 _OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+# Groups whose names need only be path segments: RBAC's (colons), APIServices' ("v1." for core).
+_PATH_SEGMENT_NAMED = ("rbac.authorization.k8s.io", "apiregistration.k8s.io")
 # What a write may not change: the server's metadata, or the request URL's.
 _IMMUTABLE_META = ("name", "namespace", "uid", "creationTimestamp", "generation",
                    "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -72,10 +78,17 @@ def deepcopy(obj: Any) -> Any:
 class ApiCore(Reads):
     """The verbs of the Kubernetes API over one store and one registry of served resources."""
 
-    def __init__(self, *, store: Store, registry: ServedResources) -> None:
+    def __init__(
+        self, *, store: Store, registry: ServedResources, authorizer: Authorizer = ALWAYS_ALLOW,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         super().__init__(store)
         self.registry = registry
+        # Whom the reviews ask; an RBAC authorizer takes ALWAYS_ALLOW's place here.
+        self.authorizer = authorizer
+        self.authenticator = authenticator or Authenticator()
         self.write_hooks: list[Callable[[ResourceInfo, Obj, Obj | None], None]] = []
+        self._allocators: dict[ResourceKey, Allocator] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -108,9 +121,15 @@ class ApiCore(Reads):
     def create(
         self, info: ResourceInfo, namespace: str | None, body: Any, *,
         dry_run: bool = False, field_validation: str = "Strict",
-        warnings: list[str] | None = None,
+        warnings: list[str] | None = None, user: UserInfo = ADMIN,
     ) -> Obj:
+        """Create an object; for a review kind, answer it as ``user`` asks it, storing nothing."""
         obj = self._check_body(info, body)
+        reviewer = info.strategy.reviewer
+        if reviewer is not None:
+            return reviewer(obj, Review(user=user, namespace=namespace,
+                                        authorizer=self.authorizer,
+                                        authenticator=self.authenticator))
         meta = obj.setdefault("metadata", {})
         self._admit_create(info, namespace,
                            name=meta.get("name") or meta.get("generateName") or "Unknown")
@@ -141,6 +160,7 @@ class ApiCore(Reads):
             obj = self._prepare(info, obj, None, field_validation, warnings)
         except TypeMismatch as e:
             raise _undecodable(info, e) from None
+        self._allocate(info, obj, None)
         rs = self.store.resource(info.key)
         if rs.get(namespace or "", name) is not None:
             raise already_exists(info.group, info.plural, name)
@@ -197,7 +217,7 @@ class ApiCore(Reads):
         name = meta.get("name", "")
         causes = _validation.validate_metadata(
             obj, namespaced=info.namespaced, label_names=info.strategy.label_names,
-            path_segment_names=info.group == "rbac.authorization.k8s.io",
+            path_segment_names=info.group in _PATH_SEGMENT_NAMED,
         )
         for field in _OMITTED_WHEN_EMPTY:
             if field in meta and meta[field] in (None, {}, []):
@@ -214,6 +234,18 @@ class ApiCore(Reads):
         if causes:
             raise self._invalid(info, name, causes)
         return obj
+
+    def _allocate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
+        """Let the kind's allocator (one per server, made on first use) fill ``obj`` in."""
+        factory = info.strategy.allocator
+        if factory is None:
+            return
+        allocator = self._allocators.get(info.key)
+        if allocator is None:
+            allocator = self._allocators[info.key] = factory(self.store)
+        causes = allocator.allocate(obj, old)
+        if causes:
+            raise self._invalid(info, obj["metadata"].get("name", ""), causes)
 
     # -- update and patch -----------------------------------------------------------------------
 
@@ -280,6 +312,7 @@ class ApiCore(Reads):
             new = self._prepare(info, copy_for_storage(new), current, field_validation, warnings)
         except TypeMismatch as e:
             raise (_unpatchable(new, e) if patched else _undecodable(info, e)) from None
+        self._allocate(info, new, current)
         self._check_finalizers(info, current, new)
         # A custom resource without a status subresource counts its status as spec, as
         # apiextensions does: everything but metadata bumps its generation.

@@ -2,23 +2,19 @@
 
 Only what operators and clients commonly read back: a Namespace's phase, finalizer and
 ``kubernetes.io/metadata.name`` label, a Pod's phase, a Deployment's replicas and strategy, a
-Service's type and cluster IP. Each ``default_<kind>`` here is named as its kind's defaulter by
-that kind's entry in ``_builtins``. Custom resources are defaulted from their CRD's schema
-instead (``_validation.apply_defaults``).
+Job's selector, a Service's type and traffic policies (its addresses are ``_services``'). Each
+``default_<kind>`` here is named as its kind's defaulter by that kind's entry in ``_builtins``.
+Custom resources are defaulted from their CRD's schema instead (``_validation.apply_defaults``).
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
-import itertools
 from typing import Any
 
 Obj = dict[str, Any]
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-
-_cluster_ips = (str(ipaddress.IPv4Address("10.96.0.10") + i) for i in itertools.count())
 
 
 def _spec(obj: Obj) -> Obj:
@@ -87,6 +83,20 @@ def default_replicaset(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 
 
+def default_replicationcontroller(obj: Obj, creating: bool) -> None:
+    """A ReplicationController's selector, and its own labels, default to its template's."""
+    spec = _spec(obj)
+    template = spec.get("template")
+    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    if isinstance(labels, dict) and labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        if not obj["metadata"].get("labels"):
+            obj["metadata"]["labels"] = dict(labels)
+    spec.setdefault("replicas", 1)
+    _template_spec(obj)
+
+
 def default_daemonset(obj: Obj, creating: bool) -> None:
     _template_spec(obj)
 
@@ -105,6 +115,22 @@ def default_job(obj: Obj, creating: bool) -> None:
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completions", 1)
     spec.setdefault("parallelism", 1)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    if creating and not spec.get("manualSelector"):
+        # As the Job strategy's PrepareForCreate: the Job's uid selects its Pods.
+        meta = obj["metadata"]
+        uid, name = meta.get("uid", ""), meta.get("name", "")
+        labels = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                  "controller-uid": uid, "job-name": name}
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+        template = spec.get("template")
+        if isinstance(template, dict):
+            tmeta = template.get("metadata")
+            if not isinstance(tmeta, dict):
+                tmeta = template["metadata"] = {}
+            tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
     _template_spec(obj)
 
 
@@ -112,10 +138,14 @@ def default_service(obj: Obj, creating: bool) -> None:
     spec = _spec(obj)
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
-    if spec["type"] != "ExternalName" and creating and "clusterIP" not in spec:
-        spec["clusterIP"] = next(_cluster_ips)
-    if "clusterIP" in spec:
-        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+    # The addresses (clusterIP, clusterIPs, ipFamilies, nodePorts) are the allocator's
+    # (``_services``), which knows which are taken.
+    if spec["type"] != "ExternalName":
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
     for port in spec.get("ports") or ():
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")

@@ -177,6 +177,27 @@ def print_replicaset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     ]
 
 
+def print_replicationcontroller(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+    """A ReplicationController's row: a ReplicaSet's, with its selector a plain map of labels."""
+    cells = print_replicaset(obj, now)
+    selector = get(obj, "spec", "selector") or {}
+    cells[-1] = ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+    return cells
+
+
+def print_apiservice(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+    """An APIService's row, as kube-aggregator prints it: ``Local`` or the service's
+    ``namespace/name``, and whether it is ``Available`` (with the reason when it is not)."""
+    service = get(obj, "spec", "service")
+    where = f"{service.get('namespace', '')}/{service.get('name', '')}" if service else "Local"
+    available = "Unknown"
+    for condition in get(obj, "status", "conditions") or []:
+        if condition.get("type") == "Available":
+            status, reason = condition.get("status", ""), condition.get("reason", "")
+            available = f"{status} ({reason})" if status != "True" and reason else status
+    return [get(obj, "metadata", "name"), where, available, age(obj, now)]
+
+
 def print_statefulset(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     desired = get(obj, "spec", "replicas", default=1)
     ready = get(obj, "status", "readyReplicas", default=0)

@@ -19,6 +19,12 @@ here                     what it does                               kube-apiserv
 ``status_subresource``   has ``/status``: the main resource keeps   ``PrepareForCreate/Update``
                          its status, ``/status`` changes only that  of the main and status ones
 ``scale_subresource``    has ``/scale``, reading these paths        the scale subresource
+``reviewer``             create answers it and stores nothing       a review's ``Create``-only
+                         (``_reviews``)                             REST storage
+``allocator``            per-server allocation (a Service's IP and  the service REST's
+                         node ports), made once per server          allocators
+``connect_subresources`` ``/exec``, ``/log``...: a container's,      the Connecters (exec,
+                         answered at once: none runs here           attach, portforward, log)
 ``decode()``             schema defaulting and pruning, as decoded  the CR decoder; a
                          (custom resources); unknown fields and     built-in's Go type and
                          wrong types (built-ins: ``definition``)    its JSON decoder
@@ -38,31 +44,49 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ....selectors import LabelSelector
 from ..admission._typed_decoding import decode_typed
 from ..admission._validation import Cause
 from ..apimachinery._json import copy_json
+from ..apimachinery._status import ApiStatusError
 from ._merge_keys import Schema
 from ._printers import Printer
+from ._reviews import Reviewer
 
 Obj = dict[str, Any]
 Defaulter = Callable[[Obj, bool], None]  # (object, creating) -> None; changes it in place
 Columns = Sequence[Mapping[str, Any]]
 Validator = Callable[[Obj], list[Cause]]
 
+
+class Allocator(Protocol):
+    """What a kind allocates from cluster-wide ranges on writes (one per server)."""
+
+    def allocate(self, obj: Obj, old: Obj | None) -> list[Cause]:
+        """Fill what ``obj`` (replacing ``old``; None: created) is given, in place; the causes
+        of a 422 if what it asks for cannot be had."""
+        ...
+
+
+AllocatorFactory = Callable[[Any], Allocator]  # (the server's Store) -> its Allocator
+# A Connecter subresource: its kind and verbs, as discovery lists them.
+ConnectSubresource = tuple[str, tuple[str, ...]]
+
 @dataclasses.dataclass(frozen=True)
 class ScaleInfo:
     """Where the scale subresource reads and writes its numbers (JSON paths with a leading dot).
 
     Without a ``label_selector_path``, the selector is the object's ``spec.selector``, as for
-    the built-in workloads.
+    the built-in workloads: a ``LabelSelector``, or with ``selector_is_map`` a plain map of
+    labels (a ReplicationController's, which its Scale writes as ``k=v,...``).
     """
 
     spec_replicas_path: str = ".spec.replicas"
     status_replicas_path: str = ".status.replicas"
     label_selector_path: str | None = None
+    selector_is_map: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +103,12 @@ class ResourceStrategy:
     validator: Validator | None = None  # the kind's own validation, after the metadata's
     status_subresource: bool = False  # has /status
     scale_subresource: ScaleInfo | None = None  # has /scale, with its paths
+    reviewer: Reviewer | None = None  # create-only: create answers this, nothing is stored
+    allocator: AllocatorFactory | None = None  # per-server allocation, e.g. a Service's IP
+    # Subresources that would reach a container (exec, attach, portforward, log): served only
+    # to say at once that none runs, rather than leave a client waiting for a stream.
+    connect_subresources: Mapping[str, ConnectSubresource] = dataclasses.field(
+        default_factory=dict)
     # The OpenAPI definition of a built-in's type, which decoding checks objects against.
     definition: str | None = None
 
@@ -87,6 +117,13 @@ class ResourceStrategy:
         """The subresources served besides the resource itself, as discovery lists them."""
         return (("status",) if self.status_subresource else ()) + (
             ("scale",) if self.scale_subresource is not None else ())
+
+    def connect(self, subresource: str) -> ApiStatusError:
+        """What a request for a connect subresource gets: a 400, as a real server answers for
+        a Pod whose containers do not run, saying why."""
+        return ApiStatusError(
+            400, f"the embedded API server runs no containers: {subresource} is not available",
+        )
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -146,7 +183,12 @@ class ResourceStrategy:
             selector = value if isinstance(value, str) else None
         else:
             match = (obj.get("spec") or {}).get("selector")
-            selector = str(LabelSelector.from_dict(match)) if isinstance(match, dict) else None
+            if not isinstance(match, dict):
+                selector = None
+            elif paths.selector_is_map:
+                selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+            else:
+                selector = str(LabelSelector.from_dict(match))
         status: Obj = {"replicas": _get_path(obj, paths.status_replicas_path) or 0}
         if selector:
             status["selector"] = selector

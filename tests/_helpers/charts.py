@@ -1,0 +1,36 @@
+"""Helpers of the chart tests (``tests/charts``): where the charts and helm are, running helm."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+CHARTS = sorted(path.parent for path in (ROOT / "charts").glob("*/Chart.yaml"))
+Render = Callable[..., list[dict[str, Any]]]  # the ``render`` fixture
+HELM_HINT = "run `python tools/install_test_tools.py` (it puts helm into .tools/bin)"
+
+
+def find_helm() -> str | None:
+    """The helm of ``tools/install_test_tools.py`` (``.tools/bin``), else the one on PATH."""
+    local = ROOT / ".tools" / "bin" / "helm"
+    return str(local) if local.exists() else shutil.which("helm")
+
+
+def run_helm(helm: str, *args: str, env: dict[str, str] | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run helm; with ``check``, fail the test with helm's output if it fails."""
+    result = subprocess.run([helm, *args], capture_output=True, text=True, env=env, timeout=180)
+    if check and result.returncode != 0:
+        pytest.fail(f"helm {' '.join(args)} failed ({result.returncode}):\n"
+                    f"{result.stdout}{result.stderr}")
+    return result
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]

@@ -1,0 +1,260 @@
+"""Each chart through a real helm: ``helm lint --strict``, then ``helm template`` with every
+values file of its ``ci/`` folder, each document validated against the Kubernetes schemas
+(``kubernetes-validate``, strict: unknown fields fail) of the versions the e2e workflow runs and
+the oldest the chart allows; then what the chart promises, asserted per mode."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from _helpers.charts import CHARTS, ROOT, Render, of_kind, run_helm
+
+FOO = ROOT / "charts" / "foo-operator"
+VALUES_FILES = [pytest.param(chart, values, id=f"{chart.name}/{values.stem}")
+                for chart in CHARTS for values in sorted((chart / "ci").glob("*.yaml"))]
+E2E_WORKFLOW = ROOT / ".github" / "workflows" / "e2e-kind.yml"
+# Kinds from CRDs that kubernetes-validate has no schema of (checked by hand below).
+CUSTOM_KINDS = {"ServiceMonitor"}
+
+
+def kubernetes_versions() -> list[str]:
+    """The minor versions of the e2e workflow's kind node images, and the chart's minimum."""
+    matrix = yaml.safe_load(E2E_WORKFLOW.read_text())["jobs"]["e2e"]["strategy"]["matrix"]
+    versions = {re.sub(r"^.*:v(\d+\.\d+).*$", r"\1", node) for node in matrix["node"]}
+    minimum = yaml.safe_load((FOO / "Chart.yaml").read_text())["kubeVersion"]
+    versions.add(re.sub(r"^>=(\d+\.\d+).*$", r"\1", minimum))
+    return sorted(versions, key=lambda v: tuple(map(int, v.split("."))))
+
+
+def deployment(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    [found] = of_kind(docs, "Deployment")
+    return found
+
+
+def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    [found] = deployment(docs)["spec"]["template"]["spec"]["containers"]
+    return found
+
+
+def env(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("valueFrom"))
+            for item in container(docs)["env"]}
+
+
+def rules_of(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of a Role or ClusterRole, without resourceNames limits."""
+    return {(group, resource, verb) for rule in doc["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+OPERATOR_RULES = {("samplecontroller.k8s.io", "foos", "list"),
+                  ("samplecontroller.k8s.io", "foos", "watch"),
+                  ("samplecontroller.k8s.io", "foos/status", "patch"),
+                  ("apps", "deployments", "list"), ("apps", "deployments", "watch"),
+                  ("apps", "deployments", "create"), ("apps", "deployments", "patch"),
+                  ("apps", "deployments", "delete"), ("", "events", "create"),
+                  ("", "events", "patch")}
+SCANNING_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+                  ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
+NAMESPACE_RULES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
+
+
+@pytest.mark.parametrize(("chart", "values"), VALUES_FILES)
+def test_the_chart_passes_helm_lint_strict(helm: str, chart: Path, values: Path) -> None:
+    run_helm(helm, "lint", "--strict", str(chart), "--values", str(values))
+
+
+@pytest.mark.parametrize(("chart", "values"), VALUES_FILES)
+def test_every_rendered_object_is_valid_for_each_kubernetes_version(
+        render: Render, chart: Path, values: Path) -> None:
+    kubernetes_validate = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate is not installed: pip install -e "
+        "'.[test,charts]'")
+    docs = render(chart, "--values", str(values))
+    assert {"CustomResourceDefinition", "ServiceAccount", "Deployment"} <= {
+        doc["kind"] for doc in docs}
+    for version in kubernetes_versions():
+        for doc in docs:
+            if doc["kind"] in CUSTOM_KINDS:
+                continue
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                pytest.fail(f"{doc['kind']} {doc['metadata']['name']} is invalid for "
+                            f"Kubernetes {version}: {e.message} at {list(e.absolute_path)}")
+
+
+def test_the_schema_validation_rejects_an_unknown_field(render: Render) -> None:
+    """The check above would catch a typo in a template (strict: no unknown fields)."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    broken = deployment(render(FOO))
+    broken["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError, match="securityContxt"):
+        kubernetes_validate.validate(broken, kubernetes_versions()[-1], strict=True)
+
+
+@pytest.mark.parametrize(("chart", "values"), VALUES_FILES)
+def test_the_pod_meets_the_restricted_pod_security_standard(
+        render: Render, chart: Path, values: Path) -> None:
+    docs = render(chart, "--values", str(values))
+    pod = deployment(docs)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not {"hostNetwork", "hostPID", "hostIPC"} & set(pod)
+    for each in pod["containers"] + pod.get("initContainers", []):
+        security = each["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert security["readOnlyRootFilesystem"] is True
+        assert not security.get("privileged")
+        assert {m["mountPath"] for m in each["volumeMounts"]} == {"/tmp"}
+    assert all("emptyDir" in volume for volume in pod["volumes"])
+
+
+def test_the_probes_use_kopfs_liveness_endpoint(render: Render) -> None:
+    docs = render(FOO, "--set", "health.port=8123")
+    operator = container(docs)
+    assert "--liveness=http://0.0.0.0:8123/healthz" in operator["args"]
+    assert {"name": "health", "containerPort": 8123, "protocol": "TCP"} in operator["ports"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    startup = operator["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] > 120, "cache sync: 2 min"
+    assert set(operator["resources"]) == {"requests", "limits"}
+
+
+def test_all_namespaces_get_a_cluster_role_and_no_roles_but_the_lease(render: Render) -> None:
+    docs = render(FOO, "--values", str(FOO / "ci" / "all-namespaces-values.yaml"))
+    [cluster_role] = of_kind(docs, "ClusterRole")
+    assert rules_of(cluster_role) == OPERATOR_RULES | SCANNING_RULES
+    [binding] = of_kind(docs, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "release-foo-operator",
+                                    "namespace": "ops"}]
+    assert [role["metadata"]["name"] for role in of_kind(docs, "Role")] == [
+        "release-foo-operator-leader-election"]
+    assert "--all-namespaces" in container(docs)["args"]
+    assert "KOPF_INFORMERS_NAMESPACES" not in env(docs)
+
+
+@pytest.mark.parametrize(("values", "namespaces"), [
+    pytest.param("release-namespace-values.yaml", ["ops"], id="release"),
+    pytest.param("listed-namespaces-values.yaml", ["team-a", "team-b"], id="listed"),
+])
+def test_served_namespaces_get_a_role_each_and_only_scanning_cluster_wide(
+        render: Render, values: str, namespaces: list[str]) -> None:
+    docs = render(FOO, "--values", str(FOO / "ci" / values))
+    [cluster_role] = of_kind(docs, "ClusterRole")
+    assert rules_of(cluster_role) == SCANNING_RULES, "read-only CRDs, nothing else cluster-wide"
+    roles = {role["metadata"]["namespace"]: role for role in of_kind(docs, "Role")
+             if not role["metadata"]["name"].endswith("-leader-election")}
+    assert sorted(roles) == namespaces
+    assert all(rules_of(role) == OPERATOR_RULES for role in roles.values())
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding")
+                if not b["metadata"]["name"].endswith("-leader-election")}
+    assert sorted(bindings) == namespaces
+    assert all(b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                "name": "release-foo-operator"} for b in bindings.values())
+    args = container(docs)["args"]
+    assert [a for a in args if a.startswith("--namespace=")] == [
+        f"--namespace={ns}" for ns in namespaces]
+    assert "--all-namespaces" not in args
+    assert env(docs)["KOPF_INFORMERS_NAMESPACES"] == ",".join(namespaces)
+
+
+def test_globbed_namespaces_are_granted_cluster_wide_with_namespaces_to_follow(
+        render: Render) -> None:
+    docs = render(FOO, "--values", str(FOO / "ci" / "globbed-namespaces-values.yaml"))
+    [cluster_role] = of_kind(docs, "ClusterRole")
+    assert rules_of(cluster_role) == OPERATOR_RULES | SCANNING_RULES | NAMESPACE_RULES
+    assert [r["metadata"]["name"] for r in of_kind(docs, "Role")] == [
+        "release-foo-operator-leader-election"]
+    assert env(docs)["KOPF_INFORMERS_NAMESPACES"] == "team-a,team-*,!team-tmp"
+    assert "--namespace=team-*" in container(docs)["args"]
+
+
+def test_leader_election_gets_its_one_lease_in_the_release_namespace(render: Render) -> None:
+    docs = render(FOO, "--set", "leaderElection.leaseName=foo-leader")
+    assert deployment(docs)["spec"]["replicas"] == 2
+    variables = env(docs)
+    assert variables["KOPF_INFORMERS_LEADER_ELECTION"] == "true"
+    assert variables["KOPF_INFORMERS_LEADER_ELECTION_ID"] == "foo-leader"
+    assert variables["KOPF_INFORMERS_LEADER_ELECTION_NAMESPACE"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert variables["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    [role] = [r for r in of_kind(docs, "Role") if r["metadata"]["name"].endswith("-election")]
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "resourceNames": ["foo-leader"], "verbs": ["get", "update"]},
+    ]
+
+
+def test_without_leader_election_there_is_no_lease_role(render: Render) -> None:
+    docs = render(FOO, "--set", "leaderElection.enabled=false")
+    assert env(docs)["KOPF_INFORMERS_LEADER_ELECTION"] == "false"
+    assert not [r for r in of_kind(docs, "Role") if "leases" in str(r["rules"])]
+
+
+def test_metrics_are_served_on_all_interfaces_with_a_service_and_a_monitor(
+        render: Render) -> None:
+    docs = render(FOO, "--values", str(FOO / "ci" / "metrics-values.yaml"))
+    variables = env(docs)
+    assert variables["KOPF_INFORMERS_METRICS_PORT"] == "9100"
+    assert variables["KOPF_INFORMERS_METRICS_HOST"] == "0.0.0.0"
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container(docs)[
+        "ports"]
+    [service] = of_kind(docs, "Service")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9100,
+                                         "targetPort": "metrics", "protocol": "TCP"}]
+    pod_labels = deployment(docs)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    [monitor] = of_kind(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"][
+        "labels"].items()
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics",
+                                             "interval": "15s"}]
+
+
+def test_metrics_can_be_turned_off(render: Render) -> None:
+    docs = render(FOO, "--set", "metrics.enabled=false")
+    assert "KOPF_INFORMERS_METRICS_PORT" not in env(docs)
+    assert not of_kind(docs, "Service")
+    assert not of_kind(docs, "ServiceMonitor")
+
+
+@pytest.mark.parametrize("setting", [
+    pytest.param("watch.scope=everything", id="unknown-scope"),
+    pytest.param("watch.scope=namespaces", id="namespaces-without-a-list"),
+    pytest.param("watch.namespaces={Team_A}", id="not-a-namespace-name"),
+    pytest.param("replicaCount=-1", id="negative-replicas"),
+    pytest.param("metrics.port=70000", id="not-a-port"),
+    pytest.param("imageTag=1", id="unknown-top-level-key"),
+])
+def test_the_values_schema_refuses_a_mistake(helm: str, setting: str) -> None:
+    result = run_helm(helm, "template", "release", str(FOO), "--set", setting, check=False)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+
+
+def test_a_service_monitor_without_its_service_is_refused(helm: str) -> None:
+    result = run_helm(helm, "template", "release", str(FOO),
+                      "--set", "metrics.serviceMonitor.enabled=true", check=False)
+    assert result.returncode != 0
+    assert "a ServiceMonitor scrapes a Service" in result.stderr
+
+
+def test_the_notes_say_what_is_served_and_how_to_see_it(helm: str) -> None:
+    notes = run_helm(helm, "install", "release", str(FOO), "--dry-run=client",
+                     "--namespace", "ops", "--values",
+                     str(FOO / "ci" / "listed-namespaces-values.yaml")).stdout
+    assert "the namespaces team-a,team-b (a Role in each)" in notes
+    assert "kubectl -n ops logs deployment/release-foo-operator" in notes

@@ -1,0 +1,48 @@
+"""The e2e suite: the example operators, run as users run them, on any cluster.
+
+Every test here runs unchanged on each backend of the plugin's ``cluster`` fixture: the embedded
+server (the default, part of every test run), kind (``pytest tests/e2e --cluster=kind``, or
+``tox -e e2e-kind``) and an existing cluster (``--cluster=kubeconfig``). Each test gets a fresh
+namespace, the operator serving that namespace only, and waits at most ``cluster.timeout``.
+
+One module per example operator (``test_<name>.py``); ``test_example_operators.py`` starts every
+``operators/*.py``. The fixtures here are what those modules share;
+helpers that are not fixtures are in ``tests/_helpers/e2e.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from _helpers.e2e import OPERATORS
+from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
+
+from kopf_informers.testing import Cluster
+
+
+@pytest.fixture
+def install_crd(cluster: Cluster) -> Callable[[str], None]:
+    """``install_crd("foo")``: apply ``operators/foo-crd.yaml`` and wait until it is served.
+    CRDs are cluster-wide and left in place (a later test, or run, applies them again)."""
+
+    def install(name: str) -> None:
+        cluster.apply(OPERATORS / f"{name}-crd.yaml")
+
+    return install
+
+
+@pytest.fixture
+def core(cluster: Cluster) -> CoreV1Api:
+    return CoreV1Api(cluster.api_client())
+
+
+@pytest.fixture
+def apps(cluster: Cluster) -> AppsV1Api:
+    return AppsV1Api(cluster.api_client())
+
+
+@pytest.fixture
+def custom(cluster: Cluster) -> CustomObjectsApi:
+    return CustomObjectsApi(cluster.api_client())
+
