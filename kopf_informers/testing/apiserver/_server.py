@@ -7,9 +7,11 @@ whenever the test itself blocks: the official client, ``kubectl`` in a subproces
 and the official client accept, and exposes ``faults`` and ``journal`` for tests.
 
 It is a test double, honestly named: it stores and serves the Kubernetes API; it runs no
-containers, schedules nothing and enforces no RBAC. Workloads are simulated (see
-``_controllers``) unless turned off: Deployments get their ReplicaSets and every status follows
-its spec; Pods, and the one Node they are bound to, only with ``simulate_pods``.
+containers, schedules nothing and enforces no RBAC. It calls the admission webhooks that
+``Mutating``/``ValidatingWebhookConfiguration``s name (``admission/_webhooks``). Workloads
+are simulated (see ``_controllers``) unless turned off: Deployments get their ReplicaSets and
+every status follows its spec; Pods, and the one Node they are bound to, only with
+``simulate_pods``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import ipaddress
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -29,6 +31,7 @@ from aiohttp import web
 
 from ...errors import InvalidArgumentError
 from .admission._builtin_schemas import definitions as builtin_definitions
+from .admission._webhooks import Webhooks
 from .controllers._autoregister import APIServiceRegistration
 from .controllers._controllers import Controllers
 from .endpoints._faults import Faults, Journal
@@ -75,6 +78,11 @@ class EmbeddedApiServer:
             needs ``simulate_workloads``.
         pod_run_time: seconds a simulated Pod that does not restart (a Job's) runs before it
             Succeeds; its annotation ``kopf-informers.dev/simulated-run-seconds`` overrides it.
+        webhook_hosts: where admission webhooks configured with a ``clientConfig.service``
+            listen, as no pods run here: ``{"<name>.<namespace>.svc": "host" or "host:port"}``
+            (without a port, the service's). Their certificates are still verified for
+            ``<name>.<namespace>.svc``. A Service of type ``ExternalName`` needs no entry: its
+            ``spec.externalName`` is the host, as for kube-apiserver.
     """
 
     def __init__(
@@ -82,7 +90,7 @@ class EmbeddedApiServer:
         history: int = DEFAULT_HISTORY, bookmark_interval: float = 1.0,
         watch_timeout: float | None = None, simulate_workloads: bool = True,
         simulation_delay: float = 0.05, simulate_pods: bool = False, pod_run_time: float = 0.1,
-        allow_remote: bool = False,
+        allow_remote: bool = False, webhook_hosts: Mapping[str, str] | None = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise InvalidArgumentError(
@@ -134,6 +142,7 @@ class EmbeddedApiServer:
             core=self.core, journal=self.journal, faults=self.faults, watches=self.watches,
             settings=HttpSettings(bookmark_interval=bookmark_interval,
                                   watch_timeout=watch_timeout),
+            webhooks=Webhooks(self.store, hosts=webhook_hosts),
         )
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None

@@ -113,6 +113,8 @@ class ApiStatusError(Exception):
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
+        # Warnings for the client that the refused request had gathered (admission webhooks').
+        self.warnings: list[str] = []
         self.body = status_body(
             code, message, reason=reason, name=name, group=group, kind=kind,
             causes=causes, retry_after=retry_after,

@@ -28,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from .... import __version__
+from ..admission._webhooks import Webhooks
 from ..apimachinery._decoding import DecodeError, duplicate_fields, load_json
 from ..apimachinery._json import encode
 from ..apimachinery._limits import MAX_REQUEST_BODY_BYTES
@@ -52,6 +53,7 @@ from ..registry._core import ApiCore, Selection, present
 from ..registry._resources import ResourceInfo
 from ..storage._store import Obj
 from . import _openapi, _openapi_proto, _openapi_v2, _tables
+from ._admitted import AdmittedWrites, WriteOptions
 from ._fault_endpoint import FaultEndpoint
 from ._faults import Faults, Journal
 from ._request_info import COLLECTION_VERBS, REQUEST_INFO, RequestInfo, resolve
@@ -72,8 +74,10 @@ def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 
 def status_response(error: ApiStatusError) -> web.Response:
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    return json_response(error.body, status=error.code, headers=headers)
+    headers = dict(_warning_headers(error.warnings) or {})
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return json_response(error.body, status=error.code, headers=headers or None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +95,10 @@ class HttpApi:
 
     def __init__(
         self, *, core: ApiCore, journal: Journal, faults: Faults, watches: ActiveWatches,
-        settings: HttpSettings,
+        settings: HttpSettings, webhooks: Webhooks | None = None,
     ) -> None:
         self.core = core
+        self.writes = AdmittedWrites(core=core, webhooks=webhooks or Webhooks(core.store))
         self.journal = journal
         self.faults = faults
         self.watches = watches
@@ -342,17 +347,20 @@ class HttpApi:
         except ValueError as e:
             raise bad_request(str(e)) from e
 
+    def _write_options(self, request: web.Request) -> WriteOptions:
+        return WriteOptions(
+            user=self.core.authenticator.user_of(request.headers), dry_run=_dry_run(request),
+            field_validation=_field_validation(request),
+            field_manager=request.query.get("fieldManager"),
+        )
+
     async def _verb_create(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
                            ) -> web.StreamResponse:
         if info.subresource is not None:
             raise method_not_allowed()
-        field_validation = _field_validation(request)
-        body, warnings = await _read_body(request, res, field_validation)
-        obj = self.core.create(
-            res, info.namespace, body, dry_run=_dry_run(request),
-            field_validation=field_validation, warnings=warnings,
-            user=self.core.authenticator.user_of(request.headers),
-        )
+        body, warnings = await _read_body(request, res, _field_validation(request))
+        obj = await self.writes.create(res, info.namespace, body,
+                                       options=self._write_options(request), warnings=warnings)
         return self._render(request, res, [obj], single=True, status=201, warnings=warnings)
 
     async def _verb_update(self, request: web.Request, res: ResourceInfo, info: RequestInfo,
@@ -364,10 +372,9 @@ class HttpApi:
             obj = self.core.update_scale(res, info.namespace, info.name, body,
                                          dry_run=_dry_run(request))
             return json_response(res.strategy.scale_of(obj))
-        obj = self.core.update(
+        obj = await self.writes.update(
             res, info.namespace, info.name, body, subresource=info.subresource,
-            dry_run=_dry_run(request), field_validation=field_validation,
-            warnings=warnings,
+            options=self._write_options(request), warnings=warnings,
         )
         return self._render(request, res, [present(res, obj)], single=True, warnings=warnings)
 
@@ -388,11 +395,10 @@ class HttpApi:
         warnings: list[str] = []
         if patch_type.media_type in _MERGED_PATCHES:
             warnings = _duplicates_checked(raw, field_validation)
-        obj, created = self.core.patch(
+        obj, created = await self.writes.patch(
             res, info.namespace, info.name, patch_type, raw, subresource=info.subresource,
-            manager=request.query.get("fieldManager"), dry_run=_dry_run(request),
-            field_validation=field_validation, warnings=warnings,
             force=request.query.get("force") in ("true", "1"),
+            options=self._write_options(request), warnings=warnings,
         )
         return self._render(request, res, [present(res, obj)], single=True,
                             status=201 if created else 200, warnings=warnings)
@@ -401,20 +407,22 @@ class HttpApi:
                            ) -> web.StreamResponse:
         assert info.name is not None
         options = await _delete_options(request, res)
-        obj, gone = self.core.delete(res, info.namespace, info.name, options,
-                                     dry_run=_dry_run(request))
+        warnings: list[str] = []
+        obj, gone = await self.writes.delete(res, info.namespace, info.name, options,
+                                             options=self._write_options(request),
+                                             warnings=warnings)
         if gone and not res.strategy.returns_deleted:
             # Most kinds answer a deletion that is done with a Status; a few with the object.
             return json_response(success_status(
                 name=info.name, group=res.group, plural=res.plural,
                 uid=obj["metadata"].get("uid"),
-            ))
+            ), headers=_warning_headers(warnings))
         # Still there (finalizers, a namespace's termination): the object, as every kind
         # answers then; 202 only when asked not to orphan, as kube-apiserver's DELETE handler
         # (it keeps 200 otherwise for the clients that expect it).
         accepted = not gone and options.get("orphanDependents") is False
         return self._render(request, res, [present(res, obj)], single=True,
-                            status=202 if accepted else 200)
+                            status=202 if accepted else 200, warnings=warnings)
 
     async def _verb_deletecollection(
         self, request: web.Request, res: ResourceInfo, info: RequestInfo,

@@ -353,24 +353,19 @@ class ApiCore(Reads):
     ) -> tuple[Obj, bool]:
         """Apply a patch of ``patch_type`` (negotiated from ``PATCH_TYPES`` for this resource);
         returns the new object and whether it was created (by apply)."""
-        patch = patch_type.patch
-        try:
-            if patch is None:  # server-side apply, which the core runs itself
+        if patch_type.patch is None:  # server-side apply, which the core runs itself
+            try:
                 return self._apply(
                     info, namespace, name, raw, subresource=subresource,
                     manager=manager, dry_run=dry_run, field_validation=field_validation,
                     warnings=warnings, force=force,
                 )
-            current = self.get(info, namespace, name)
-            try:
-                body = load_json(raw)
-            except DecodeError as e:
-                raise bad_request(f"error decoding patch: {e}") from e
-            new = self._patched(info, current, patch_type, patch, body)
-        except _patching.PatchError as e:
-            raise ApiStatusError(e.status, e.message, reason=e.reason, causes=e.causes) from e
-        meta = new.setdefault("metadata", {})
-        meta.setdefault("resourceVersion", current["metadata"]["resourceVersion"])
+            except _patching.PatchError as e:
+                raise ApiStatusError(e.status, e.message, reason=e.reason,
+                                     causes=e.causes) from e
+        current, new = self.patch_result(info, namespace, name, patch_type, raw)
+        assert current is not None
+        meta = new["metadata"]
         replace = functools.partial(
             self.replace, info, current, subresource=subresource, dry_run=dry_run,
             field_validation=field_validation, warnings=warnings, patched=True,
@@ -384,6 +379,30 @@ class ApiCore(Reads):
             # etcd refuses is tried once more without them.
             del meta["managedFields"]
             return replace(new), False
+
+    def patch_result(
+        self, info: ResourceInfo, namespace: str | None, name: str,
+        patch_type: _patching.PatchType, raw: bytes, *, manager: str | None = None,
+        force: bool = False,
+    ) -> tuple[Obj | None, Obj]:
+        """What a patch makes of the object, stored nowhere: the current object (None if an
+        apply creates it) and the new one, for admission webhooks to see (and change) first;
+        then :meth:`replace` (or :meth:`create`) stores it."""
+        patch = patch_type.patch
+        try:
+            if patch is None:
+                return self._applied(info, namespace, name, raw, manager=manager, force=force)
+            current = self.get(info, namespace, name)
+            try:
+                body = load_json(raw)
+            except DecodeError as e:
+                raise bad_request(f"error decoding patch: {e}") from e
+            new = self._patched(info, current, patch_type, patch, body)
+        except _patching.PatchError as e:
+            raise ApiStatusError(e.status, e.message, reason=e.reason, causes=e.causes) from e
+        new.setdefault("metadata", {}).setdefault(
+            "resourceVersion", current["metadata"]["resourceVersion"])
+        return current, new
 
     @staticmethod
     def _patched(
@@ -403,6 +422,21 @@ class ApiCore(Reads):
         subresource: str | None, manager: str | None, dry_run: bool,
         field_validation: str, warnings: list[str] | None, force: bool = False,
     ) -> tuple[Obj, bool]:
+        current, new = self._applied(info, namespace, name, raw, manager=manager, force=force)
+        if current is None:
+            return self.create(
+                info, namespace, new, dry_run=dry_run, field_validation=field_validation,
+                warnings=warnings,
+            ), True
+        return self.replace(
+            info, current, new, subresource=subresource, dry_run=dry_run,
+            field_validation=field_validation, warnings=warnings,
+        ), False
+
+    def _applied(
+        self, info: ResourceInfo, namespace: str | None, name: str, raw: bytes, *,
+        manager: str | None, force: bool,
+    ) -> tuple[Obj | None, Obj]:
         if not manager:
             raise ApiStatusError(
                 422, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
@@ -422,15 +456,10 @@ class ApiCore(Reads):
         )
         if current is None:
             new.setdefault("metadata", {})["name"] = name
-            return self.create(
-                info, namespace, new, dry_run=dry_run, field_validation=field_validation,
-                warnings=warnings,
-            ), True
-        new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return self.replace(
-            info, current, new, subresource=subresource, dry_run=dry_run,
-            field_validation=field_validation, warnings=warnings,
-        ), False
+        else:
+            new.setdefault("metadata", {})["resourceVersion"] = \
+                current["metadata"]["resourceVersion"]
+        return current, new
 
     # -- scale ----------------------------------------------------------------------------------
 
