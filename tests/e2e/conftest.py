@@ -18,7 +18,7 @@ import pytest
 from _helpers.e2e import OPERATORS
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 
-from kopf_informers.testing import Cluster
+from kopf_informers.testing import Cluster, Operator
 
 
 @pytest.fixture
@@ -30,6 +30,21 @@ def install_crd(cluster: Cluster) -> Callable[[str], None]:
         cluster.apply(OPERATORS / f"{name}-crd.yaml")
 
     return install
+
+
+@pytest.fixture
+def example_operator(install_crd: Callable[[str], None], namespace: str,
+                     operator: Callable[..., Operator]) -> Callable[..., Operator]:
+    """``example_operator("foo")``: apply ``operators/foo-crd.yaml``, start ``operators/foo.py``
+    serving the test's namespace (every namespace with ``all_namespaces=True``), and return it
+    once synced."""
+
+    def start(name: str, *, all_namespaces: bool = False) -> Operator:
+        install_crd(name)
+        return operator(OPERATORS / f"{name}.py",
+                        namespaces=None if all_namespaces else [namespace])
+
+    return start
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _helpers.e2e import OPERATORS, events_of
+from _helpers.e2e import CustomObjects, events_of
 from kubernetes.client import BatchV1Api, CoreV1Api, CustomObjectsApi
 
 from kopf_informers.testing import Cluster, Operator, wait_for
@@ -28,44 +28,23 @@ EVERY_SECOND = "* * * * * *"
 pytestmark = pytest.mark.embedded_apiserver(simulate_pods=True)
 
 
-class CronJobs:
+class CronJobs(CustomObjects):
     """CronJobs in one namespace, and their Jobs, through the official client."""
 
     def __init__(self, custom: CustomObjectsApi, batch: BatchV1Api, namespace: str) -> None:
-        self.custom = custom
+        super().__init__(custom, GROUP, VERSION, PLURAL, "CronJob", namespace)
         self.batch = batch
-        self.namespace = namespace
 
-    def create(self, name: str, schedule: str, *, run_seconds: int = 1,
-               **spec: Any) -> dict[str, Any]:
+    def run(self, name: str, schedule: str, *, run_seconds: int = 1,
+            **spec: Any) -> dict[str, Any]:
+        """Create a CronJob whose Jobs' pods run ``sleep run_seconds``."""
         pod = {"metadata": {"annotations": {RUN_SECONDS: str(run_seconds)}},
                "spec": {"restartPolicy": "OnFailure", "containers": [
                    {"name": "sleep", "image": "busybox",
                     "args": ["sleep", str(run_seconds)]}]}}
-        made: dict[str, Any] = self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "CronJob",
-                "metadata": {"name": name},
-                "spec": {"schedule": schedule,
-                         "jobTemplate": {"spec": {"backoffLimit": 0, "template": pod}},
-                         **spec}})
-        return made
-
-    def get(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name)
-        return found
-
-    def patch(self, name: str, spec: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name,
-                                                   {"spec": spec})
-
-    def delete(self, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                    name)
-
-    def status(self, name: str) -> dict[str, Any]:
-        return self.get(name).get("status") or {}
+        return self.create(name, {
+            "schedule": schedule,
+            "jobTemplate": {"spec": {"backoffLimit": 0, "template": pod}}, **spec})
 
     def active(self, name: str) -> list[str]:
         return [ref["name"] for ref in self.status(name).get("active") or ()]
@@ -92,11 +71,9 @@ def finished(job: Any) -> bool:
 
 
 @pytest.fixture
-def cronjob_operator(install_crd: Callable[[str], None], namespace: str,
-                     operator: Callable[..., Operator]) -> Operator:
+def cronjob_operator(example_operator: Callable[..., Operator]) -> Operator:
     """The CronJob operator serving the test's namespace, started and synced."""
-    install_crd("cronjob")
-    return operator(OPERATORS / "cronjob.py", namespaces=[namespace])
+    return example_operator("cronjob")
 
 
 @pytest.fixture
@@ -107,7 +84,7 @@ def cronjobs(cronjob_operator: Operator, custom: CustomObjectsApi, cluster: Clus
 
 def test_a_cronjob_runs_owned_jobs_on_schedule_reports_them_and_follows_its_changes(
         cronjobs: CronJobs, cluster: Cluster) -> None:
-    cronjob = cronjobs.create("ticking", EVERY_SECOND, run_seconds=2,
+    cronjob = cronjobs.run("ticking", EVERY_SECOND, run_seconds=2,
                               successfulJobsHistoryLimit=1)
     first = wait_for(lambda: cronjobs.jobs("ticking"), None, "a first Job",
                      timeout=cluster.timeout)[0]
@@ -138,9 +115,9 @@ def test_a_cronjob_runs_owned_jobs_on_schedule_reports_them_and_follows_its_chan
 
 def test_an_invalid_schedule_is_reported_while_the_policies_forbid_or_replace_active_jobs(
         cronjobs: CronJobs, core: CoreV1Api, cluster: Cluster, namespace: str) -> None:
-    cronjobs.create("broken", "every tuesday")
-    cronjobs.create("forbid", EVERY_SECOND, run_seconds=30, concurrencyPolicy="Forbid")
-    cronjobs.create("replace", EVERY_SECOND, run_seconds=30, concurrencyPolicy="Replace")
+    cronjobs.run("broken", "every tuesday")
+    cronjobs.run("forbid", EVERY_SECOND, run_seconds=30, concurrencyPolicy="Forbid")
+    cronjobs.run("replace", EVERY_SECOND, run_seconds=30, concurrencyPolicy="Replace")
     [only] = wait_for(lambda: cronjobs.jobs("forbid"), None, "the Forbid CronJob's Job",
                       timeout=cluster.timeout)
     first = wait_for(lambda: cronjobs.jobs("replace"), None, "a Job",
@@ -163,7 +140,7 @@ def test_an_invalid_schedule_is_reported_while_the_policies_forbid_or_replace_ac
 def test_a_job_deleted_by_hand_leaves_the_status_and_is_not_run_again(
         cronjobs: CronJobs, cluster: Cluster, namespace: str) -> None:
     # A run happens once: the Job of a past run is not made again; the next run comes as due.
-    cronjobs.create("manual", EVERY_SECOND, run_seconds=30, concurrencyPolicy="Forbid")
+    cronjobs.run("manual", EVERY_SECOND, run_seconds=30, concurrencyPolicy="Forbid")
     [job] = wait_for(lambda: cronjobs.jobs("manual"), None, "a Job", timeout=cluster.timeout)
     wait_for(lambda: cronjobs.active("manual"), lambda a: a == [job.metadata.name],
              "status.active lists it", timeout=cluster.timeout)
@@ -179,7 +156,7 @@ def test_a_job_deleted_by_hand_leaves_the_status_and_is_not_run_again(
 def test_a_deleted_cronjob_leaves_no_job_or_pod_behind(
         cronjobs: CronJobs, core: CoreV1Api, cluster: Cluster, namespace: str) -> None:
     # No finalizer: the Jobs go by garbage collection, and their Pods with them.
-    cronjobs.create("temporary", EVERY_SECOND, run_seconds=30)
+    cronjobs.run("temporary", EVERY_SECOND, run_seconds=30)
     wait_for(lambda: cronjobs.jobs("temporary"), lambda jobs: len(jobs) >= 2, "two Jobs",
              timeout=cluster.timeout)
     cronjobs.delete("temporary")
@@ -191,7 +168,7 @@ def test_a_deleted_cronjob_leaves_no_job_or_pod_behind(
 
 def test_a_killed_operator_starts_only_the_latest_missed_run_when_started_again(
         cronjob_operator: Operator, cronjobs: CronJobs, cluster: Cluster) -> None:
-    cronjobs.create("restarted", EVERY_SECOND, successfulJobsHistoryLimit=100)
+    cronjobs.run("restarted", EVERY_SECOND, successfulJobsHistoryLimit=100)
     wait_for(lambda: cronjobs.jobs("restarted"), None, "a first Job", timeout=cluster.timeout)
 
     cronjob_operator.kill()  # kill -9: nothing drained, nothing cleaned up

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from _helpers.e2e import OPERATORS, events_of
+from _helpers.e2e import CustomObjects, events_of
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 
 from kopf_informers.testing import Cluster, Operator, is_not_found, wait_for
@@ -26,38 +26,25 @@ FINALIZER = "mirror.kopf-informers.dev/copies"
 pytestmark = pytest.mark.cluster(scope="session")
 
 
-class Mirrors:
+class Mirrors(CustomObjects):
     """The test's ConfigMirrors, copying from its namespace into namespaces labelled
     ``mirror-e2e=<its namespace>``, through the official client."""
 
     def __init__(self, custom: CustomObjectsApi, source_namespace: str) -> None:
-        self.custom = custom
+        super().__init__(custom, GROUP, VERSION, PLURAL, "ConfigMirror")
         self.source_namespace = source_namespace
         self.names: set[str] = set()
 
-    def name(self, short: str) -> str:
-        return f"{self.source_namespace}-{short}"
-
-    def create(self, short: str, kind: str = "ConfigMap", source: str = "shared",
+    def mirror(self, short: str, kind: str = "ConfigMap", source: str = "shared",
                selector: dict[str, Any] | None = None) -> str:
-        name = self.name(short)
-        self.custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ConfigMirror",
-            "metadata": {"name": name},
-            "spec": {"source": {"kind": kind, "namespace": self.source_namespace,
-                                "name": source},
-                     "namespaceSelector": selector or {
-                         "matchLabels": {"mirror-e2e": self.source_namespace}}}})
+        """Create a mirror named after the test's namespace; its name."""
+        name = f"{self.source_namespace}-{short}"
+        self.create(name, {
+            "source": {"kind": kind, "namespace": self.source_namespace, "name": source},
+            "namespaceSelector": selector or {
+                "matchLabels": {"mirror-e2e": self.source_namespace}}})
         self.names.add(name)
         return name
-
-    def get(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL,
-                                                                      name)
-        return found
-
-    def delete(self, name: str) -> None:
-        self.custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
 
     def gone(self, name: str) -> bool:
         try:
@@ -67,10 +54,6 @@ class Mirrors:
                 return True
             raise
         return False
-
-    def ready(self, name: str) -> dict[str, Any] | None:
-        conditions = (self.get(name).get("status") or {}).get("conditions") or []
-        return next((c for c in conditions if c.get("type") == "Ready"), None)
 
 
 @pytest.fixture
@@ -85,11 +68,9 @@ def targets(cluster: Cluster, core: CoreV1Api, namespace: str) -> Iterator[list[
 
 
 @pytest.fixture
-def mirror_operator(install_crd: Callable[[str], None],
-                    operator: Callable[..., Operator]) -> Operator:
+def mirror_operator(example_operator: Callable[..., Operator]) -> Operator:
     """The mirror operator serving all namespaces (its mirrors are cluster-scoped)."""
-    install_crd("mirror")
-    return operator(OPERATORS / "mirror.py", namespaces=None)
+    return example_operator("mirror", all_namespaces=True)
 
 
 @pytest.fixture
@@ -128,7 +109,7 @@ def test_a_mirror_copies_its_source_reports_it_and_follows_it_and_the_namespaces
         mirrors: Mirrors, core: CoreV1Api, cluster: Cluster, namespace: str,
         targets: list[str]) -> None:
     config_map(core, namespace, {"a": "1"})
-    name = mirrors.create("cm")
+    name = mirrors.mirror("cm")
     wait_for(lambda: copies(core, name), lambda c: c == {t: {"a": "1"} for t in targets},
              "a copy in each target namespace", timeout=cluster.timeout)
     ready = wait_for(lambda: mirrors.ready(name), None, "a Ready condition",
@@ -154,7 +135,7 @@ def test_a_mirror_copies_its_source_reports_it_and_follows_it_and_the_namespaces
 def test_a_secret_mirror_waits_for_its_source_then_copies_its_type_and_data(
         mirrors: Mirrors, core: CoreV1Api, cluster: Cluster, namespace: str,
         targets: list[str]) -> None:
-    name = mirrors.create("secret", kind="Secret", source="creds")
+    name = mirrors.mirror("secret", kind="Secret", source="creds")
     wait_for(lambda: mirrors.ready(name), lambda c: c and c["reason"] == "SourceNotFound",
              "Ready=False: no source yet", timeout=cluster.timeout)
     token = base64.b64encode(b"s3cret").decode()
@@ -173,7 +154,7 @@ def test_a_copy_deleted_or_edited_by_hand_is_restored(
         mirrors: Mirrors, core: CoreV1Api, cluster: Cluster, namespace: str,
         targets: list[str]) -> None:
     config_map(core, namespace, {"a": "1"})
-    name = mirrors.create("kept")
+    name = mirrors.mirror("kept")
     wanted = {t: {"a": "1"} for t in targets}
     wait_for(lambda: copies(core, name), lambda c: c == wanted, "the copies",
              timeout=cluster.timeout)
@@ -195,10 +176,10 @@ def test_an_invalid_or_conflicting_mirror_is_not_ready_with_a_warning_and_others
     config_map(core, namespace, {"a": "1"})
     config_map(core, namespace, {"b": "1"}, name="other")
     config_map(core, targets[0], {"theirs": "yes"}, name="other")  # not the mirror's
-    broken = mirrors.create("broken", selector={"matchExpressions": [
+    broken = mirrors.mirror("broken", selector={"matchExpressions": [
         {"key": "mirror-e2e", "operator": "Resembles", "values": [namespace]}]})
-    conflicting = mirrors.create("conflicting", source="other")
-    fine = mirrors.create("fine")
+    conflicting = mirrors.mirror("conflicting", source="other")
+    fine = mirrors.mirror("fine")
 
     wait_for(lambda: copies(core, fine), lambda c: set(c) == set(targets),
              "the valid mirror's copies", timeout=cluster.timeout)
@@ -224,7 +205,7 @@ def test_a_deleted_mirror_deletes_its_copies_before_it_goes(
         mirrors: Mirrors, core: CoreV1Api, cluster: Cluster, namespace: str,
         targets: list[str]) -> None:
     config_map(core, namespace, {"a": "1"})
-    name = mirrors.create("temporary")
+    name = mirrors.mirror("temporary")
     wait_for(lambda: copies(core, name), lambda c: set(c) == set(targets), "the copies",
              timeout=cluster.timeout)
     mirrors.delete(name)
@@ -238,14 +219,14 @@ def test_a_killed_operator_converges_without_duplicates_when_started_again(
         namespace: str, targets: list[str]) -> None:
     config_map(core, namespace, {"a": "1"})
     config_map(core, namespace, {"b": "1"}, name="later")
-    one = mirrors.create("one")
+    one = mirrors.mirror("one")
     wait_for(lambda: copies(core, one), lambda c: set(c) == set(targets), "the copies",
              timeout=cluster.timeout)
 
     mirror_operator.kill()  # kill -9: nothing drained, nothing cleaned up
     core.patch_namespaced_config_map("shared", namespace, {"data": {"a": "2"}})
     core.delete_namespaced_config_map("shared", targets[0])
-    two = mirrors.create("two", source="later")
+    two = mirrors.mirror("two", source="later")
     mirror_operator.start()
 
     wait_for(lambda: copies(core, one), lambda c: c == {t: {"a": "2"} for t in targets},
