@@ -2,8 +2,11 @@
 
 Every test here runs unchanged on each backend of the plugin's ``cluster`` fixture: the embedded
 server (the default, part of every test run), kind (``pytest tests/e2e --cluster=kind``, or
-``tox -e e2e-kind``) and an existing cluster (``--cluster=kubeconfig``). Each test gets a fresh
-namespace, the operator serving that namespace only, and waits at most ``cluster.timeout``.
+``tox -e e2e-kind``) and an existing cluster (``--cluster=kubeconfig``), with the operators as
+subprocesses or installed by their charts (``--operator-mode=in_cluster``). Each test gets a
+fresh namespace, the operator serving that namespace only (the mirror operator, whose objects
+are cluster-scoped, serves all and keeps to the test's namespaces by a label), and waits at most
+``cluster.timeout``. The CronJob module asks for simulated pods on the embedded server.
 
 One module per example operator (``test_<name>.py``); ``test_example_operators.py`` starts every
 ``operators/*.py``. The fixtures here are what those modules share;
