@@ -4,6 +4,7 @@
 #   docker build -t kopf-informers:0.1.0.dev0 .
 #   docker run kopf-informers:0.1.0.dev0                                 # foo.py, all namespaces
 #   docker run kopf-informers:0.1.0.dev0 --namespace=team-a /app/operators/foo.py
+#   docker run kopf-informers:0.1.0.dev0 --all-namespaces /app/operators/cronjob.py
 #
 # The arguments (CMD) are `kopf run --standalone`'s: options, then the operator's file; the Helm
 # charts in charts/ set them. Kopf's liveness endpoint is served on port 8080 by default here.
@@ -19,9 +20,10 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY kopf_informers ./kopf_informers
-# The project itself is built from source (setuptools, in pip's isolated build environment);
-# every dependency must be a wheel: no compiler in this stage either.
-RUN /opt/venv/bin/pip install --no-cache-dir --no-binary=kopf-informers . \
+# The project itself is built from source (setuptools, in pip's isolated build environment),
+# with the `examples` extra the example operators import (croniter, for cronjob.py); every
+# dependency must be a wheel: no compiler in this stage either.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-binary=kopf-informers ".[examples]" \
     && /opt/venv/bin/pip uninstall --yes pip
 
 # Final stage: the same Python, the virtual environment, the operators; no pip, no build tools.

@@ -34,3 +34,9 @@ def run_helm(helm: str, *args: str, env: dict[str, str] | None = None,
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
+
+
+def rules_of(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of a Role or ClusterRole, without resourceNames limits."""
+    return {(group, resource, verb) for rule in doc["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from _helpers.charts import CHARTS, run_helm
 from kubernetes.client import ApiClient, ApiextensionsV1Api, AppsV1Api, RbacAuthorizationV1Api
 
@@ -25,7 +26,8 @@ def test_the_chart_installs_upgrades_and_uninstalls(
 
     crds = {crd.metadata.name for crd in ApiextensionsV1Api(api_client)
             .list_custom_resource_definition().items}
-    assert "foos.samplecontroller.k8s.io" in crds
+    [crd] = (chart / "crds").glob("*.yaml")
+    assert yaml.safe_load(crd.read_text())["metadata"]["name"] in crds
     deployment = AppsV1Api(api_client).read_namespaced_deployment(
         f"release-{chart.name}", "default")
     assert deployment.spec.replicas == 2

@@ -1,5 +1,5 @@
-"""The chart grants what the Foo operator calls, no more, no less: the operator runs (``kopf
-run``, as the chart runs it, serving one namespace) against the embedded server through every
+"""Each chart grants what its operator calls, no more, no less: the operator runs (``kopf
+run``, as the chart runs it, serving two namespaces) against the embedded server through every
 path of its reconcile, and the server's journal of its requests is compared with the rules the
 chart renders. The embedded server does not enforce RBAC (yet): this compares, it does not deny.
 """
@@ -10,50 +10,199 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from _helpers.charts import ROOT, Render, of_kind
+from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of
 from kubernetes.client import (
     ApiClient,
     ApiextensionsV1Api,
     AppsV1Api,
+    BatchV1Api,
     CoreV1Api,
     CustomObjectsApi,
 )
 
 from kopf_informers.testing import EmbeddedApiServer, wait_until
 
-FOO = ROOT / "charts" / "foo-operator"
-NAMESPACE = "team-a"
-GROUP, VERSION, PLURAL = "samplecontroller.k8s.io", "v1alpha1", "foos"
+SERVED = ("team-a", "team-b")
 # Asked for, refused in a real cluster, and then done without: in namespaced mode, Kopf lists
 # and watches namespaces to follow its patterns, and falls back to the exact names on a 403
-# (kopf/_core/reactor/observation.py). The chart grants them only for globs.
+# (kopf/_core/reactor/observation.py). The chart grants them only for globs (and the mirror
+# operator's own rules, which follow namespaces).
 KOPF_FALLS_BACK_WITHOUT = {("", "namespaces", "list"), ("", "namespaces", "watch")}
+TIMEOUT = 30
+
+
+def wait(check: Callable[[], Any], what: str) -> None:
+    wait_until(check, what, timeout=TIMEOUT)
+
+
+def reason_of(body: dict[str, Any]) -> str | None:
+    return next((c["reason"] for c in (body.get("status") or {}).get("conditions") or ()), None)
+
+
+def exercise_foo(api_client: ApiClient) -> None:
+    """Create, scale, rename, conflict with a foreign Deployment, an invalid spec."""
+    group, version, plural, namespace = "samplecontroller.k8s.io", "v1alpha1", "foos", "team-a"
+    custom, apps = CustomObjectsApi(api_client), AppsV1Api(api_client)
+
+    def foo(name: str, spec: dict[str, Any]) -> None:
+        custom.create_namespaced_custom_object(group, version, namespace, plural, {
+            "apiVersion": f"{group}/{version}", "kind": "Foo", "metadata": {"name": name},
+            "spec": spec})
+
+    def deployment_names() -> set[str]:
+        return {d.metadata.name for d in apps.list_namespaced_deployment(namespace).items}
+
+    def ready_reason(name: str) -> str | None:
+        return reason_of(custom.get_namespaced_custom_object(group, version, namespace, plural,
+                                                             name))
+
+    foo("a", {"deploymentName": "a-one", "replicas": 1})
+    wait(lambda: ready_reason("a") == "Synced", "Foo a synced")
+    custom.patch_namespaced_custom_object(group, version, namespace, plural, "a",
+                                          {"spec": {"replicas": 2}})
+    wait(lambda: apps.read_namespaced_deployment("a-one", namespace).spec.replicas == 2,
+         "a-one scaled")
+    custom.patch_namespaced_custom_object(group, version, namespace, plural, "a",
+                                          {"spec": {"deploymentName": "a-two"}})
+    wait(lambda: deployment_names() == {"a-two"}, "a-one replaced by a-two")
+    apps.create_namespaced_deployment(namespace, {
+        "metadata": {"name": "taken"},
+        "spec": {"selector": {"matchLabels": {"app": "x"}},
+                 "template": {"metadata": {"labels": {"app": "x"}},
+                              "spec": {"containers": [{"name": "x", "image": "x"}]}}}})
+    foo("b", {"deploymentName": "taken"})
+    foo("c", {"replicas": 1})
+    wait(lambda: ready_reason("b") == "ErrResourceExists", "Foo b refused")
+    wait(lambda: ready_reason("c") == "InvalidSpec", "Foo c refused")
+
+
+def exercise_mirror(api_client: ApiClient) -> None:
+    """Copy a ConfigMap and a Secret from team-a into team-b, follow the sources, restore an
+    edited copy, change a Secret's type, refuse an invalid selector, delete the mirrors."""
+    group, version, plural = "mirror.kopf-informers.dev", "v1", "configmirrors"
+    custom, core = CustomObjectsApi(api_client), CoreV1Api(api_client)
+    core.patch_namespace("team-b", {"metadata": {"labels": {"copies": "yes"}}})
+    core.create_namespaced_config_map("team-a", {"metadata": {"name": "cm"}, "data": {"a": "1"}})
+    core.create_namespaced_secret("team-a", {"metadata": {"name": "s"}, "type": "Opaque",
+                                             "data": {"a": "MQ=="}})
+
+    def mirror(name: str, kind: str, source: str, selector: dict[str, Any]) -> None:
+        custom.create_cluster_custom_object(group, version, plural, {
+            "apiVersion": f"{group}/{version}", "kind": "ConfigMirror",
+            "metadata": {"name": name},
+            "spec": {"source": {"kind": kind, "namespace": "team-a", "name": source},
+                     "namespaceSelector": selector}})
+
+    def ready_reason(name: str) -> str | None:
+        return reason_of(custom.get_cluster_custom_object(group, version, plural, name))
+
+    def copy_data(name: str) -> Any:
+        found = core.list_namespaced_config_map("team-b", field_selector=f"metadata.name={name}")
+        return found.items[0].data if found.items else None
+
+    selector = {"matchLabels": {"copies": "yes"}}
+    mirror("cm", "ConfigMap", "cm", selector)
+    mirror("s", "Secret", "s", selector)
+    mirror("bad", "ConfigMap", "cm", {"matchExpressions": [{"key": "x", "operator": "Is"}]})
+    wait(lambda: ready_reason("cm") == "Synced" and ready_reason("s") == "Synced", "synced")
+    wait(lambda: ready_reason("bad") == "InvalidSpec", "an invalid selector refused")
+    core.patch_namespaced_config_map("cm", "team-a", {"data": {"a": "2"}})
+    wait(lambda: copy_data("cm") == {"a": "2"}, "the copy follows its source")
+    core.patch_namespaced_config_map("cm", "team-b", {"data": {"a": "edited"}})
+    wait(lambda: copy_data("cm") == {"a": "2"}, "an edited copy restored")
+    core.delete_namespaced_secret("s", "team-a")
+    core.create_namespaced_secret("team-a", {"metadata": {"name": "s"}, "type": "kind/other",
+                                             "data": {"a": "MQ=="}})
+    wait(lambda: core.read_namespaced_secret("s", "team-b").type == "kind/other",
+         "a copy of another type made again")
+    core.patch_namespaced_secret("s", "team-a", {"data": {"a": "Mg=="}})
+    wait(lambda: core.read_namespaced_secret("s", "team-b").data == {"a": "Mg=="},
+         "a Secret's copy follows its source")
+    for name in ("cm", "s", "bad"):
+        custom.delete_cluster_custom_object(group, version, plural, name)
+    wait(lambda: not custom.list_cluster_custom_object(group, version, plural)["items"],
+         "the mirrors' finalizers removed")
+
+
+def exercise_cronjob(api_client: ApiClient) -> None:
+    """Runs that finish (pods simulated) beyond the history limit; invalid schedules, twice."""
+    group, version, plural, namespace = "batch.tutorial.kubebuilder.io", "v1", "cronjobs", "team-a"
+    custom, batch = CustomObjectsApi(api_client), BatchV1Api(api_client)
+
+    def cronjob(name: str, schedule: str) -> None:
+        custom.create_namespaced_custom_object(group, version, namespace, plural, {
+            "apiVersion": f"{group}/{version}", "kind": "CronJob", "metadata": {"name": name},
+            "spec": {"schedule": schedule, "successfulJobsHistoryLimit": 0,
+                     "jobTemplate": {"spec": {"template": {"spec": {
+                         "restartPolicy": "OnFailure",
+                         "containers": [{"name": "x", "image": "busybox"}]}}}}}})
+
+    created: set[str] = set()
+
+    def deleted_after_finishing() -> bool:
+        now = {job.metadata.name for job in batch.list_namespaced_job(namespace).items}
+        created.update(now)
+        return len(created - now) >= 2
+
+    cronjob("every-second", "* * * * * *")
+    cronjob("bad", "every tuesday")
+    wait(deleted_after_finishing, "two finished Jobs deleted (successfulJobsHistoryLimit: 0)")
+    warnings = CoreV1Api(api_client)
+
+    def counted(times: int) -> bool:
+        events = warnings.list_namespaced_event(namespace).items
+        return any(e.involved_object.name == "bad" and (e.count or 0) >= times for e in events)
+
+    for schedule in ("every friday", "every tuesday"):  # the same Event again: counted up
+        wait(lambda: counted(1), "a Warning Event about the schedule")
+        custom.patch_namespaced_custom_object(group, version, namespace, plural, "bad",
+                                              {"spec": {"schedule": schedule}})
+    wait(lambda: counted(2), "the same Warning Event counted twice")
+    custom.patch_namespaced_custom_object(group, version, namespace, plural, "every-second",
+                                          {"spec": {"suspend": True}})
+
+
+CASES = [
+    pytest.param("foo", exercise_foo, id="foo-operator"),
+    pytest.param("mirror", exercise_mirror, id="mirror-operator"),
+    pytest.param("cronjob", exercise_cronjob, id="cronjob-operator",
+                 marks=pytest.mark.embedded_apiserver(simulate_pods=True, pod_run_time=0.2)),
+]
+
+
+def test_every_chart_has_its_operator_exercised() -> None:
+    assert sorted(f"{case.values[0]}-operator" for case in CASES) == sorted(
+        chart.name for chart in CHARTS)
 
 
 @pytest.fixture
-def foo_operator_in_one_namespace(
-        embedded_apiserver: EmbeddedApiServer, api_client: ApiClient,
-        tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+def operator_in_two_namespaces(
+        request: pytest.FixtureRequest, embedded_apiserver: EmbeddedApiServer,
+        api_client: ApiClient, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    name = request.node.callspec.params["name"]
     ApiextensionsV1Api(api_client).create_custom_resource_definition(
-        yaml.safe_load((FOO / "crds" / "foo-crd.yaml").read_text()))
-    CoreV1Api(api_client).create_namespace({"metadata": {"name": NAMESPACE}})
+        yaml.safe_load((ROOT / "charts" / f"{name}-operator" / "crds" / f"{name}-crd.yaml")
+                       .read_text()))
+    for namespace in SERVED:
+        CoreV1Api(api_client).create_namespace({"metadata": {"name": namespace}})
     log = (tmp_path / "operator.log").open("w")
     env = {**os.environ, "KUBECONFIG": str(embedded_apiserver.kubeconfig),
-           "KOPF_INFORMERS_NAMESPACES": NAMESPACE}  # as the chart sets them
+           "KOPF_INFORMERS_NAMESPACES": ",".join(SERVED)}  # as the chart sets them
     process = subprocess.Popen(
-        [sys.executable, "-m", "kopf", "run", "--standalone", f"--namespace={NAMESPACE}",
-         str(ROOT / "operators" / "foo.py")],
+        [sys.executable, "-m", "kopf", "run", "--standalone",
+         *[f"--namespace={namespace}" for namespace in SERVED],
+         str(ROOT / "operators" / f"{name}.py")],
         env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: any(e.verb == "watch" and e.resource == "foos"
+        wait_until(lambda: any(e.verb == "watch" and e.user_agent.startswith("kopf")
                                for e in embedded_apiserver.journal),
-                   "the operator's informers to start", timeout=30)
+                   "the operator's informers to start", timeout=TIMEOUT)
         yield process
     finally:
         process.send_signal(signal.SIGTERM)
@@ -66,60 +215,30 @@ def foo_operator_in_one_namespace(
         sys.stdout.write((tmp_path / "operator.log").read_text())  # shown if the test fails
 
 
-def exercise_every_path(api_client: ApiClient) -> None:
-    """Create, scale, rename, conflict with a foreign Deployment, an invalid spec."""
-    custom, apps = CustomObjectsApi(api_client), AppsV1Api(api_client)
-
-    def foo(name: str, spec: dict[str, Any]) -> None:
-        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "Foo", "metadata": {"name": name},
-            "spec": spec})
-
-    def deployment_names() -> set[str]:
-        return {d.metadata.name for d in apps.list_namespaced_deployment(NAMESPACE).items}
-
-    def ready_reason(name: str) -> str | None:
-        status = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL,
-                                                     name).get("status") or {}
-        return next((c["reason"] for c in status.get("conditions") or ()), None)
-
-    foo("a", {"deploymentName": "a-one", "replicas": 1})
-    wait_until(lambda: ready_reason("a") == "Synced", "Foo a synced", timeout=30)
-    custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "a",
-                                          {"spec": {"replicas": 2}})
-    wait_until(lambda: apps.read_namespaced_deployment("a-one", NAMESPACE).spec.replicas == 2,
-               "a-one scaled", timeout=30)
-    custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "a",
-                                          {"spec": {"deploymentName": "a-two"}})
-    wait_until(lambda: deployment_names() == {"a-two"}, "a-one replaced by a-two", timeout=30)
-    apps.create_namespaced_deployment(NAMESPACE, {
-        "metadata": {"name": "taken"},
-        "spec": {"selector": {"matchLabels": {"app": "x"}},
-                 "template": {"metadata": {"labels": {"app": "x"}},
-                              "spec": {"containers": [{"name": "x", "image": "x"}]}}}})
-    foo("b", {"deploymentName": "taken"})
-    foo("c", {"replicas": 1})
-    wait_until(lambda: ready_reason("b") == "ErrResourceExists", "Foo b refused", timeout=30)
-    wait_until(lambda: ready_reason("c") == "InvalidSpec", "Foo c refused", timeout=30)
-
-
+@pytest.mark.parametrize(("name", "exercise"), CASES)
 def test_the_chart_grants_exactly_what_the_operator_calls_in_its_namespaces(
-        foo_operator_in_one_namespace: subprocess.Popen[str],
+        name: str, exercise: Callable[[ApiClient], None],
+        operator_in_two_namespaces: subprocess.Popen[str],
         embedded_apiserver: EmbeddedApiServer, api_client: ApiClient, render: Render) -> None:
-    exercise_every_path(api_client)
-    assert foo_operator_in_one_namespace.poll() is None
+    exercise(api_client)
+    assert operator_in_two_namespaces.poll() is None
 
-    called = {(e.group, e.resource, e.verb) for e in embedded_apiserver.journal
-              if e.user_agent.startswith("kopf") and e.resource}
-    docs = render(FOO, "--set", "watch.scope=namespaces", "--set",
-                  f"watch.namespaces={{{NAMESPACE}}}", "--set", "leaderElection.enabled=false")
-    granted = {(group, resource, verb) for doc in of_kind(docs, "Role") + of_kind(
-                   docs, "ClusterRole") for rule in doc["rules"] for group in rule["apiGroups"]
-               for resource in rule["resources"] for verb in rule["verbs"]}
+    calls = [e for e in embedded_apiserver.journal if e.user_agent.startswith("kopf")
+             and e.resource]
+    called = {(e.group, e.resource, e.verb) for e in calls}
+    docs = render(ROOT / "charts" / f"{name}-operator", "--set", "watch.scope=namespaces",
+                  "--set", f"watch.namespaces={{{','.join(SERVED)}}}",
+                  "--set", "leaderElection.enabled=false")
+    cluster_role, *_ = of_kind(docs, "ClusterRole")
+    roles = of_kind(docs, "Role")
+    granted = {rule for doc in [cluster_role, *roles] for rule in rules_of(doc)}
     assert called - KOPF_FALLS_BACK_WITHOUT <= granted, "called, but not granted"
     assert granted <= called, "granted, but never called"
-    # ... and in the served namespace only, where the chart puts the Role; the rest is
-    # cluster-scoped (the chart's ClusterRole).
-    namespaces = {e.namespace for e in embedded_apiserver.journal
-                  if e.user_agent.startswith("kopf") and e.resource}
-    assert namespaces == {NAMESPACE, None}
+    # ... and where: in the served namespaces, what the chart grants there (a Role each);
+    # anywhere else (cluster-scoped, or the Events of a cluster-scoped object in "default"),
+    # what the chart grants cluster-wide.
+    assert {e.namespace for e in calls} - {None} <= {*SERVED, "default"}
+    elsewhere = {(e.group, e.resource, e.verb) for e in calls if e.namespace not in SERVED}
+    assert elsewhere - KOPF_FALLS_BACK_WITHOUT <= rules_of(cluster_role)
+    served = {(e.group, e.resource, e.verb) for e in calls if e.namespace in SERVED}
+    assert all(served <= rules_of(role) for role in roles)

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from _helpers.charts import CHARTS, ROOT, Render, of_kind, run_helm
+from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of, run_helm
 
 FOO = ROOT / "charts" / "foo-operator"
+CHART_IDS = {"ids": lambda chart: chart.name}
 VALUES_FILES = [pytest.param(chart, values, id=f"{chart.name}/{values.stem}")
                 for chart in CHARTS for values in sorted((chart / "ci").glob("*.yaml"))]
 E2E_WORKFLOW = ROOT / ".github" / "workflows" / "e2e-kind.yml"
@@ -45,19 +46,32 @@ def env(docs: list[dict[str, Any]]) -> dict[str, Any]:
             for item in container(docs)["env"]}
 
 
-def rules_of(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
-    """(apiGroup, resource, verb) of a Role or ClusterRole, without resourceNames limits."""
-    return {(group, resource, verb) for rule in doc["rules"] for group in rule["apiGroups"]
-            for resource in rule["resources"] for verb in rule["verbs"]}
+def rules(group: str, resource: str, *verbs: str) -> set[tuple[str, str, str]]:
+    return {(group, resource, verb) for verb in verbs}
 
 
-OPERATOR_RULES = {("samplecontroller.k8s.io", "foos", "list"),
-                  ("samplecontroller.k8s.io", "foos", "watch"),
-                  ("samplecontroller.k8s.io", "foos/status", "patch"),
-                  ("apps", "deployments", "list"), ("apps", "deployments", "watch"),
-                  ("apps", "deployments", "create"), ("apps", "deployments", "patch"),
-                  ("apps", "deployments", "delete"), ("", "events", "create"),
-                  ("", "events", "patch")}
+EVENTS = rules("", "events", "create", "patch")
+# What each operator calls: in each served namespace (rbac.rules), and cluster-wide whatever
+# the watch scope (rbac.clusterRules: cluster-scoped resources, and the Events of a
+# cluster-scoped object, which go to the namespace "default").
+OPERATOR_RULES = {
+    "foo-operator": (
+        rules("samplecontroller.k8s.io", "foos", "list", "watch")
+        | rules("samplecontroller.k8s.io", "foos/status", "patch")
+        | rules("apps", "deployments", "list", "watch", "create", "patch", "delete") | EVENTS,
+        set()),
+    "mirror-operator": (
+        rules("", "configmaps", "list", "watch", "create", "update", "delete")
+        | rules("", "secrets", "list", "watch", "create", "update", "delete"),
+        rules("mirror.kopf-informers.dev", "configmirrors", "list", "watch", "patch")
+        | rules("mirror.kopf-informers.dev", "configmirrors/status", "patch")
+        | rules("", "namespaces", "list", "watch") | EVENTS),
+    "cronjob-operator": (
+        rules("batch.tutorial.kubebuilder.io", "cronjobs", "list", "watch")
+        | rules("batch.tutorial.kubebuilder.io", "cronjobs/status", "patch")
+        | rules("batch", "jobs", "list", "watch", "create", "delete") | EVENTS,
+        set()),
+}
 SCANNING_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
                   ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
 NAMESPACE_RULES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
@@ -128,38 +142,59 @@ def test_the_probes_use_kopfs_liveness_endpoint(render: Render) -> None:
     assert set(operator["resources"]) == {"requests", "limits"}
 
 
-def test_all_namespaces_get_a_cluster_role_and_no_roles_but_the_lease(render: Render) -> None:
-    docs = render(FOO, "--values", str(FOO / "ci" / "all-namespaces-values.yaml"))
+def test_every_chart_is_a_copy_of_the_same_design() -> None:
+    """Only Chart.yaml, crds/ and values.yaml differ: the templates name no operator."""
+    for chart in CHARTS:
+        for shared in [*sorted((FOO / "templates").iterdir()), FOO / "values.schema.json",
+                       *sorted((FOO / "ci").iterdir())]:
+            copy = chart / shared.relative_to(FOO)
+            assert copy.read_bytes() == shared.read_bytes(), f"{copy} differs from {shared}"
+        assert sorted(p.name for p in (chart / "templates").iterdir()) == sorted(
+            p.name for p in (FOO / "templates").iterdir())
+
+
+def test_every_chart_has_its_operators_rules_checked() -> None:
+    assert sorted(OPERATOR_RULES) == sorted(chart.name for chart in CHARTS)
+
+
+@pytest.mark.parametrize("chart", CHARTS, **CHART_IDS)
+def test_all_namespaces_get_a_cluster_role_and_no_roles_but_the_lease(
+        render: Render, chart: Path) -> None:
+    docs = render(chart, "--values", str(chart / "ci" / "all-namespaces-values.yaml"))
+    served, cluster_wide = OPERATOR_RULES[chart.name]
     [cluster_role] = of_kind(docs, "ClusterRole")
-    assert rules_of(cluster_role) == OPERATOR_RULES | SCANNING_RULES
+    assert rules_of(cluster_role) == served | cluster_wide | SCANNING_RULES
     [binding] = of_kind(docs, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "release-foo-operator",
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"release-{chart.name}",
                                     "namespace": "ops"}]
     assert [role["metadata"]["name"] for role in of_kind(docs, "Role")] == [
-        "release-foo-operator-leader-election"]
+        f"release-{chart.name}-leader-election"]
     assert "--all-namespaces" in container(docs)["args"]
     assert "KOPF_INFORMERS_NAMESPACES" not in env(docs)
 
 
+@pytest.mark.parametrize("chart", CHARTS, **CHART_IDS)
 @pytest.mark.parametrize(("values", "namespaces"), [
     pytest.param("release-namespace-values.yaml", ["ops"], id="release"),
     pytest.param("listed-namespaces-values.yaml", ["team-a", "team-b"], id="listed"),
 ])
-def test_served_namespaces_get_a_role_each_and_only_scanning_cluster_wide(
-        render: Render, values: str, namespaces: list[str]) -> None:
-    docs = render(FOO, "--values", str(FOO / "ci" / values))
+def test_served_namespaces_get_a_role_each_and_cluster_wide_only_what_must_be(
+        render: Render, chart: Path, values: str, namespaces: list[str]) -> None:
+    docs = render(chart, "--values", str(chart / "ci" / values))
+    served, cluster_wide = OPERATOR_RULES[chart.name]
     [cluster_role] = of_kind(docs, "ClusterRole")
-    assert rules_of(cluster_role) == SCANNING_RULES, "read-only CRDs, nothing else cluster-wide"
+    # Read-only CRDs, and what is cluster-scoped (the mirror's): nothing else cluster-wide.
+    assert rules_of(cluster_role) == SCANNING_RULES | cluster_wide
     roles = {role["metadata"]["namespace"]: role for role in of_kind(docs, "Role")
              if not role["metadata"]["name"].endswith("-leader-election")}
     assert sorted(roles) == namespaces
-    assert all(rules_of(role) == OPERATOR_RULES for role in roles.values())
+    assert all(rules_of(role) == served for role in roles.values())
     bindings = {b["metadata"]["namespace"]: b for b in of_kind(docs, "RoleBinding")
                 if not b["metadata"]["name"].endswith("-leader-election")}
     assert sorted(bindings) == namespaces
     assert all(b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                "name": "release-foo-operator"} for b in bindings.values())
+                                "name": f"release-{chart.name}"} for b in bindings.values())
     args = container(docs)["args"]
     assert [a for a in args if a.startswith("--namespace=")] == [
         f"--namespace={ns}" for ns in namespaces]
@@ -167,13 +202,15 @@ def test_served_namespaces_get_a_role_each_and_only_scanning_cluster_wide(
     assert env(docs)["KOPF_INFORMERS_NAMESPACES"] == ",".join(namespaces)
 
 
+@pytest.mark.parametrize("chart", CHARTS, **CHART_IDS)
 def test_globbed_namespaces_are_granted_cluster_wide_with_namespaces_to_follow(
-        render: Render) -> None:
-    docs = render(FOO, "--values", str(FOO / "ci" / "globbed-namespaces-values.yaml"))
+        render: Render, chart: Path) -> None:
+    docs = render(chart, "--values", str(chart / "ci" / "globbed-namespaces-values.yaml"))
+    served, cluster_wide = OPERATOR_RULES[chart.name]
     [cluster_role] = of_kind(docs, "ClusterRole")
-    assert rules_of(cluster_role) == OPERATOR_RULES | SCANNING_RULES | NAMESPACE_RULES
+    assert rules_of(cluster_role) == served | cluster_wide | SCANNING_RULES | NAMESPACE_RULES
     assert [r["metadata"]["name"] for r in of_kind(docs, "Role")] == [
-        "release-foo-operator-leader-election"]
+        f"release-{chart.name}-leader-election"]
     assert env(docs)["KOPF_INFORMERS_NAMESPACES"] == "team-a,team-*,!team-tmp"
     assert "--namespace=team-*" in container(docs)["args"]
 

@@ -2,8 +2,11 @@
 
 Every test here runs unchanged on each backend of the plugin's ``cluster`` fixture: the embedded
 server (the default, part of every test run), kind (``pytest tests/e2e --cluster=kind``, or
-``tox -e e2e-kind``) and an existing cluster (``--cluster=kubeconfig``). Each test gets a fresh
-namespace, the operator serving that namespace only, and waits at most ``cluster.timeout``.
+``tox -e e2e-kind``) and an existing cluster (``--cluster=kubeconfig``), with the operators as
+subprocesses or installed by their charts (``--operator-mode=in_cluster``). Each test gets a
+fresh namespace, the operator serving that namespace only (the mirror operator, whose objects
+are cluster-scoped, serves all and keeps to the test's namespaces by a label), and waits at most
+``cluster.timeout``. The CronJob module asks for simulated pods on the embedded server.
 
 One module per example operator (``test_<name>.py``); ``test_example_operators.py`` starts every
 ``operators/*.py``. The fixtures here are what those modules share;
@@ -18,7 +21,7 @@ import pytest
 from _helpers.e2e import OPERATORS
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 
-from kopf_informers.testing import Cluster
+from kopf_informers.testing import Cluster, Operator
 
 
 @pytest.fixture
@@ -30,6 +33,21 @@ def install_crd(cluster: Cluster) -> Callable[[str], None]:
         cluster.apply(OPERATORS / f"{name}-crd.yaml")
 
     return install
+
+
+@pytest.fixture
+def example_operator(install_crd: Callable[[str], None], namespace: str,
+                     operator: Callable[..., Operator]) -> Callable[..., Operator]:
+    """``example_operator("foo")``: apply ``operators/foo-crd.yaml``, start ``operators/foo.py``
+    serving the test's namespace (every namespace with ``all_namespaces=True``), and return it
+    once synced."""
+
+    def start(name: str, *, all_namespaces: bool = False) -> Operator:
+        install_crd(name)
+        return operator(OPERATORS / f"{name}.py",
+                        namespaces=None if all_namespaces else [namespace])
+
+    return start
 
 
 @pytest.fixture

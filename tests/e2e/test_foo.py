@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _helpers.e2e import OPERATORS, events_of
+from _helpers.e2e import CustomObjects, events_of
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 
 from kopf_informers.testing import Cluster, Operator, wait_for
@@ -21,52 +21,15 @@ GROUP, VERSION, PLURAL = "samplecontroller.k8s.io", "v1alpha1", "foos"
 pytestmark = pytest.mark.cluster(scope="session")
 
 
-class Foos:
-    """Foos in one namespace, through the official client."""
-
-    def __init__(self, custom: CustomObjectsApi, namespace: str) -> None:
-        self.custom = custom
-        self.namespace = namespace
-
-    def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        foo: dict[str, Any] = self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL,
-            {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Foo", "metadata": {"name": name},
-             "spec": spec})
-        return foo
-
-    def get(self, name: str) -> dict[str, Any]:
-        foo: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name)
-        return foo
-
-    def patch(self, name: str, spec: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name,
-                                                   {"spec": spec})
-
-    def delete(self, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-
-    def status(self, name: str) -> dict[str, Any]:
-        return self.get(name).get("status") or {}
-
-    def ready(self, name: str) -> dict[str, Any] | None:
-        """The Foo's Ready condition, if any."""
-        conditions = self.status(name).get("conditions") or []
-        return next((c for c in conditions if c.get("type") == "Ready"), None)
-
-
 @pytest.fixture
-def foo_operator(install_crd: Callable[[str], None], namespace: str,
-                 operator: Callable[..., Operator]) -> Operator:
+def foo_operator(example_operator: Callable[..., Operator]) -> Operator:
     """The Foo operator serving the test's namespace, started and synced."""
-    install_crd("foo")
-    return operator(OPERATORS / "foo.py", namespaces=[namespace])
+    return example_operator("foo")
 
 
 @pytest.fixture
-def foos(custom: CustomObjectsApi, namespace: str) -> Foos:
-    return Foos(custom, namespace)
+def foos(custom: CustomObjectsApi, namespace: str) -> CustomObjects:
+    return CustomObjects(custom, GROUP, VERSION, PLURAL, "Foo", namespace)
 
 
 def owners(deployment: Any) -> list[tuple[str, str, bool]]:
@@ -79,7 +42,7 @@ def deployments_in(apps: AppsV1Api, namespace: str) -> dict[str, Any]:
 
 
 def test_a_foo_gets_an_owned_deployment_its_status_and_an_event(
-        foo_operator: Operator, foos: Foos, apps: AppsV1Api, core: CoreV1Api,
+        foo_operator: Operator, foos: CustomObjects, apps: AppsV1Api, core: CoreV1Api,
         cluster: Cluster, namespace: str) -> None:
     foo = foos.create("example", {"deploymentName": "example-web", "replicas": 2})
     deployment = wait_for(lambda: apps.read_namespaced_deployment("example-web", namespace),
@@ -97,7 +60,7 @@ def test_a_foo_gets_an_owned_deployment_its_status_and_an_event(
 
 
 def test_a_changed_foo_changes_its_deployment(
-        foo_operator: Operator, foos: Foos, apps: AppsV1Api, cluster: Cluster,
+        foo_operator: Operator, foos: CustomObjects, apps: AppsV1Api, cluster: Cluster,
         namespace: str) -> None:
     foos.create("changing", {"deploymentName": "first", "replicas": 1})
     wait_for(lambda: apps.read_namespaced_deployment("first", namespace),
@@ -116,7 +79,7 @@ def test_a_changed_foo_changes_its_deployment(
 
 
 def test_a_deleted_or_edited_deployment_is_restored(
-        foo_operator: Operator, foos: Foos, apps: AppsV1Api, cluster: Cluster,
+        foo_operator: Operator, foos: CustomObjects, apps: AppsV1Api, cluster: Cluster,
         namespace: str) -> None:
     foos.create("kept", {"deploymentName": "kept-web", "replicas": 1})
     first = wait_for(lambda: apps.read_namespaced_deployment("kept-web", namespace),
@@ -140,7 +103,7 @@ def test_a_deleted_or_edited_deployment_is_restored(
 
 
 def test_an_invalid_foo_is_not_ready_with_a_warning_and_others_are_still_served(
-        foo_operator: Operator, foos: Foos, apps: AppsV1Api, core: CoreV1Api,
+        foo_operator: Operator, foos: CustomObjects, apps: AppsV1Api, core: CoreV1Api,
         cluster: Cluster, namespace: str) -> None:
     foos.create("broken", {"replicas": 1})  # no deploymentName
     foos.create("fine", {"deploymentName": "fine-web", "replicas": 1})
@@ -160,7 +123,7 @@ def test_an_invalid_foo_is_not_ready_with_a_warning_and_others_are_still_served(
 
 
 def test_a_deleted_foo_leaves_nothing_behind(
-        foo_operator: Operator, foos: Foos, apps: AppsV1Api, cluster: Cluster,
+        foo_operator: Operator, foos: CustomObjects, apps: AppsV1Api, cluster: Cluster,
         namespace: str) -> None:
     # The Foo operator has no finalizer: the Deployment goes by garbage collection.
     foos.create("temporary", {"deploymentName": "temporary-web", "replicas": 1})
@@ -169,12 +132,11 @@ def test_a_deleted_foo_leaves_nothing_behind(
     foos.delete("temporary")
     wait_for(lambda: deployments_in(apps, namespace), lambda ds: not ds,
              "no Deployment left in the namespace", timeout=cluster.timeout)
-    listed = foos.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    assert listed["items"] == []
+    assert foos.list() == []
 
 
 def test_a_killed_operator_converges_without_duplicates_when_started_again(
-        foo_operator: Operator, foos: Foos, apps: AppsV1Api, cluster: Cluster,
+        foo_operator: Operator, foos: CustomObjects, apps: AppsV1Api, cluster: Cluster,
         namespace: str) -> None:
     for name in ("one", "two"):
         foos.create(name, {"deploymentName": f"{name}-web", "replicas": 1})
