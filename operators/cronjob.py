@@ -141,6 +141,23 @@ async def not_ready(api: ApiClient, cronjob: Any, reason: str, message: str) -> 
                                     message=message, reporting_component=COMPONENT)
 
 
+async def ready_again(api: ApiClient, cronjob: Any) -> None:
+    """A schedule that parses again (the CronJob was fixed): ``Ready=True`` and a Normal Event."""
+    current = [c for c in (cronjob.get("status") or {}).get("conditions") or ()
+               if c.get("type") == "Ready"]
+    if not current or current[0].get("status") == "True":
+        return
+    condition = {"type": "Ready", "status": "True", "reason": "Scheduled",
+                 "message": "the schedule parses", "lastTransitionTime":
+                 rfc3339(datetime.datetime.now(UTC))}
+    meta = cronjob["metadata"]
+    await api.patch_status(CRONJOBS, meta["name"], {"status": {"conditions": [condition]}},
+                           namespace=meta["namespace"])
+    await kopf_informers.post_event(api, cronjob, type="Normal", reason="Scheduled",
+                                    message="the schedule parses",
+                                    reporting_component=COMPONENT)
+
+
 @kopf_informers.reconcile(CRONJOBS, owns=[JOBS], id="cronjob", max_concurrent=4)
 async def reconcile_cronjob(name: str, namespace: str, body: Any, api: ApiClient, logger: Any,
                             **_: Any) -> Result | None:
@@ -184,6 +201,7 @@ async def reconcile_cronjob(name: str, namespace: str, body: Any, api: ApiClient
         await not_ready(api, body, "InvalidSchedule",
                         f"spec.schedule {schedule!r} is not a cron schedule")
         return None  # its edit re-runs this
+    await ready_again(api, body)
     missed, upcoming = next_runs(schedule, last=max([last, *scheduled]), now=now,
                                  deadline=deadline)
     later = Result.requeue_after(max(0.0, (upcoming - now).total_seconds()))

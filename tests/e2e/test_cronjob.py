@@ -136,6 +136,11 @@ def test_an_invalid_schedule_is_reported_while_the_policies_forbid_or_replace_ac
     assert warning.type == "Warning"
     assert cronjobs.jobs("broken") == []
 
+    cronjobs.patch("broken", {"schedule": EVERY_SECOND})  # fixed: it runs, and says so
+    wait_for(lambda: cronjobs.jobs("broken"), None, "a Job once fixed", timeout=cluster.timeout)
+    wait_for(lambda: cronjobs.ready("broken"), lambda c: c and c["status"] == "True",
+             "Ready=True once fixed", timeout=cluster.timeout)
+
 
 def test_a_job_deleted_by_hand_leaves_the_status_and_is_not_run_again(
         cronjobs: CronJobs, cluster: Cluster, namespace: str) -> None:
