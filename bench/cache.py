@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from informers import INDEXERS, OBJECT_SIZE, ReplaySource, configmap, load_average
+from informers import INDEXERS, OBJECT_SIZE, configmap, load_average, replay_informer
 
-from kopf_informers import SharedIndexInformer, store, strip_managed_fields
+from kopf_informers import store, strip_managed_fields
 
 Obj = dict[str, Any]
 PAGE_SIZE = 500
@@ -203,27 +203,6 @@ def memory_per_object(raw_pages: list[bytes], transform: Callable[[Obj], Obj] | 
     return (synced - before) / count, (read - before) / count
 
 
-async def replay(items: list[Obj], chunks: list[bytes], expected: int) -> Timing:
-    from informers import EventCounter
-
-    source = ReplaySource(items, chunks)
-    counter = EventCounter(expected)
-    informer: SharedIndexInformer[Any] = SharedIndexInformer(
-        source=source, resource=RESOURCE, namespaced=True, indexers=INDEXERS,
-    )
-    informer.add_handler(on_update=counter.on_update)
-    informer.start()
-    try:
-        await informer.wait_synced()
-        gc.collect()
-        wall, cpu = time.perf_counter(), time.process_time()
-        source.go.set()
-        await asyncio.wait_for(counter.done.wait(), 300)
-        return Timing(time.perf_counter() - wall, time.process_time() - cpu)
-    finally:
-        await informer.stop()
-
-
 def replay_floor(chunks: list[bytes]) -> Timing:
     from informers import WATCH_CONTEXT
 
@@ -277,7 +256,8 @@ def measure(n: int, turns: int) -> dict[str, Any]:
     chunks = watch_chunks(objects)
     events, events_floor = [], []
     for _ in range(max(turns // 2, 2)):
-        events.append(asyncio.run(replay(decode_pages(raw_pages), chunks, n)))
+        rate = asyncio.run(replay_informer(decode_pages(raw_pages), chunks, n))
+        events.append(Timing(rate.timing.wall, rate.timing.cpu))
         events_floor.append(replay_floor(chunks))
     out["watch"] = [dataclasses.asdict(t) for t in events]
     out["watch_floor"] = [dataclasses.asdict(t) for t in events_floor]

@@ -140,27 +140,9 @@ def _settled(owner: FrozenDict) -> FrozenDict:
         elif cls is dict:
             _dict_setitem(owner, key, _LazyFrozenDict(value) if value else _EMPTY_DICT)
         elif cls is list:
-            _dict_setitem(owner, key, _adopt_list(value) if value else _EMPTY_LIST)
+            _dict_setitem(owner, key, _freeze_list(value, shells=True) if value else _EMPTY_LIST)
     owner.__class__ = FrozenDict
     return owner
-
-
-def _adopt_list(value: list[Any]) -> FrozenList:
-    # A list is frozen one level deep at once (a FrozenList has no lazy reads): its dicts
-    # become lazy shells, its lists FrozenLists in turn.
-    items: list[Any] = []
-    append = items.append
-    for item in value:
-        cls = type(item)
-        if cls is str:
-            if len(item) <= _INTERNED_LENGTH:
-                item = _intern(item)
-        elif cls is dict:
-            item = _LazyFrozenDict(item) if item else _EMPTY_DICT
-        elif cls is list:
-            item = _adopt_list(item) if item else _EMPTY_LIST
-        append(item)
-    return FrozenList(items)
 
 
 def adopted(obj: J) -> J:
@@ -177,47 +159,7 @@ def adopted(obj: J) -> J:
     """
     if type(obj) is not dict:
         return frozen(obj)
-    result: dict[str, Any] = {}
-    raw: dict[str, Any] = obj  # type: ignore[assignment]  # a dict, as tested above
-    for key, value in raw.items():
-        cls = type(value)
-        if cls is str:
-            if len(value) <= _INTERNED_LENGTH:
-                value = _intern(value)
-        elif cls is dict:
-            if not value:
-                value = _EMPTY_DICT
-            elif key == "metadata":
-                value = _freeze_metadata(value)
-            else:
-                value = _LazyFrozenDict(value)
-        elif cls is list:
-            value = _adopt_list(value) if value else _EMPTY_LIST
-        elif isinstance(value, _CONTAINERS):
-            value = frozen(value)
-        result[key] = value
-    return FrozenDict(result) if result else _EMPTY_DICT  # type: ignore[return-value]
-
-
-def _freeze_metadata(value: dict[str, Any]) -> FrozenDict:
-    """:func:`_freeze_dict`, but ``managedFields`` (big, and read by almost nobody) lazily."""
-    result: dict[str, Any] = {}
-    for key, item in value.items():
-        cls = type(item)
-        if cls is str:
-            if len(item) <= _INTERNED_LENGTH:
-                item = _intern(item)
-        elif cls is dict:
-            item = _freeze_dict(item) if item else _EMPTY_DICT
-        elif cls is list:
-            if not item:
-                item = _EMPTY_LIST
-            else:
-                item = _adopt_list(item) if key == "managedFields" else _freeze_list(item)
-        elif isinstance(item, _CONTAINERS):
-            item = frozen(item)
-        result[key] = item
-    return FrozenDict(result)
+    return _freeze_dict(obj, shells=True)  # type: ignore[arg-type, return-value]
 
 
 class FrozenList(list[Any]):
@@ -303,7 +245,12 @@ _INTERNED_LENGTH = 24
 _intern = sys.intern
 
 
-def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
+def _freeze_dict(
+    value: dict[str, Any], lazy_list: str | None = None, *, shells: bool = False,
+) -> FrozenDict:
+    """A deep freeze, but: the list under the key ``lazy_list`` is frozen one level deep, its
+    dicts left as lazy shells; with ``shells`` (:func:`adopted`'s top level), every dict value
+    but ``metadata`` becomes a lazy shell, and ``metadata`` keeps ``managedFields`` lazy."""
     if not value:
         return _EMPTY_DICT
     result = {}
@@ -313,16 +260,28 @@ def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
             if len(item) <= _INTERNED_LENGTH:
                 item = _intern(item)
         elif cls is dict:
-            item = _freeze_dict(item) if item else _EMPTY_DICT
+            if not item:
+                item = _EMPTY_DICT
+            elif not shells:
+                item = _freeze_dict(item)
+            elif key == "metadata":  # read by keys and indexes: at once, but managedFields
+                item = _freeze_dict(item, "managedFields")
+            else:
+                item = _LazyFrozenDict(item)
         elif cls is list:
-            item = _freeze_list(item) if item else _EMPTY_LIST
+            if not item:
+                item = _EMPTY_LIST
+            else:
+                item = _freeze_list(item, shells=shells or key == lazy_list)
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         result[key] = item
     return FrozenDict(result)
 
 
-def _freeze_list(value: list[Any]) -> FrozenList:
+def _freeze_list(value: list[Any], shells: bool = False) -> FrozenList:
+    """A deep freeze; with ``shells``, one level deep: dicts become lazy shells (a FrozenList
+    has no lazy reads of its own), lists frozen so in turn."""
     if not value:
         return _EMPTY_LIST
     result: list[Any] = []
@@ -333,9 +292,12 @@ def _freeze_list(value: list[Any]) -> FrozenList:
             if len(item) <= _INTERNED_LENGTH:
                 item = _intern(item)
         elif cls is dict:
-            item = _freeze_dict(item) if item else _EMPTY_DICT
+            if not item:
+                item = _EMPTY_DICT
+            else:
+                item = _LazyFrozenDict(item) if shells else _freeze_dict(item)
         elif cls is list:
-            item = _freeze_list(item) if item else _EMPTY_LIST
+            item = _freeze_list(item, shells) if item else _EMPTY_LIST
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         append(item)
