@@ -6,6 +6,10 @@ sees; whoever wants to edit a cached object takes a mutable deep copy with :func
 are re-exported by :mod:`kopf_informers._store` and the package root; the store's docstring
 explains the policy and its measured cost. Freezing guards against accidents, not malice:
 ``dict.__setitem__(obj, ...)`` still writes.
+
+Objects that the writer is handed over (decoded by the API client for nobody else) are frozen
+lazily with :func:`adopted`: what every reader reads at once, the rest as lazy shells that freeze
+themselves one level at a time on first read. The result behaves as :func:`frozen`'s does.
 """
 
 from __future__ import annotations
