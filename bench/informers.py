@@ -59,7 +59,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from _harness import STARTUP_TIMEOUT, Child, apiserver
+from _harness import CLOCK_TICKS, STARTUP_TIMEOUT, Child, apiserver
 
 from kopf_informers import (
     ApiClient,
@@ -564,7 +564,10 @@ async def measure_watch(
 
 class ReplaySource:
     """A ListerWatcher without a server: one page of objects, then recorded watch bytes run
-    through the API client's own stream parser, layered as the informer's API source is."""
+    through the API client's own stream parser, layered as the informer's API source is.
+    Each object is listed once and each event decoded anew, so it hands its objects over."""
+
+    hands_over_objects = True
 
     def __init__(self, items: list[Obj], chunks: list[bytes]) -> None:
         self.items = items
@@ -749,6 +752,44 @@ def memory_rows(stripped: float, unstripped: float, json_size: float) -> list[Ro
     ]
 
 
+async def bench_sync(plan: Plan, workdir: Path) -> None:
+    """``--sync-only``: the sync, the listers and memory, without Kopf and watches (the scale
+    curve), and the server's CPU time during the syncs."""
+    kubeconfig = workdir / "kubeconfig"
+    load_before = load_average()
+    async with apiserver(kubeconfig, workdir / "apiserver.log", "--no-simulation") as server_proc:
+        server, headers = await connection(kubeconfig)
+        fill_seconds = await fill(server, headers, plan.objects, plan.sample)
+        server_cpu = cpu_seconds(server_proc)
+        floor, informer, items, factory, kept = await measure_sync(kubeconfig, plan.sync_turns)
+        server_cpu = cpu_seconds(server_proc) - server_cpu
+        lister_rows = measure_listers(kept, plan)
+        await stop(factory)
+        del factory, kept
+        json_size = statistics.fmean(len(orjson.dumps(obj)) for obj in items)
+        del items
+        stripped = await memory_per_object(kubeconfig, strip_managed_fields, plan.objects)
+        unstripped = await memory_per_object(kubeconfig, None, plan.objects)
+    turns = 2 * plan.sync_turns + (plan.sync_turns % 2)  # floors and informers (and the extra)
+    print(f"# informers --sync-only: N={plan.objects:,} ConfigMaps (~{OBJECT_SIZE} B applied; "
+          f"filled in {fill_seconds:.1f} s); {os.cpu_count()} CPUs; load average {load_before} "
+          f"before, {load_average()} after; server CPU {server_cpu / turns:.3f} s per list "
+          f"(pages of {PAGE_SIZE}); Python {sys.version.split()[0]}")
+    print_table([
+        *sync_rows(floor, informer, plan),
+        Row("sync per object, wall / CPU", f"{informer.wall / plan.objects * 1e6:.1f} µs",
+            f"{informer.cpu / plan.objects * 1e6:.1f} µs CPU", None),
+        *lister_rows,
+        *memory_rows(stripped, unstripped, json_size),
+    ])
+
+
+def cpu_seconds(child: Any) -> float:
+    """User + system CPU time of a child process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{child.proc.pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 async def bench(plan: Plan, workdir: Path) -> None:
     kubeconfig = workdir / "kubeconfig"
     load_before = load_average()
@@ -791,6 +832,9 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=None,
                         help="ConfigMaps to cache (default 10,000; 2,000 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer objects and turns (< 30 s)")
+    parser.add_argument("--sync-only", action="store_true",
+                        help="only the sync, listers and memory (for the scale curve)")
+    parser.add_argument("--sync-turns", type=int, default=None, help="floor/informer pairs")
     parser.add_argument("--kopf-operator", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--patcher", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", type=Path, help=argparse.SUPPRESS)
@@ -805,8 +849,10 @@ def main() -> None:
         if args.objects is not None and args.objects < 100:
             parser.error("--objects must be at least 100")
         plan = Plan.of(args.objects, quick=args.quick)
+        if args.sync_turns:
+            plan = dataclasses.replace(plan, sync_turns=args.sync_turns)
         with tempfile.TemporaryDirectory(prefix="bench-informers-") as workdir:
-            asyncio.run(bench(plan, Path(workdir)))
+            asyncio.run((bench_sync if args.sync_only else bench)(plan, Path(workdir)))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ sees; whoever wants to edit a cached object takes a mutable deep copy with :func
 are re-exported by :mod:`kopf_informers._store` and the package root; the store's docstring
 explains the policy and its measured cost. Freezing guards against accidents, not malice:
 ``dict.__setitem__(obj, ...)`` still writes.
+
+Objects that the writer is handed over (decoded by the API client for nobody else) are frozen
+lazily with :func:`adopted`: what every reader reads at once, the rest as lazy shells that freeze
+themselves one level at a time on first read. The result behaves as :func:`frozen`'s does.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import ItemsView, Iterable, Iterator, ValuesView
 from typing import Any, Final, NoReturn, SupportsIndex, TypeVar
 
 J = TypeVar("J")
@@ -69,6 +73,97 @@ class FrozenDict(dict[str, Any]):
 
     def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
         return (FrozenDict, (dict(self),))
+
+
+class _LazyFrozenDict(FrozenDict):
+    """A :class:`FrozenDict` whose values may still be plain dicts and lists (:func:`adopted`).
+
+    Its first read through any reading method (``[]``, ``get``, ``items``, ``values``, iteration,
+    copies) settles it: each plain dict value becomes a lazy frozen shell of its own and each
+    list a :class:`FrozenList` (one level deep), in place, and the object becomes a plain
+    :class:`FrozenDict`, whose reads are ``dict``'s own, at C speed. So an object costs one shell
+    per dict that is ever read, and nothing for the parts nobody reads. Only ``dict``'s methods
+    called on it directly (``dict.get(obj, key)``) can see a plain value, as
+    ``dict.__setitem__(obj, ...)`` can still write. ``==``, ``len``, ``in``, ``keys`` and orjson
+    read it as it is (equal either way).
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        return _dict_getitem(_settled(self), key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return _dict_get(_settled(self), key, default)
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        return _dict_items(_settled(self))
+
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        return _dict_values(_settled(self))
+
+    def __iter__(self) -> Iterator[str]:
+        # Also makes dict(obj), {**obj} and update(obj) copy through keys() and [], which
+        # settle it: CPython copies a dict's slots directly only if its __iter__ is dict's own.
+        return _dict_iter(_settled(self))
+
+    def copy(self) -> dict[str, Any]:
+        return _dict_copy(_settled(self))
+
+    def __copy__(self) -> dict[str, Any]:
+        return _dict_copy(_settled(self))
+
+    def __or__(self, other: Any) -> Any:
+        return _dict_or(_settled(self), other)
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
+        return (FrozenDict, (_dict_copy(_settled(self)),))
+
+
+_dict_getitem = dict.__getitem__
+_dict_get = dict.get
+_dict_setitem = dict.__setitem__
+_dict_items = dict.items
+_dict_values = dict.values
+_dict_iter = dict.__iter__
+_dict_copy = dict.copy
+_dict_or = dict.__or__
+
+
+def _settled(owner: FrozenDict) -> FrozenDict:
+    """``owner`` with every value frozen (shallowly, in place), made a plain FrozenDict.
+
+    Two threads may settle one object at once: each writes equal frozen values over the plain
+    ones (a value, not a key: iteration goes on), and one of each stays.
+    """
+    for key, value in _dict_items(owner):
+        cls = type(value)
+        if cls is str:
+            if len(value) <= _INTERNED_LENGTH:
+                _dict_setitem(owner, key, _intern(value))
+        elif cls is dict:
+            _dict_setitem(owner, key, _LazyFrozenDict(value) if value else _EMPTY_DICT)
+        elif cls is list:
+            _dict_setitem(owner, key, _freeze_list(value, shells=True) if value else _EMPTY_LIST)
+    owner.__class__ = FrozenDict
+    return owner
+
+
+def adopted(obj: J) -> J:
+    """``obj`` frozen, taking over its parts instead of copying them where nobody may read them:
+    :func:`frozen`'s result for objects nobody else holds, at a fraction of the cost.
+
+    A Kubernetes object's top level and its ``metadata`` are frozen at once (the store's keys
+    and index functions read them anyway), except ``metadata.managedFields``, whose entries and
+    every other dict at the top level (``spec``, ``status``, ``data``) become lazy shells,
+    frozen one level each time a level is first read (see :class:`_LazyFrozenDict`). The caller
+    hands ``obj`` over: if it changes ``obj``'s nested containers afterwards, the frozen object
+    may show the change. Meant for objects just decoded from JSON, which the store's writer gets
+    from the API client. Anything but a plain ``dict`` goes to :func:`frozen`.
+    """
+    if type(obj) is not dict:
+        return frozen(obj)
+    return _freeze_dict(obj, shells=True)  # type: ignore[arg-type, return-value]
 
 
 class FrozenList(list[Any]):
@@ -154,7 +249,12 @@ _INTERNED_LENGTH = 24
 _intern = sys.intern
 
 
-def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
+def _freeze_dict(
+    value: dict[str, Any], lazy_list: str | None = None, *, shells: bool = False,
+) -> FrozenDict:
+    """A deep freeze, but: the list under the key ``lazy_list`` is frozen one level deep, its
+    dicts left as lazy shells; with ``shells`` (:func:`adopted`'s top level), every dict value
+    but ``metadata`` becomes a lazy shell, and ``metadata`` keeps ``managedFields`` lazy."""
     if not value:
         return _EMPTY_DICT
     result = {}
@@ -164,16 +264,28 @@ def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
             if len(item) <= _INTERNED_LENGTH:
                 item = _intern(item)
         elif cls is dict:
-            item = _freeze_dict(item) if item else _EMPTY_DICT
+            if not item:
+                item = _EMPTY_DICT
+            elif not shells:
+                item = _freeze_dict(item)
+            elif key == "metadata":  # read by keys and indexes: at once, but managedFields
+                item = _freeze_dict(item, "managedFields")
+            else:
+                item = _LazyFrozenDict(item)
         elif cls is list:
-            item = _freeze_list(item) if item else _EMPTY_LIST
+            if not item:
+                item = _EMPTY_LIST
+            else:
+                item = _freeze_list(item, shells=shells or key == lazy_list)
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         result[key] = item
     return FrozenDict(result)
 
 
-def _freeze_list(value: list[Any]) -> FrozenList:
+def _freeze_list(value: list[Any], shells: bool = False) -> FrozenList:
+    """A deep freeze; with ``shells``, one level deep: dicts become lazy shells (a FrozenList
+    has no lazy reads of its own), lists frozen so in turn."""
     if not value:
         return _EMPTY_LIST
     result: list[Any] = []
@@ -184,9 +296,12 @@ def _freeze_list(value: list[Any]) -> FrozenList:
             if len(item) <= _INTERNED_LENGTH:
                 item = _intern(item)
         elif cls is dict:
-            item = _freeze_dict(item) if item else _EMPTY_DICT
+            if not item:
+                item = _EMPTY_DICT
+            else:
+                item = _LazyFrozenDict(item) if shells else _freeze_dict(item)
         elif cls is list:
-            item = _freeze_list(item) if item else _EMPTY_LIST
+            item = _freeze_list(item, shells) if item else _EMPTY_LIST
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         append(item)
@@ -208,9 +323,9 @@ def thaw(obj: J) -> J:
 
 def _thaw_dict(value: dict[str, Any]) -> dict[str, Any]:
     result = {}
-    for key, item in value.items():
+    for key, item in _dict_items(value):  # the slots as they are: thawing freezes nothing
         cls = type(item)
-        if cls is FrozenDict or cls is dict:
+        if cls is FrozenDict or cls is dict or cls is _LazyFrozenDict:
             item = _thaw_dict(item)
         elif cls is FrozenList or cls is list:
             item = _thaw_list(item)
@@ -225,7 +340,7 @@ def _thaw_list(value: list[Any]) -> list[Any]:
     append = result.append
     for item in value:
         cls = type(item)
-        if cls is FrozenDict or cls is dict:
+        if cls is FrozenDict or cls is dict or cls is _LazyFrozenDict:
             item = _thaw_dict(item)
         elif cls is FrozenList or cls is list:
             item = _thaw_list(item)

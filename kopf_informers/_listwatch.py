@@ -28,6 +28,8 @@ WATCH_INACTIVITY_MARGIN = 30.0  # seconds beyond the server-side timeout before 
 class ApiListWatch:
     """Lists and watches one resource, namespace (None: all) and selector set through ``api()``."""
 
+    hands_over_objects = True  # every answer is decoded anew: the store may adopt the objects
+
     def __init__(
         self, *, api: Callable[[], ApiClient], resource: str, namespace: str | None,
         label_selector: LabelSelector, field_selector: FieldSelector,

@@ -74,7 +74,13 @@ class ListPage(NamedTuple):
 
 
 class ListerWatcher(Protocol):
-    """Where a reflector gets its objects from: one resource, namespace and selector set."""
+    """Where a reflector gets its objects from: one resource, namespace and selector set.
+
+    A source whose objects are decoded anew for every answer, and held by nobody else, may say
+    so with a true class attribute ``hands_over_objects`` (the API client's source does): the
+    store then adopts them, freezing them lazily instead of copying them (see
+    :meth:`StoreWriter.apply`). Without it, the store keeps frozen deep copies.
+    """
 
     async def list_page(
         self, *, resource_version: str | None, limit: int, continue_token: str | None,
@@ -124,6 +130,7 @@ class Reflector(Generic[T]):
     ) -> None:
         self.name = name
         self._source = source
+        self._adopt = bool(getattr(source, "hands_over_objects", False))
         self._writer = writer
         self._handler = handler
         self._page_size = page_size
@@ -257,7 +264,7 @@ class Reflector(Generic[T]):
 
     def _add_page(self, replacement: Replacement[T], page: ListPage) -> None:
         with _collector_paused():
-            replacement.add(page.items)
+            replacement.add(page.items, adopt=self._adopt)
 
     def _replace(self, replacement: Replacement[T], resource_version: str) -> None:
         added, updated, deleted = replacement.commit()
@@ -316,7 +323,7 @@ class Reflector(Generic[T]):
                 if event.type == "BOOKMARK" and _ends_initial_events(obj):
                     replacement = self._writer.replacement()
                     with _collector_paused():
-                        replacement.add(buffered)
+                        replacement.add(buffered, adopt=self._adopt)
                     self._replace(replacement, rv or self._rv or "")
                     buffered = None
                 elif event.type != "BOOKMARK":
@@ -335,7 +342,7 @@ class Reflector(Generic[T]):
                 self._rv = rv
 
     def _apply(self, obj: Obj) -> None:
-        old, new = self._writer.apply(obj)
+        old, new = self._writer.apply(obj, adopt=self._adopt)
         if old is None:
             self._handler.on_add(new)
         else:
@@ -344,7 +351,7 @@ class Reflector(Generic[T]):
     def _delete(self, obj: Obj) -> None:
         old = self._writer.delete(obj)
         if old is not None:  # a delete of something never seen is no news
-            self._handler.on_delete(self._writer.transformed(obj))
+            self._handler.on_delete(self._writer.transformed(obj, adopt=self._adopt))
 
 
 async def _settled(task: asyncio.Task[Any]) -> None:
