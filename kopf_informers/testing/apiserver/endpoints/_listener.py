@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 from aiohttp import web
 
@@ -18,8 +19,10 @@ from ._watch import ActiveWatches
 class Listener:
     """The server's socket on ``host:port`` (``port`` 0 picks one, kept across pauses)."""
 
-    def __init__(self, *, host: str, port: int, watches: ActiveWatches) -> None:
+    def __init__(self, *, host: str, port: int, watches: ActiveWatches,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.host = host
+        self.ssl_context = ssl_context  # HTTPS only when set: no plain port beside it
         self.port = port
         self._watches = watches
         self._runner: web.AppRunner | None = None
@@ -70,5 +73,6 @@ class Listener:
     async def _serve(self, sock: socket.socket) -> None:
         assert self._runner is not None
         assert self._runner.server is not None
-        server = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock)
+        server = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock,
+                                                               ssl=self.ssl_context)
         self._servers.append(server)
