@@ -43,9 +43,15 @@ class Listener:
         self._watches.end(abrupt=True)
         http = self._runner.server if self._runner is not None else None
         for protocol in list(http.connections if http is not None else ()):
+            transport = protocol.transport
             protocol.force_close()
-            if protocol.transport is not None:
-                protocol.transport.close()
+            if transport is not None:
+                # A TLS transport's close() waits for the peer's close_notify, which a stopping
+                # loop never sees: abort() closes the socket beneath it at once.
+                if self.ssl_context is not None:
+                    transport.abort()
+                else:
+                    transport.close()
 
     def reopen(self) -> None:
         """Listen again on the same port (on the server's loop)."""
