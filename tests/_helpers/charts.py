@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,3 +36,17 @@ def run_helm(helm: str, *args: str, env: dict[str, str] | None = None,
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
+
+
+def stop_operator(process: subprocess.Popen[str], log: Path) -> str:
+    """SIGTERM a ``kopf run`` subprocess (killed after 20 s), print its log (shown by pytest
+    if the test fails) and return it."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    text = log.read_text()
+    sys.stdout.write(text)
+    return text

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
-from _helpers.charts import ROOT, Render
+from _helpers.charts import ROOT, Render, stop_operator
 from kubernetes.client import ApiextensionsV1Api, CoreV1Api, CustomObjectsApi
 
 from kopf_informers.testing import EmbeddedApiServer, wait_until
@@ -71,15 +70,7 @@ def run_operator(server: EmbeddedApiServer, tmp_path: Path) -> subprocess.Popen[
 
 
 def stop(process: subprocess.Popen[str], tmp_path: Path) -> str:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log = (tmp_path / "operator.log").read_text()
-    sys.stdout.write(log)  # shown if the test fails
-    return log
+    return stop_operator(process, tmp_path / "operator.log")
 
 
 def create_foo(admin: kubernetes.client.ApiClient, name: str) -> None:
