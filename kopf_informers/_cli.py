@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import InvalidArgumentError
 
@@ -60,6 +61,22 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--pod-run-time", type=float, default=0.1,
                      help="seconds a simulated Pod that does not restart (a Job's) runs before "
                      "it Succeeds (default: %(default)s)")
+    api.add_argument("--tls", action="store_true",
+                     help="serve HTTPS only, with a CA made at start; the kubeconfig carries "
+                     "the CA and an admin client certificate (default: plain HTTP)")
+    api.add_argument("--rbac", action="store_true",
+                     help="authenticate every request (401 for unknown tokens) and enforce "
+                     "RBAC from Roles, ClusterRoles and bindings (default: everyone is admin)")
+    api.add_argument("--anonymous-auth", action="store_true",
+                     help="with --rbac, let requests without credentials in as "
+                     "system:anonymous (default: 401)")
+    api.add_argument("--token", action="append", default=[], metavar="TOKEN=USER[:GROUP,...]",
+                     help="accept a static bearer token as USER in the GROUPs; repeatable "
+                     "(default: none)")
+    api.add_argument("--kubeconfig-for", action="append", default=[],
+                     metavar="NAMESPACE/SERVICEACCOUNT=PATH",
+                     help="at start, create the namespace and ServiceAccount if missing and "
+                     "write a kubeconfig that acts as it to PATH; repeatable (default: none)")
     api.add_argument("--allow-remote", action="store_true",
                      help="allow a non-loopback --host; the server has no authentication "
                      "(default: loopback only)")
@@ -88,12 +105,22 @@ async def _serve(args: argparse.Namespace) -> None:
         host=args.host, port=args.port, kubeconfig=args.kubeconfig, history=args.history,
         bookmark_interval=args.bookmark_interval, simulate_workloads=not args.no_simulation,
         simulate_pods=args.simulate_pods, pod_run_time=args.pod_run_time,
-        allow_remote=args.allow_remote,
+        allow_remote=args.allow_remote, tls=args.tls, rbac=args.rbac,
+        anonymous=args.anonymous_auth,
     )
+    for spec in args.token:
+        token, _, who = spec.partition("=")
+        user, _, groups = who.partition(":")
+        if not token or not user:
+            raise InvalidArgumentError(f"--token wants TOKEN=USER[:GROUP,...], got {spec!r}")
+        server.add_token(token, user, tuple(g for g in groups.split(",") if g))
+    wanted = [_kubeconfig_for_spec(spec) for spec in args.kubeconfig_for]
     if not is_loopback(args.host):
         # Said before listening: from then on, anyone who reaches the port owns the server.
-        print(f"kopf-informers: warning: serving on {args.host} with --allow-remote: the server "
-              f"has no authentication, so every client that reaches it has full access",
+        what = ("the server authenticates with RBAC, but runs on a test double's defaults"
+                if args.rbac else "the server has no authentication (no --rbac), so every "
+                "client that reaches it has full access")
+        print(f"kopf-informers: warning: serving on {args.host} with --allow-remote: {what}",
               file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,6 +128,9 @@ async def _serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     await server.astart()
     try:
+        for namespace, account, path in wanted:
+            _ensure_serviceaccount(server, namespace, account)  # on this loop: the server's
+            server.kubeconfig_for(namespace, account, path=path)
         print(server.url, flush=True)
         print(f"kubeconfig: {server.kubeconfig}\n"
               f"try: kubectl --kubeconfig {server.kubeconfig} get namespaces",
@@ -108,6 +138,25 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         await server.astop()
+
+
+def _kubeconfig_for_spec(spec: str) -> tuple[str, str, Path]:
+    account, _, path = spec.partition("=")
+    namespace, _, name = account.partition("/")
+    if not namespace or not name or not path or not Path(path).parent.is_dir():
+        raise InvalidArgumentError(
+            f"--kubeconfig-for wants NAMESPACE/SERVICEACCOUNT=PATH in an existing directory, "
+            f"got {spec!r}")
+    return namespace, name, Path(path)
+
+
+def _ensure_serviceaccount(server: Any, namespace: str, name: str) -> None:
+    core = server.core
+    for key, ns, obj_name in ((("", "namespaces"), None, namespace),
+                              (("", "serviceaccounts"), namespace, name)):
+        info = core.storage_info(key)
+        if core.store.resource(key).get(ns or "", obj_name) is None:
+            core.create(info, ns, {"metadata": {"name": obj_name}})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,3 +42,17 @@ def rules_of(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
     """(apiGroup, resource, verb) of a Role or ClusterRole, without resourceNames limits."""
     return {(group, resource, verb) for rule in doc["rules"] for group in rule["apiGroups"]
             for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+def stop_operator(process: subprocess.Popen[str], log: Path) -> str:
+    """SIGTERM a ``kopf run`` subprocess (killed after 20 s), print its log (shown by pytest
+    if the test fails) and return it."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    text = log.read_text()
+    sys.stdout.write(text)
+    return text

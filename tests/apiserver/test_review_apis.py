@@ -1,6 +1,6 @@
 """The review APIs: ``kubectl auth can-i``, ``auth can-i --list``, ``auth whoami``, TokenReview.
 
-Their create answers a question and stores nothing. The server has no RBAC yet, so its one
+Their create answers a question and stores nothing. Without `rbac=True` (test_rbac.py), its one
 authorizer allows everything, as kube-apiserver's ``AlwaysAllow`` mode does, and every request
 is the administrator (or whom it impersonates).
 """

@@ -7,7 +7,6 @@ chart renders. The embedded server does not enforce RBAC (yet): this compares, i
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of
+from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of, stop_operator
 from kubernetes.client import (
     ApiClient,
     ApiextensionsV1Api,
@@ -205,14 +204,8 @@ def operator_in_two_namespaces(
                    "the operator's informers to start", timeout=TIMEOUT)
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         log.close()
-        sys.stdout.write((tmp_path / "operator.log").read_text())  # shown if the test fails
+        stop_operator(process, tmp_path / "operator.log")
 
 
 @pytest.mark.parametrize(("name", "exercise"), CASES)

@@ -7,16 +7,23 @@ whenever the test itself blocks: the official client, ``kubectl`` in a subproces
 and the official client accept, and exposes ``faults`` and ``journal`` for tests.
 
 It is a test double, honestly named: it stores and serves the Kubernetes API; it runs no
-containers, schedules nothing and enforces no RBAC. It calls the admission webhooks that
-``Mutating``/``ValidatingWebhookConfiguration``s name (``admission/_webhooks``). Workloads
-are simulated (see ``_controllers``) unless turned off: Deployments get their ReplicaSets and
-every status follows its spec; Pods, and the one Node they are bound to, only with
-``simulate_pods``.
+containers and schedules nothing; it enforces RBAC only when asked (``rbac=True``). It calls
+the admission webhooks that ``Mutating``/``ValidatingWebhookConfiguration``s name
+(``admission/_webhooks``). Workloads are simulated (see ``_controllers``) unless turned off:
+Deployments get their ReplicaSets and every status follows its spec; Pods, and the one Node
+they are bound to, only with ``simulate_pods``.
+
+Plain HTTP with every request the administrator is the default, for speed. For permission
+tests, ``tls=True`` serves HTTPS with a CA made at start and ``rbac=True`` authenticates every
+request (401 for unknown credentials) and enforces RBAC; ``kubeconfig_for()`` then gives a
+ServiceAccount's kubeconfig (see ``auth``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import copy
 import ipaddress
 import os
 import tempfile
@@ -32,6 +39,11 @@ from aiohttp import web
 from ...errors import InvalidArgumentError
 from .admission._builtin_schemas import definitions as builtin_definitions
 from .admission._webhooks import Webhooks
+from .auth._authorizer import ALWAYS_ALLOW
+from .auth._rbac import BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES, RbacAuthorizer
+from .auth._rbac import GROUP as RBAC_GROUP
+from .auth._tls import ServerCertificates
+from .auth._user import ADMIN, AUTHENTICATED, Authenticator, UserInfo
 from .controllers._autoregister import APIServiceRegistration
 from .controllers._controllers import Controllers
 from .endpoints._faults import Faults, Journal
@@ -47,6 +59,15 @@ from .storage._store import DEFAULT_HISTORY, Store
 
 T = TypeVar("T")
 MAX_PORT = 65535
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a kubeconfig: whoever reads it acts as its user, so readable by its owner only,
+    as kubectl writes its own, and made so before writing when an existing file is rewritten."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(fd, 0o600)
+        file.write(text)
 
 
 def is_loopback(host: str) -> bool:
@@ -83,6 +104,18 @@ class EmbeddedApiServer:
             (without a port, the service's). Their certificates are still verified for
             ``<name>.<namespace>.svc``. A Service of type ``ExternalName`` needs no entry: its
             ``spec.externalName`` is the host, as for kube-apiserver.
+        tls: serve HTTPS only, with a CA made at start (in the kubeconfig's
+            ``certificate-authority-data``); the kubeconfig's admin then authenticates with a
+            client certificate (``kubernetes-admin`` in ``system:masters``).
+        rbac: enforce RBAC: Roles, ClusterRoles and their bindings decide every request, as
+            kube-apiserver's RBAC authorizer; the default ClusterRoles for discovery and the
+            self reviews are made at start. Implies ``authentication``.
+        authentication: answer 401 to unknown tokens (and, unless ``anonymous``, to requests
+            without credentials). Off by default (unless ``rbac``): any request is then the
+            administrator unless it shows a credential the server knows.
+        anonymous: with ``authentication``, let requests without credentials in as
+            ``system:anonymous`` (``--anonymous-auth``).
+        max_watches_per_user: open watches one user may hold at once; more get 429.
     """
 
     def __init__(
@@ -91,6 +124,9 @@ class EmbeddedApiServer:
         watch_timeout: float | None = None, simulate_workloads: bool = True,
         simulation_delay: float = 0.05, simulate_pods: bool = False, pod_run_time: float = 0.1,
         allow_remote: bool = False, webhook_hosts: Mapping[str, str] | None = None,
+        tls: bool = False, rbac: bool = False,
+        authentication: bool | None = None, anonymous: bool = False,
+        max_watches_per_user: int = 1000,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise InvalidArgumentError(
@@ -126,7 +162,15 @@ class EmbeddedApiServer:
         self._kubeconfig_path = Path(kubeconfig) if kubeconfig is not None else None
         self._own_kubeconfig = kubeconfig is None
         self.store = Store(history=history)
-        self.core = ApiCore(store=self.store, registry=ServedResources(BUILTIN_RESOURCES))
+        self.tls = tls
+        self.rbac = rbac
+        self.certificates = ServerCertificates(host) if tls else None
+        strict = rbac if authentication is None else authentication
+        self.authenticator = Authenticator(strict=strict, anonymous=anonymous,
+                                           uids=self._uid_of)
+        self.core = ApiCore(store=self.store, registry=ServedResources(BUILTIN_RESOURCES),
+                            authorizer=RbacAuthorizer(self.store) if rbac else ALWAYS_ALLOW,
+                            authenticator=self.authenticator)
         self.controllers = Controllers(
             self.core, simulate_workloads=simulate_workloads, simulation_delay=simulation_delay,
             simulate_pods=simulate_pods, pod_run_time=pod_run_time,
@@ -135,13 +179,16 @@ class EmbeddedApiServer:
         self.journal = Journal()
         self.loop = ServerLoop()
         self.watches = ActiveWatches()
-        self.listener = Listener(host=host, port=port, watches=self.watches)
+        self.listener = Listener(
+            host=host, port=port, watches=self.watches,
+            ssl_context=self.certificates.server_context() if self.certificates else None)
         self.faults = Faults(loop=self.loop, watches=self.watches, listener=self.listener,
                              expire_history=self.expire_history)
         self.http = HttpApi(
             core=self.core, journal=self.journal, faults=self.faults, watches=self.watches,
             settings=HttpSettings(bookmark_interval=bookmark_interval,
-                                  watch_timeout=watch_timeout),
+                                  watch_timeout=watch_timeout,
+                                  max_watches_per_user=max_watches_per_user),
             webhooks=Webhooks(self.store, hosts=webhook_hosts),
         )
         self._runner: web.AppRunner | None = None
@@ -153,7 +200,19 @@ class EmbeddedApiServer:
         info = self.core.storage_info(NAMESPACES)
         for name in DEFAULT_NAMESPACES:
             self.core.create(info, None, {"metadata": {"name": name}})
+        if self.rbac:
+            for plural, objs in (("clusterroles", BOOTSTRAP_CLUSTER_ROLES),
+                                 ("clusterrolebindings", BOOTSTRAP_CLUSTER_ROLE_BINDINGS)):
+                rbac_info = self.core.storage_info((RBAC_GROUP, plural))
+                for obj in objs:
+                    self.core.create(rbac_info, None, copy.deepcopy(obj))
+        if self.certificates is not None:
+            self.controllers.ca_pem = self.certificates.ca_pem
         self.apiservices.sync()
+
+    def _uid_of(self, plural: str, namespace: str, name: str) -> str | None:
+        obj = self.store.resource(("", plural)).get(namespace, name)
+        return None if obj is None else str(obj["metadata"].get("uid", ""))
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -168,7 +227,7 @@ class EmbeddedApiServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -181,20 +240,61 @@ class EmbeddedApiServer:
             fd, path = tempfile.mkstemp(prefix="embedded-apiserver-", suffix=".kubeconfig")
             os.close(fd)
             self._kubeconfig_path = Path(path)
+        if self.certificates is not None:
+            admin = self.certificates.issue_client(ADMIN.username, ("system:masters",))
+            user: dict[str, str] = admin.kubeconfig_user()
+        else:
+            user = {"token": self.authenticator.admin_token}
+        _write_private(self._kubeconfig_path, self._kubeconfig_text(user, "default"))
+
+    def _kubeconfig_text(self, user: dict[str, str], namespace: str) -> str:
+        cluster: dict[str, str] = {"server": self.url}
+        if self.certificates is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(
+                self.certificates.ca_pem).decode()
         config = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": "embedded", "cluster": {"server": self.url}}],
-            "users": [{"name": "embedded", "user": {"token": "embedded-apiserver-token"}}],
+            "clusters": [{"name": "embedded", "cluster": cluster}],
+            "users": [{"name": "embedded", "user": user}],
             "contexts": [{"name": "embedded", "context": {
-                "cluster": "embedded", "user": "embedded", "namespace": "default"}}],
+                "cluster": "embedded", "user": "embedded", "namespace": namespace}}],
             "current-context": "embedded",
         }
-        # Whoever reads it has the whole server: readable by its owner only, as kubectl writes
-        # its own, and made so before writing when an existing file is rewritten.
-        fd = os.open(self._kubeconfig_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as file:
-            os.fchmod(fd, 0o600)
-            file.write(yaml.safe_dump(config, sort_keys=False))
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def kubeconfig_for(self, namespace: str, serviceaccount: str, *,
+                       path: str | Path | None = None, seconds: int = 24 * 3600) -> Path:
+        """A kubeconfig (a path, mode 0600) that acts as the ServiceAccount
+        ``namespace/serviceaccount``, with a token as the TokenRequest API issues one; from any
+        thread, once started. The file is the caller's to remove.
+
+        Raises:
+            InvalidArgumentError: if there is no such ServiceAccount.
+        """
+        def issue() -> str:
+            sa = self.store.resource(("", "serviceaccounts")).get(namespace, serviceaccount)
+            if sa is None:
+                raise InvalidArgumentError(
+                    f'serviceaccounts "{serviceaccount}" not found in namespace "{namespace}"')
+            token, _ = self.authenticator.issue(namespace, serviceaccount,
+                                                sa["metadata"]["uid"], seconds=seconds)
+            return token
+
+        token = self.call_soon(issue) if self.loop.loop is not None else issue()
+        if path is None:
+            fd, name = tempfile.mkstemp(prefix=f"embedded-{namespace}-{serviceaccount}-",
+                                        suffix=".kubeconfig")
+            os.close(fd)
+            path = name
+        _write_private(Path(path), self._kubeconfig_text({"token": token}, namespace))
+        return Path(path)
+
+    def add_token(self, token: str, username: str, groups: tuple[str, ...] = (),
+                  uid: str = "") -> None:
+        """Accept a static bearer ``token`` as ``username`` in ``groups``
+        (kube-apiserver's ``--token-auth-file``; ``system:authenticated`` is added)."""
+        groups = groups if AUTHENTICATED in groups else (*groups, AUTHENTICATED)
+        self.authenticator.add_token(token, UserInfo(username, uid=uid, groups=groups))
 
     # -- on the current loop --------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ real ones do:
   StatefulSets own ControllerRevisions and claims, and their statuses follow, after a short
   delay, as kube-controller-manager's would. Without pod simulation there are no Pods and every
   replica counts as ready: a simulation like kwok's, clearly not a scheduler.
+- **Service-account tokens**: a ``kubernetes.io/service-account-token`` Secret naming a
+  ServiceAccount gets its token (see ``auth._user``), the CA and the namespace, as
+  kube-controller-manager's token controller fills it.
 - **Pods** (``_kubelet``; only with ``simulate_pods=True``): ReplicaSets, StatefulSets and Jobs
   create their Pods, which a simulated kubelet on one simulated Node reports Running and Ready
   (and Succeeded, for those that do not restart). Nothing runs.
@@ -30,6 +33,7 @@ and creates at most as many objects as the workload's replicas.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import functools
 from collections.abc import Callable
@@ -45,6 +49,12 @@ from ._kubelet import Kubelet
 from ._objects import DEPLOYMENTS, JOBS, PODS, REPLICASETS, STATEFULSETS, controller_of
 from ._statefulsets import StatefulSetController
 
+SECRETS: ResourceKey = ("", "secrets")
+SERVICEACCOUNTS: ResourceKey = ("", "serviceaccounts")
+SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
+
 Sync = Callable[[str, str], None]  # (namespace, name) -> None
 
 
@@ -56,6 +66,7 @@ class Controllers:
         simulate_pods: bool = False, pod_run_time: float = 0.1,
     ) -> None:
         self.core = core
+        self.ca_pem = b""  # the server's CA, for service-account token Secrets (TLS only)
         self.simulate_workloads = simulate_workloads
         self.simulation_delay = simulation_delay
         self.simulate_pods = simulate_pods
@@ -121,6 +132,9 @@ class Controllers:
         obj, meta = event.obj, event.obj["metadata"]
         if key == CRDS:
             self._crd_event(event)
+        if key == SECRETS and event.type != "DELETED" and _wants_token(obj):
+            self._enqueue(functools.partial(self._fill_token, meta.get("namespace", ""),
+                                            meta["name"]))
         if event.type == "DELETED":
             uid: str = meta["uid"]
             self._enqueue(functools.partial(self._owner_gone, uid))
@@ -319,6 +333,34 @@ class Controllers:
             if blocking == 0:
                 core.internal_update(owner_key, owner, _drop_finalizer("foregroundDeletion"))
 
+    # -- service-account tokens -----------------------------------------------------------------
+
+    def _fill_token(self, namespace: str, name: str) -> None:
+        """The token controller: a ``kubernetes.io/service-account-token`` Secret gets its
+        ServiceAccount's token, ``ca.crt`` and ``namespace``, once the ServiceAccount exists."""
+        secret = self.core.store.resource(SECRETS).get(namespace, name)
+        if secret is None or not _wants_token(secret):
+            return
+        annotations = secret["metadata"].get("annotations") or {}
+        sa_name = annotations.get(SA_NAME_ANNOTATION, "")
+        sa = self.core.store.resource(SERVICEACCOUNTS).get(namespace, sa_name)
+        if sa is None:
+            return
+        token, _ = self.core.authenticator.issue(
+            namespace, sa_name, sa["metadata"]["uid"],
+            secret=(name, secret["metadata"]["uid"]))
+
+        def mutate(new: Obj) -> None:
+            data = new.setdefault("data", {}) or {}
+            new["data"] = data
+            data["token"] = base64.b64encode(token.encode()).decode()
+            data["namespace"] = base64.b64encode(namespace.encode()).decode()
+            data["ca.crt"] = base64.b64encode(self.ca_pem).decode()
+            new["metadata"].setdefault("annotations", {})[SA_UID_ANNOTATION] = \
+                sa["metadata"]["uid"]
+
+        self.core.internal_update(SECRETS, secret, mutate)
+
     # -- workload simulation --------------------------------------------------------------------
 
     def _simulate(self, key: ResourceKey, namespace: str, name: str) -> None:
@@ -331,6 +373,13 @@ class Controllers:
             new["status"] = _simulated_status(new)
 
         self.core.internal_update(key, obj, mutate, subresource="status")
+
+
+def _wants_token(secret: Obj) -> bool:
+    annotations = secret["metadata"].get("annotations") or {}
+    return (secret.get("type") == SA_TOKEN_TYPE and bool(annotations.get(SA_NAME_ANNOTATION))
+            and not (secret.get("data") or {}).get("token")
+            and not secret["metadata"].get("deletionTimestamp"))
 
 
 def _crd_key(crd: Obj) -> ResourceKey:

@@ -70,6 +70,10 @@ class JournalEntry:
     status: int | None = None
     duration: float | None = None
     seq: int = 0  # 1 for the server's first request, counting those that fell off the journal
+    user: str = ""  # who asked, after impersonation ("" if nobody authenticated)
+    groups: tuple[str, ...] = ()
+    decision: str = ""  # "allow", "deny" (403) or "unauthenticated" (401)
+    reason: str = ""  # the authorizer's (RBAC: which binding allowed, or why nothing did)
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "started"}

@@ -16,6 +16,7 @@ the loop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime
 import json
@@ -48,15 +49,24 @@ from ..apimachinery._status import (
     status_body,
     success_status,
 )
+from ..auth._authorizer import (
+    Attributes,
+    forbidden,
+    impersonation_checks,
+    unauthorized,
+)
+from ..auth._tls import user_of_certificate
+from ..auth._user import UserInfo, impersonated
 from ..registry import _patching
 from ..registry._core import ApiCore, Selection, present
 from ..registry._resources import ResourceInfo
+from ..registry._reviews import token_request
 from ..storage._store import Obj
 from . import _openapi, _openapi_proto, _openapi_v2, _tables
 from ._admitted import AdmittedWrites, WriteOptions
 from ._fault_endpoint import FaultEndpoint
-from ._faults import Faults, Journal
-from ._request_info import COLLECTION_VERBS, REQUEST_INFO, RequestInfo, resolve
+from ._faults import Faults, Journal, JournalEntry
+from ._request_info import COLLECTION_VERBS, REQUEST_INFO, REQUEST_USER, RequestInfo, resolve
 from ._watch import ActiveWatches, WatchStream
 
 VERSION_INFO = {
@@ -87,6 +97,8 @@ class HttpSettings:
 
     bookmark_interval: float = 1.0
     watch_timeout: float | None = None
+    max_watches_per_user: int = 1000  # open watches one user may hold; more get 429
+    max_label_selector: int = 4096  # characters of a labelSelector; longer ones get 400
 
 
 class HttpApi:
@@ -105,6 +117,7 @@ class HttpApi:
         self.settings = settings
         self._openapi_cache: dict[str, Any] = {}
         self._openapi_generation = -1
+        self._watches_of: collections.Counter[str] = collections.Counter()
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware],
@@ -136,6 +149,7 @@ class HttpApi:
         request[REQUEST_INFO] = info
         entry = self.journal.record(request, info)
         try:
+            self._admit(request, info, entry)
             response = await self._faulted(request, info, handler)
         except ApiStatusError as e:
             response = status_response(e)
@@ -146,6 +160,36 @@ class HttpApi:
         entry.status = response.status
         entry.duration = time.monotonic() - entry.started
         return response
+
+    def _admit(self, request: web.Request, info: RequestInfo, entry: JournalEntry) -> None:
+        """Authenticate (401), impersonate and authorize (403) a request, as kube-apiserver's
+        filters do before any handler; the journal keeps who asked and what was decided."""
+        transport = request.transport
+        peer = user_of_certificate(transport.get_extra_info("peercert") if transport else None)
+        user = self.core.authenticator.user_of(request.headers, peer)
+        if user is None:
+            entry.decision = "unauthenticated"
+            raise unauthorized()
+        target = impersonated(request.headers)
+        if target is not None:
+            for check in impersonation_checks(user, target, target.uid, dict(target.extra)):
+                decision = self.core.authorizer.authorize(check)
+                if not decision.allowed:
+                    entry.user, entry.groups, entry.decision = user.username, user.groups, "deny"
+                    raise forbidden(check, decision.reason)
+            user = target
+        request[REQUEST_USER] = user
+        entry.user, entry.groups = user.username, user.groups
+        attributes = _attributes(user, info, request)
+        decision = self.core.authorizer.authorize(attributes)
+        entry.decision = "allow" if decision.allowed else "deny"
+        entry.reason = decision.reason
+        if not decision.allowed:
+            raise forbidden(attributes, decision.reason)
+        selector = request.query.get("labelSelector", "")
+        if len(selector) > self.settings.max_label_selector:
+            raise bad_request(f"labelSelector is {len(selector)} characters long, more than "
+                              f"the {self.settings.max_label_selector} this server accepts")
 
     async def _faulted(
         self, request: web.Request, info: RequestInfo,
@@ -278,6 +322,9 @@ class HttpApi:
             if request.method != "GET":
                 raise method_not_allowed()
             return self._group_or_resources(request.path)
+        if (info.group, info.plural, info.subresource, info.verb) == (
+                "", "serviceaccounts", "token", "create") and info.name and info.namespace:
+            return await self._token_request(request, info)
         resource = self.core.registry.get(info.group, info.version, info.plural)
         connect = resource.strategy.connect_subresources if resource is not None else {}
         if resource is not None and info.name and info.subresource and \
@@ -291,6 +338,22 @@ class HttpApi:
             raise method_not_allowed()
         response: web.StreamResponse = await handler(request, resource, info)
         return response
+
+    async def _token_request(self, request: web.Request, info: RequestInfo) -> web.Response:
+        assert info.name is not None
+        accounts = self.core.registry.get("", "v1", "serviceaccounts")
+        assert accounts is not None
+        account = self.core.get(accounts, info.namespace, info.name)
+        raw = await _read_raw(request)
+        body: Any = {}
+        # A protobuf TokenRequest (kubectl's) is not in the field table: its spec is taken as
+        # defaulted (one hour, the API server's audience).
+        if media_type_of(request.headers.get("Content-Type", "")) != PROTOBUF and raw.strip():
+            try:
+                body = load_json(raw)
+            except DecodeError as e:
+                raise bad_request(str(e)) from e
+        return json_response(token_request(account, body, self.core.authenticator), 201)
 
     @staticmethod
     def _shape_fits(resource: ResourceInfo, info: RequestInfo) -> bool:
@@ -349,7 +412,7 @@ class HttpApi:
 
     def _write_options(self, request: web.Request) -> WriteOptions:
         return WriteOptions(
-            user=self.core.authenticator.user_of(request.headers), dry_run=_dry_run(request),
+            user=request[REQUEST_USER], dry_run=_dry_run(request),
             field_validation=_field_validation(request),
             field_manager=request.query.get("fieldManager"),
         )
@@ -455,12 +518,19 @@ class HttpApi:
         if _wants_table(request):
             self._table(request, res, [])  # a bad includeObject is a 400 before the stream
             include_object = q.get("includeObject", "Metadata")
+        username = request[REQUEST_USER].username
+        if self._watches_of[username] >= self.settings.max_watches_per_user:
+            raise ApiStatusError(
+                429, f'too many watches: user "{username}" has '
+                f"{self._watches_of[username]} open, the most this server allows; close some "
+                "or retry later", reason="TooManyRequests", retry_after=1)
         watcher, initial, ok = self.core.subscribe(
             res, selection, q.get("resourceVersion"), send_initial_events=send_initial,
         )
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
         response.enable_chunked_encoding()
         self.watches.add(watcher, request)
+        self._watches_of[username] += 1
         try:
             await response.prepare(request)
             if not ok:
@@ -481,7 +551,33 @@ class HttpApi:
         finally:
             watcher.close()
             self.watches.discard(watcher)
+            self._watches_of[username] -= 1
+            if not self._watches_of[username]:
+                del self._watches_of[username]
         return response
+
+
+def _attributes(user: UserInfo, info: RequestInfo, request: web.Request) -> Attributes:
+    """What a request asks the authorizer, as kube-apiserver's request-info resolver makes the
+    attributes: a namespace's own URL is in that namespace; a list or watch of one name (a
+    ``metadata.name`` field selector) names it."""
+    if info.discovery:
+        return Attributes(user=user, verb=request.method.lower(), resource_request=False,
+                          path=request.path)
+    name = info.name or ""
+    if not name and info.verb in ("list", "watch"):
+        for term in request.query.get("fieldSelector", "").split(","):
+            key, sep, value = term.partition("=")
+            if key.strip() == "metadata.name" and sep and not value.startswith("="):
+                name = value.strip()
+            elif key.strip() == "metadata.name" and value.startswith("="):
+                name = value[1:].strip()
+    namespace = info.namespace or ""
+    if not namespace and info.plural == "namespaces" and not info.group and info.name:
+        namespace = info.name
+    return Attributes(user=user, verb=info.verb, namespace=namespace, group=info.group,
+                      version=info.version, resource=info.plural,
+                      subresource=info.subresource or "", name=name)
 
 
 def _serves_verb(resource: ResourceInfo, info: RequestInfo) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 from aiohttp import web
 
@@ -18,8 +19,10 @@ from ._watch import ActiveWatches
 class Listener:
     """The server's socket on ``host:port`` (``port`` 0 picks one, kept across pauses)."""
 
-    def __init__(self, *, host: str, port: int, watches: ActiveWatches) -> None:
+    def __init__(self, *, host: str, port: int, watches: ActiveWatches,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.host = host
+        self.ssl_context = ssl_context  # HTTPS only when set: no plain port beside it
         self.port = port
         self._watches = watches
         self._runner: web.AppRunner | None = None
@@ -40,9 +43,15 @@ class Listener:
         self._watches.end(abrupt=True)
         http = self._runner.server if self._runner is not None else None
         for protocol in list(http.connections if http is not None else ()):
+            transport = protocol.transport
             protocol.force_close()
-            if protocol.transport is not None:
-                protocol.transport.close()
+            if transport is not None:
+                # A TLS transport's close() waits for the peer's close_notify, which a stopping
+                # loop never sees: abort() closes the socket beneath it at once.
+                if self.ssl_context is not None:
+                    transport.abort()
+                else:
+                    transport.close()
 
     def reopen(self) -> None:
         """Listen again on the same port (on the server's loop)."""
@@ -70,5 +79,6 @@ class Listener:
     async def _serve(self, sock: socket.socket) -> None:
         assert self._runner is not None
         assert self._runner.server is not None
-        server = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock)
+        server = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock,
+                                                               ssl=self.ssl_context)
         self._servers.append(server)

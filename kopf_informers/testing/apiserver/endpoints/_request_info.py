@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from ..auth._user import UserInfo
+
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
 # The verbs of a collection's URL; all others need an object's URL (a name).
 COLLECTION_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
@@ -35,6 +37,8 @@ class RequestInfo:
 
 # A typed request key: aiohttp warns about plain string keys (an error under -W error).
 REQUEST_INFO = web.RequestKey("info", RequestInfo)
+# Who the request is, once authenticated (and impersonated): set before any handler runs.
+REQUEST_USER = web.RequestKey("user", UserInfo)
 
 
 def resolve(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:

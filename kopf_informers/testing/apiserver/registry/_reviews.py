@@ -14,6 +14,7 @@ its answers into statuses (pkg/registry/authorization/*, pkg/registry/authentica
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -156,3 +157,29 @@ def _invalid(obj: Obj, field: str, value: str, detail: str) -> ApiStatusError:
         kind=kind, causes=[{"reason": "FieldValueInvalid", "message": f"Invalid value: {value}: "
                             f"{detail}", "field": field}],
     )
+
+
+def token_request(serviceaccount: Obj, body: Any, authenticator: Authenticator) -> Obj:
+    """A ``TokenRequest`` answered for ``serviceaccount`` (``kubectl create token``): the
+    posted spec, defaulted, and a token in its status (pkg/registry/core/serviceaccount)."""
+    spec = _spec(body) if isinstance(body, dict) else {}
+    seconds = spec.get("expirationSeconds", 3600)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 600:
+        raise ApiStatusError(
+            422, "TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: "
+            "Invalid value: "f"{seconds}: may not specify a duration less than 10 minutes",
+            kind="TokenRequest", group="authentication.k8s.io")
+    audiences = [str(a) for a in spec.get("audiences") or ()]
+    meta = serviceaccount["metadata"]
+    token, expiry = authenticator.issue(meta["namespace"], meta["name"], meta["uid"],
+                                        seconds=seconds, audiences=audiences)
+    expires = datetime.datetime.fromtimestamp(expiry, datetime.UTC)
+    return {
+        "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                     "creationTimestamp": None},
+        "spec": {"audiences": audiences or ["https://kubernetes.default.svc.cluster.local"],
+                 "expirationSeconds": seconds, "boundObjectRef": spec.get("boundObjectRef")},
+        "status": {"token": token,
+                   "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    }

@@ -1,0 +1,238 @@
+"""RBAC: Roles, ClusterRoles and their bindings decide, as kube-apiserver's RBAC authorizer.
+
+:class:`RbacAuthorizer` reads the four ``rbac.authorization.k8s.io`` kinds from the store at
+every decision (no cache to go stale; a test cluster holds few of them) and walks them as
+``rbac.RBACAuthorizer`` and ``validation.DefaultRuleResolver`` do: the ClusterRoleBindings,
+then, for a namespaced request, the RoleBindings of its namespace; a binding applies when one
+of its subjects is the user, one of its groups, or its ServiceAccount; its role's rules allow
+when verb, API group, resource (``foos/status``, ``*/scale``), resource name and, for other
+paths, the non-resource URL (``/apis/*``) match. ``system:masters`` is allowed everything first,
+as kube-apiserver's privileged-groups authorizer does. A ClusterRole with an
+``aggregationRule`` has, besides its own rules, those of every ClusterRole its selectors match
+(what the clusterrole-aggregation controller writes into it, computed here when asked).
+
+A denial has no opinion and a reason only when a binding's role is missing, worded so
+(``RBAC: clusterrole.rbac.authorization.k8s.io "x" not found``). :data:`BOOTSTRAP` holds the
+ClusterRoles and ClusterRoleBindings the real server makes at start so that discovery, the
+self reviews and ``/version`` work for anyone authenticated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..storage._store import Obj, Store
+from ._authorizer import Attributes, Decision, Rules
+from ._user import SERVICEACCOUNT_PREFIX, UserInfo
+
+GROUP = "rbac.authorization.k8s.io"
+MASTERS = "system:masters"
+
+
+class RbacAuthorizer:
+    """kube-apiserver's ``--authorization-mode=RBAC`` over the objects in ``store``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def authorize(self, attributes: Attributes) -> Decision:
+        if MASTERS in attributes.user.groups:
+            return Decision(allowed=True)
+        errors: list[str] = []
+        for source, rule in self._rules(attributes.user, attributes.namespace, errors):
+            if _allows(rule, attributes):
+                return Decision(allowed=True, reason=f"RBAC: allowed by {source}")
+        reason = f"RBAC: {errors[0]}" if len(errors) == 1 else (
+            f"RBAC: [{', '.join(errors)}]" if errors else "")
+        return Decision(allowed=False, reason=reason)
+
+    def rules_for(self, user: UserInfo, namespace: str) -> Rules:
+        if MASTERS in user.groups:
+            return Rules(
+                resource_rules=({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},),
+                non_resource_rules=({"verbs": ["*"], "nonResourceURLs": ["*"]},),
+            )
+        errors: list[str] = []
+        resource: list[dict[str, Any]] = []
+        non_resource: list[dict[str, Any]] = []
+        for _, rule in self._rules(user, namespace, errors):
+            if rule.get("nonResourceURLs"):
+                non_resource.append({"verbs": list(rule.get("verbs") or ()),
+                                     "nonResourceURLs": list(rule["nonResourceURLs"])})
+            if rule.get("resources"):
+                entry = {"verbs": list(rule.get("verbs") or ()),
+                         "apiGroups": list(rule.get("apiGroups") or ()),
+                         "resources": list(rule["resources"])}
+                if rule.get("resourceNames"):
+                    entry["resourceNames"] = list(rule["resourceNames"])
+                resource.append(entry)
+        return Rules(resource_rules=tuple(resource), non_resource_rules=tuple(non_resource),
+                     incomplete=bool(errors), evaluation_error=", ".join(errors))
+
+    # -- the rule resolver ----------------------------------------------------------------------
+
+    def _rules(self, user: UserInfo, namespace: str,
+               errors: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """Every rule that applies to ``user`` in ``namespace``, with where it comes from."""
+        for binding in self._items("clusterrolebindings"):
+            if _applies(binding, user, ""):
+                yield from self._role_rules(binding, "", errors)
+        if namespace:
+            for binding in self._items("rolebindings", namespace):
+                if _applies(binding, user, namespace):
+                    yield from self._role_rules(binding, namespace, errors)
+
+    def _role_rules(self, binding: Obj, namespace: str,
+                    errors: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        ref = binding.get("roleRef") or {}
+        kind, name = ref.get("kind"), ref.get("name", "")
+        meta = binding.get("metadata") or {}
+        if namespace:
+            source = f'RoleBinding "{meta.get("name")}" of {kind} "{name}" to ' \
+                     f'{namespace}'
+        else:
+            source = f'ClusterRoleBinding "{meta.get("name")}" of ClusterRole "{name}"'
+        if kind == "Role" and namespace:
+            role = self._store.resource((GROUP, "roles")).get(namespace, name)
+            if role is None:
+                errors.append(f'role.{GROUP} "{name}" not found')
+                return
+            rules = list(role.get("rules") or ())
+        elif kind == "ClusterRole":
+            role = self._store.resource((GROUP, "clusterroles")).get("", name)
+            if role is None:
+                errors.append(f'clusterrole.{GROUP} "{name}" not found')
+                return
+            rules = self.cluster_role_rules(role)
+        else:
+            return
+        for rule in rules:
+            if isinstance(rule, Mapping):
+                yield source, rule
+
+    def cluster_role_rules(self, role: Obj) -> list[Mapping[str, Any]]:
+        """A ClusterRole's rules, with those its ``aggregationRule`` selects."""
+        rules = [r for r in role.get("rules") or () if isinstance(r, Mapping)]
+        aggregation = role.get("aggregationRule") or {}
+        selectors = aggregation.get("clusterRoleSelectors") or ()
+        if not selectors:
+            return rules
+        own = (role.get("metadata") or {}).get("name")
+        for other in self._items("clusterroles"):
+            labels = (other.get("metadata") or {}).get("labels") or {}
+            if other["metadata"].get("name") == own:
+                continue
+            if any(_selects(selector, labels) for selector in selectors):
+                rules.extend(r for r in other.get("rules") or () if r not in rules)
+        return rules
+
+    def _items(self, plural: str, namespace: str | None = None) -> list[Obj]:
+        return self._store.resource((GROUP, plural)).items(namespace)
+
+
+# -- matching, as rbac/v1 helpers and validation.appliesTo ---------------------------------------
+
+def _applies(binding: Obj, user: UserInfo, namespace: str) -> bool:
+    for subject in binding.get("subjects") or ():
+        kind, name = subject.get("kind"), subject.get("name")
+        if kind == "User" and name == user.username:
+            return True
+        if kind == "Group" and name in user.groups:
+            return True
+        if kind == "ServiceAccount":
+            sa_namespace = subject.get("namespace") or namespace
+            if user.username == f"{SERVICEACCOUNT_PREFIX}{sa_namespace}:{name}":
+                return True
+    return False
+
+
+def _allows(rule: Mapping[str, Any], attrs: Attributes) -> bool:
+    if not _has(rule.get("verbs"), attrs.verb):
+        return False
+    if not attrs.resource_request:
+        return any(url == "*" or url == attrs.path or (
+            url.endswith("*") and attrs.path.startswith(url[:-1]))
+            for url in rule.get("nonResourceURLs") or ())
+    if not _has(rule.get("apiGroups"), attrs.group):
+        return False
+    combined = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+    if not any(r == "*" or r == combined or (
+            attrs.subresource and r == f"*/{attrs.subresource}")
+            for r in rule.get("resources") or ()):
+        return False
+    names = rule.get("resourceNames") or ()
+    return not names or attrs.name in names
+
+
+def _has(values: Any, wanted: str) -> bool:
+    return any(v == "*" or v == wanted for v in values or ())
+
+
+def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A ``metav1.LabelSelector`` against ``labels`` (an empty selector selects everything)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or ()
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+# -- what the real server bootstraps (plugin/pkg/auth/authorizer/rbac/bootstrappolicy) -----------
+
+_DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
+                   "/openapi/*", "/readyz", "/version", "/version/"]
+_PUBLIC_URLS = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
+_BOOTSTRAP_LABELS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+
+
+def _cluster_role(name: str, rules: list[dict[str, Any]],
+                  aggregation: dict[str, Any] | None = None) -> Obj:
+    role: Obj = {"metadata": {"name": name, "labels": dict(_BOOTSTRAP_LABELS),
+                              "annotations": {"rbac.authorization.kubernetes.io/autoupdate":
+                                              "true"}},
+                 "rules": rules}
+    if aggregation is not None:
+        role["aggregationRule"] = aggregation
+    return role
+
+
+def _cluster_binding(name: str, role: str, groups: list[str]) -> Obj:
+    return {"metadata": {"name": name, "labels": dict(_BOOTSTRAP_LABELS),
+                         "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+            "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": GROUP, "kind": "Group", "name": g} for g in groups]}
+
+
+BOOTSTRAP_CLUSTER_ROLES: tuple[Obj, ...] = (
+    _cluster_role("cluster-admin", [
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+        {"nonResourceURLs": ["*"], "verbs": ["*"]},
+    ]),
+    _cluster_role("system:discovery", [{"nonResourceURLs": _DISCOVERY_URLS, "verbs": ["get"]}]),
+    _cluster_role("system:public-info-viewer", [
+        {"nonResourceURLs": _PUBLIC_URLS, "verbs": ["get"]}]),
+    _cluster_role("system:basic-user", [
+        {"apiGroups": ["authorization.k8s.io"],
+         "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+         "verbs": ["create"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"],
+         "verbs": ["create"]},
+    ]),
+)
+BOOTSTRAP_CLUSTER_ROLE_BINDINGS: tuple[Obj, ...] = (
+    _cluster_binding("cluster-admin", "cluster-admin", [MASTERS]),
+    _cluster_binding("system:discovery", "system:discovery", ["system:authenticated"]),
+    _cluster_binding("system:basic-user", "system:basic-user", ["system:authenticated"]),
+    _cluster_binding("system:public-info-viewer", "system:public-info-viewer",
+                     ["system:authenticated", "system:unauthenticated"]),
+)
