@@ -274,3 +274,48 @@ def test_rbac_bootstraps_the_default_cluster_roles(server: EmbeddedApiServer) ->
         f"clusterrolebinding.rbac.authorization.k8s.io/{name}" for name in (
             "cluster-admin", "system:discovery", "system:basic-user",
             "system:public-info-viewer")}
+
+
+ROLE_ADMIN = {  # the bot may write Roles and RoleBindings in its namespace, nothing more
+    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+    "metadata": {"name": "role-admin", "namespace": NS},
+    "rules": [{"apiGroups": ["rbac.authorization.k8s.io"],
+               "resources": ["roles", "rolebindings"],
+               "verbs": ["get", "create", "update", "patch"]},
+              {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+}
+
+
+def role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": NS}, "rules": rules}
+
+
+def test_a_role_or_binding_may_grant_only_what_its_writer_holds(
+        server: EmbeddedApiServer, bot: Path) -> None:
+    apply(server.kubeconfig, ROLE_ADMIN, {**BINDING, "metadata": {"name": "role-admin",
+                                                                 "namespace": NS},
+                                          "roleRef": {**BINDING["roleRef"], "name": "role-admin"}})
+    held = role("reader", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}])
+    more = role("writer", [{"apiGroups": [""], "resources": ["configmaps"],
+                            "verbs": ["get", "delete"]}])
+    apply(bot, held)  # what the bot holds itself: allowed
+    result = kubectl(bot, "apply", "-f", "-", stdin=yaml.safe_dump(more))
+    assert result.returncode != 0
+    assert ('roles.rbac.authorization.k8s.io "writer" is forbidden: user '
+            '"system:serviceaccount:app:bot" (groups=["system:serviceaccounts",'
+            '"system:serviceaccounts:app","system:authenticated"]) is attempting to grant RBAC '
+            'permissions not currently held:\n{APIGroups:[""], Resources:["configmaps"], '
+            'Verbs:["delete"]}') in result.stderr
+
+    apply(server.kubeconfig, more)  # the admin may; binding it is another escalation
+    binding = {**BINDING, "metadata": {"name": "writer", "namespace": NS},
+               "roleRef": {**BINDING["roleRef"], "name": "writer"}}
+    refused = kubectl(bot, "apply", "-f", "-", stdin=yaml.safe_dump(binding))
+    assert 'rolebindings.rbac.authorization.k8s.io "writer" is forbidden' in refused.stderr
+    apply(server.kubeconfig, role("binder", [{
+        "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"],
+        "resourceNames": ["writer"]}]), {**BINDING, "metadata": {"name": "binder",
+                                                                 "namespace": NS},
+                                         "roleRef": {**BINDING["roleRef"], "name": "binder"}})
+    apply(bot, binding)  # with `bind` on that role, it may

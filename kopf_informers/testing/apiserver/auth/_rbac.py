@@ -70,6 +70,47 @@ class RbacAuthorizer:
         return Rules(resource_rules=tuple(resource), non_resource_rules=tuple(non_resource),
                      incomplete=bool(errors), evaluation_error=", ".join(errors))
 
+    # -- escalation prevention ------------------------------------------------------------------
+
+    def escalation(self, plural: str, namespace: str, obj: Mapping[str, Any],
+                   user: UserInfo) -> str | None:
+        """Why ``user`` may not write this Role, ClusterRole or binding, or None.
+
+        As kube-apiserver's RBAC storage: a role may grant only what its writer holds (in its
+        namespace, or cluster-wide), unless the writer may ``escalate`` on it; a binding may
+        refer only to a role whose rules its writer holds, unless the writer may ``bind`` it.
+        """
+        if MASTERS in user.groups:
+            return None
+        name = (obj.get("metadata") or {}).get("name") or ""
+        if plural in ("roles", "clusterroles"):
+            role = obj
+            permit, kind = "escalate", plural
+        elif plural in ("rolebindings", "clusterrolebindings"):
+            ref = obj.get("roleRef") or {}
+            kind = "roles" if ref.get("kind") == "Role" else "clusterroles"
+            role_namespace = namespace if kind == "roles" else ""
+            found = self._store.resource((GROUP, kind)).get(role_namespace, ref.get("name", ""))
+            if found is None:
+                return None  # the real server lets a binding to a missing role through
+            role, permit, name = found, "bind", str(ref.get("name", ""))
+        else:
+            return None
+        if self.authorize(Attributes(user=user, verb=permit, namespace=namespace, group=GROUP,
+                                     resource=kind, name=name)).allowed:
+            return None
+        rules = self.cluster_role_rules(dict(role)) if kind == "clusterroles" \
+            else [r for r in role.get("rules") or () if isinstance(r, Mapping)]
+        held = [rule for _, rule in self._rules(user, namespace, [])]
+        missing = [atom for rule in rules for atom in _atoms(rule)
+                   if not any(_covers(owner, atom) for owner in held)]
+        if not missing:
+            return None
+        groups = ",".join(f'"{g}"' for g in user.groups)
+        lines = "\n".join(_describe(atom) for atom in missing)
+        return (f'user "{user.username}" (groups=[{groups}]) is attempting to grant RBAC '
+                f'permissions not currently held:\n{lines}')
+
     # -- the rule resolver ----------------------------------------------------------------------
 
     def _rules(self, user: UserInfo, namespace: str,
@@ -163,6 +204,44 @@ def _allows(rule: Mapping[str, Any], attrs: Attributes) -> bool:
         return False
     names = rule.get("resourceNames") or ()
     return not names or attrs.name in names
+
+
+def _atoms(rule: Mapping[str, Any]) -> Iterator[dict[str, str]]:
+    """A rule broken down to one verb of one resource (or URL) each, as rbac's ``BreakdownRule``."""
+    for verb in rule.get("verbs") or ():
+        for url in rule.get("nonResourceURLs") or ():
+            yield {"verb": verb, "url": url}
+        for group in rule.get("apiGroups") or ():
+            for resource in rule.get("resources") or ():
+                for name in rule.get("resourceNames") or [""]:
+                    yield {"verb": verb, "group": group, "resource": resource, "name": name}
+
+
+def _covers(owner: Mapping[str, Any], atom: Mapping[str, str]) -> bool:
+    """Whether an ``owner`` rule grants all an ``atom`` does (wildcards only by wildcards)."""
+    if not _has(owner.get("verbs"), atom["verb"]):
+        return False
+    if "url" in atom:
+        url = atom["url"]
+        return any(u == "*" or u == url or (u.endswith("*") and url.startswith(u[:-1]))
+                   for u in owner.get("nonResourceURLs") or ())
+    if not _has(owner.get("apiGroups"), atom["group"]):
+        return False
+    resource = atom["resource"]
+    sub = resource.partition("/")[2]
+    if not any(r == "*" or r == resource or (sub and r == f"*/{sub}")
+               for r in owner.get("resources") or ()):
+        return False
+    names = owner.get("resourceNames") or ()
+    return not names or (bool(atom["name"]) and atom["name"] in names)
+
+
+def _describe(atom: Mapping[str, str]) -> str:
+    if "url" in atom:
+        return f'{{NonResourceURLs:["{atom["url"]}"], Verbs:["{atom["verb"]}"]}}'
+    names = f', ResourceNames:["{atom["name"]}"]' if atom["name"] else ""
+    return (f'{{APIGroups:["{atom["group"]}"], Resources:["{atom["resource"]}"]{names}, '
+            f'Verbs:["{atom["verb"]}"]}}')
 
 
 def _has(values: Any, wanted: str) -> bool:

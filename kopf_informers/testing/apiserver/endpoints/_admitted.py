@@ -28,7 +28,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..admission._webhooks import WebhookAttributes, Webhooks, options_of
-from ..apimachinery._status import ApiStatusError
+from ..apimachinery._status import ApiStatusError, qualified_resource
+from ..auth._rbac import GROUP as RBAC_GROUP
+from ..auth._rbac import RbacAuthorizer
 from ..auth._user import UserInfo
 from ..registry import _patching
 from ..registry._core import NAMESPACES, ApiCore, deepcopy
@@ -107,6 +109,21 @@ class AdmittedWrites:
     async def _validate(self, attrs: WebhookAttributes, warnings: list[str]) -> None:
         warnings.extend(await self.webhooks.validate(attrs))
 
+    def _check_grants(self, res: ResourceInfo, namespace: str | None, obj: Any,
+                      user: UserInfo) -> None:
+        """Refuse a Role, ClusterRole or binding that grants more than its writer holds (RBAC's
+        escalation prevention, when RBAC is enforced)."""
+        authorizer = self.core.authorizer
+        if res.group != RBAC_GROUP or not isinstance(authorizer, RbacAuthorizer) \
+                or not isinstance(obj, Mapping):
+            return
+        why = authorizer.escalation(res.plural, namespace or "", obj, user)
+        if why is not None:
+            name = (obj.get("metadata") or {}).get("name") or ""
+            raise ApiStatusError(
+                403, f'{qualified_resource(res.group, res.plural)} "{name}" is forbidden: {why}',
+                reason="Forbidden", name=name, group=res.group, kind=res.plural)
+
     # -- the verbs --------------------------------------------------------------------------
 
     async def create(
@@ -119,6 +136,7 @@ class AdmittedWrites:
                 warnings=into, user=options.user,
             )
 
+        self._check_grants(res, namespace, body, options.user)
         obj = self._as_stored(res, namespace, body)
         missing_namespace = res.namespaced and (
             not namespace or self.core.store.resource(NAMESPACES).get("", namespace) is None)
@@ -149,6 +167,7 @@ class AdmittedWrites:
                 field_validation=options.field_validation, warnings=into,
             )
 
+        self._check_grants(res, namespace, body, options.user)
         obj = self._as_stored(res, namespace, body)
         if obj is None or not self.webhooks.wants():
             return update(body, options.dry_run, warnings)
@@ -169,6 +188,10 @@ class AdmittedWrites:
         patch_type: _patching.PatchType, raw: bytes, *, subresource: str | None,
         force: bool, options: WriteOptions, warnings: list[str],
     ) -> tuple[Obj, bool]:
+        if res.group == RBAC_GROUP and isinstance(self.core.authorizer, RbacAuthorizer):
+            _, patched = self.core.patch_result(res, namespace, name, patch_type, raw,
+                                                manager=options.field_manager, force=force)
+            self._check_grants(res, namespace, patched, options.user)
         if not self.webhooks.wants():
             return self.core.patch(
                 res, namespace, name, patch_type, raw, subresource=subresource,
