@@ -75,10 +75,15 @@ def configmap_data(core: CoreV1Api, name: str) -> dict[str, str] | None:
     return data
 
 
+# Over HTTPS too, as a cluster serves it: Kopf logs in with the kubeconfig's CA and client
+# certificate, and its webhooks are called by a server that verifies theirs.
+@pytest.mark.parametrize("scheme", [
+    "http", pytest.param("https", marks=pytest.mark.embedded_apiserver(tls=True))])
 def test_the_operator_validates_defaults_and_reconciles_and_its_failure_policy_holds(
         greeting_crd: None, embedded_apiserver: EmbeddedApiServer, api_client: Any,
         core_v1: CoreV1Api, custom_objects: CustomObjectsApi, kubectl: Kubectl,
-        operator: Callable[..., Operator], tmp_path: Path) -> None:
+        operator: Callable[..., Operator], tmp_path: Path, scheme: str) -> None:
+    assert embedded_apiserver.url.startswith(f"{scheme}://")
     admission = AdmissionregistrationV1Api(api_client)
     running = operator(OPERATORS / "webhook.py")
 
