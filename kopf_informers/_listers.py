@@ -56,8 +56,8 @@ class Lister(Generic[T]):
     ``namespaced`` says whether the resource is namespaced (None: not known yet, so namespace
     arguments are not checked against the scope); ``default_namespace`` is the namespace the
     informer is restricted to, if any (then ``namespace=`` may be left out, and another
-    namespace is refused). ``check_synced`` is called before every read and raises
-    :class:`~kopf_informers.errors.CacheNotSyncedError` while the cache cannot answer yet; an
+    namespace is refused). ``check_synced`` is called before reads until it first passes, and
+    raises :class:`~kopf_informers.errors.CacheNotSyncedError` while the cache cannot answer yet; an
     informer passes its own, a lister built over a store alone has none (the store's owner
     knows whether it is complete).
 
@@ -78,8 +78,12 @@ class Lister(Generic[T]):
         self._check_synced = check_synced
 
     def _readable(self) -> None:
-        if self._check_synced is not None:
-            self._check_synced()
+        check = self._check_synced
+        if check is not None:
+            check()
+            # Synced once, readable for good (through relists, and while a namespace that joins
+            # a multi-namespace informer lists): no check left on the hot path.
+            self._check_synced = None
 
     def _check_namespace(self, namespace: str) -> None:
         """Refuse a namespace that this lister can have no objects of."""
