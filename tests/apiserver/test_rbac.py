@@ -18,7 +18,7 @@ import pytest
 import yaml
 from kubernetes.client.rest import ApiException
 
-from kopf_informers.testing import EmbeddedApiServer
+from kopf_informers.testing import EmbeddedApiServer, wait_until
 
 NS = "app"
 SA_USER = f"system:serviceaccount:{NS}:bot"
@@ -235,8 +235,74 @@ def test_an_aggregated_cluster_role_grants_the_rules_of_the_roles_it_selects(
     apply(server.kubeconfig, aggregate, binding)
     assert kubectl(bot, "get", "services").returncode == 1
     apply(server.kubeconfig, part)
-    assert kubectl(bot, "get", "services").returncode == 0
+    # The aggregation controller writes the selected rules into the aggregated role, a moment
+    # later, as kube-controller-manager's does; RBAC then grants what the role holds.
+    wait_until(lambda: kubectl(bot, "get", "services").returncode == 0,
+               "the aggregated role to grant listing services", timeout=10)
+    stored = json.loads(kubectl(server.kubeconfig, "get", "clusterrole", "monitoring",
+                                "-o", "json").stdout)
+    assert stored["rules"] == part["rules"]
     assert kubectl(bot, "get", "services", "-n", "default").returncode == 1  # a RoleBinding
+
+    part["metadata"]["labels"] = {}  # no longer selected: the rules go again
+    apply(server.kubeconfig, part)
+    wait_until(lambda: kubectl(bot, "get", "services").returncode == 1,
+               "the aggregated role to lose the rules", timeout=10)
+
+
+def test_view_edit_and_admin_are_bootstrapped_and_aggregate_in_turn(
+        server: EmbeddedApiServer, bot: Path) -> None:
+    def rules_of(name: str) -> list[dict[str, Any]]:
+        found = json.loads(kubectl(server.kubeconfig, "get", "clusterrole", name,
+                                   "-o", "json").stdout)
+        return list(found.get("rules") or [])
+
+    def settled() -> bool:
+        view, edit, admin = rules_of("view"), rules_of("edit"), rules_of("admin")
+        return bool(view) and all(r in edit for r in view) and all(r in admin for r in edit)
+
+    wait_until(settled, "view inside edit inside admin", timeout=10)
+    assert {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]} \
+        in rules_of("admin")  # from system:aggregate-to-edit, through edit
+
+    # A binding to `view` in the bot's namespace lets it read, not write, as on a real cluster;
+    # a CRD's own role labelled aggregate-to-view joins `view`.
+    apply(server.kubeconfig, {**BINDING, "metadata": {"name": "viewer", "namespace": NS},
+                              "roleRef": {**BINDING["roleRef"], "kind": "ClusterRole",
+                                          "name": "view"}})
+    assert kubectl(bot, "get", "deployments").returncode == 0
+    assert kubectl(bot, "delete", "configmap", "cm").returncode == 1
+    assert kubectl(bot, "auth", "can-i", "list", "leases.coordination.k8s.io").stdout.strip() \
+        == "no"
+    apply(server.kubeconfig, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "leases-view",
+                     "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+        "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                   "verbs": ["get", "list", "watch"]}]})
+    wait_until(lambda: kubectl(bot, "auth", "can-i", "list", "leases.coordination.k8s.io"
+                               ).stdout.strip() == "yes", "view to grant leases", timeout=10)
+
+
+def test_only_a_cluster_admin_may_set_an_aggregation_rule(
+        server: EmbeddedApiServer, bot: Path) -> None:
+    apply(server.kubeconfig, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "role-writer"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                   "verbs": ["create", "get", "update", "patch"]}]}, {
+        **CLUSTER_BINDING, "metadata": {"name": "role-writer"},
+        "roleRef": {**CLUSTER_BINDING["roleRef"], "name": "role-writer"}})
+    aggregate = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                 "metadata": {"name": "gatherer"},
+                 "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}
+    result = kubectl(bot, "create", "-f", "-", stdin=yaml.safe_dump(aggregate))
+    assert result.returncode != 0
+    assert ('clusterroles.rbac.authorization.k8s.io "gatherer" is forbidden: must have '
+            'cluster-admin privileges to use the aggregationRule') in result.stderr
+    plain = {**aggregate, "aggregationRule": None}
+    del plain["aggregationRule"]
+    assert kubectl(bot, "create", "-f", "-", stdin=yaml.safe_dump(plain)).returncode == 0
 
 
 def test_impersonation_needs_the_impersonate_verb(server: EmbeddedApiServer, bot: Path) -> None:

@@ -8,8 +8,9 @@ of its subjects is the user, one of its groups, or its ServiceAccount; its role'
 when verb, API group, resource (``foos/status``, ``*/scale``), resource name and, for other
 paths, the non-resource URL (``/apis/*``) match. ``system:masters`` is allowed everything first,
 as kube-apiserver's privileged-groups authorizer does. A ClusterRole with an
-``aggregationRule`` has, besides its own rules, those of every ClusterRole its selectors match
-(what the clusterrole-aggregation controller writes into it, computed here when asked).
+``aggregationRule`` grants the rules stored in it, which the server's clusterrole-aggregation
+controller keeps equal to :func:`aggregated_rules` (the rules of every ClusterRole its
+selectors match), a moment after any ClusterRole changes, as kube-controller-manager's does.
 
 A denial has no opinion and a reason only when a binding's role is missing, worded so
 (``RBAC: clusterrole.rbac.authorization.k8s.io "x" not found``). :data:`BOOTSTRAP` holds the
@@ -19,7 +20,7 @@ self reviews and ``/version`` work for anyone authenticated.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..storage._store import Obj, Store
@@ -99,17 +100,24 @@ class RbacAuthorizer:
         if self.authorize(Attributes(user=user, verb=permit, namespace=namespace, group=GROUP,
                                      resource=kind, name=name)).allowed:
             return None
-        rules = self.cluster_role_rules(dict(role)) if kind == "clusterroles" \
-            else [r for r in role.get("rules") or () if isinstance(r, Mapping)]
+        rules = [r for r in role.get("rules") or () if isinstance(r, Mapping)]
         held = [rule for _, rule in self._rules(user, namespace, [])]
         missing = [atom for rule in rules for atom in _atoms(rule)
                    if not any(_covers(owner, atom) for owner in held)]
-        if not missing:
-            return None
-        groups = ",".join(f'"{g}"' for g in user.groups)
-        lines = "\n".join(_describe(atom) for atom in missing)
-        return (f'user "{user.username}" (groups=[{groups}]) is attempting to grant RBAC '
-                f'permissions not currently held:\n{lines}')
+        if missing:
+            groups = ",".join(f'"{g}"' for g in user.groups)
+            lines = "\n".join(_describe(atom) for atom in missing)
+            return (f'user "{user.username}" (groups=[{groups}]) is attempting to grant RBAC '
+                    f'permissions not currently held:\n{lines}')
+        if plural == "clusterroles":
+            # An aggregation rule can gather anything: setting, changing or dropping one needs
+            # every permission (the ClusterRole storage's ``fullAuthority`` check).
+            stored = self._store.resource((GROUP, "clusterroles")).get("", name)
+            if (has_aggregation_rule(role) or has_aggregation_rule(stored)) and not all(
+                    any(_covers(owner, atom) for owner in held)
+                    for rule in _FULL_AUTHORITY for atom in _atoms(rule)):
+                return "must have cluster-admin privileges to use the aggregationRule"
+        return None
 
     # -- the rule resolver ----------------------------------------------------------------------
 
@@ -145,31 +153,40 @@ class RbacAuthorizer:
             if role is None:
                 errors.append(f'clusterrole.{GROUP} "{name}" not found')
                 return
-            rules = self.cluster_role_rules(role)
+            rules = list(role.get("rules") or ())
         else:
             return
         for rule in rules:
             if isinstance(rule, Mapping):
                 yield source, rule
 
-    def cluster_role_rules(self, role: Obj) -> list[Mapping[str, Any]]:
-        """A ClusterRole's rules, with those its ``aggregationRule`` selects."""
-        rules = [r for r in role.get("rules") or () if isinstance(r, Mapping)]
-        aggregation = role.get("aggregationRule") or {}
-        selectors = aggregation.get("clusterRoleSelectors") or ()
-        if not selectors:
-            return rules
-        own = (role.get("metadata") or {}).get("name")
-        for other in self._items("clusterroles"):
-            labels = (other.get("metadata") or {}).get("labels") or {}
-            if other["metadata"].get("name") == own:
-                continue
-            if any(_selects(selector, labels) for selector in selectors):
-                rules.extend(r for r in other.get("rules") or () if r not in rules)
-        return rules
-
     def _items(self, plural: str, namespace: str | None = None) -> list[Obj]:
         return self._store.resource((GROUP, plural)).items(namespace)
+
+
+# -- aggregation, as the clusterrole-aggregation controller ----------------------------------------
+
+def has_aggregation_rule(role: Mapping[str, Any] | None) -> bool:
+    return role is not None and bool((role.get("aggregationRule") or {}).get(
+        "clusterRoleSelectors"))
+
+
+def aggregated_rules(role: Mapping[str, Any], roles: Iterable[Mapping[str, Any]]
+                     ) -> list[Mapping[str, Any]]:
+    """The rules an aggregated ClusterRole should hold: for each of its selectors in turn, the
+    rules of the ClusterRoles it selects (itself left out) in the order of their names, each
+    rule once."""
+    own = (role.get("metadata") or {}).get("name")
+    by_name = sorted(roles, key=lambda r: str((r.get("metadata") or {}).get("name", "")))
+    found: list[Mapping[str, Any]] = []
+    for selector in (role.get("aggregationRule") or {}).get("clusterRoleSelectors") or ():
+        for other in by_name:
+            meta = other.get("metadata") or {}
+            if meta.get("name") == own or not _selects(selector, meta.get("labels") or {}):
+                continue
+            found.extend(r for r in other.get("rules") or ()
+                         if isinstance(r, Mapping) and r not in found)
+    return found
 
 
 # -- matching, as rbac/v1 helpers and validation.appliesTo ---------------------------------------
@@ -306,6 +323,96 @@ BOOTSTRAP_CLUSTER_ROLES: tuple[Obj, ...] = (
          "verbs": ["create"]},
         {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"],
          "verbs": ["create"]},
+    ]),
+)
+# The user-facing roles (bootstrappolicy's ClusterRoles()): ``admin``, ``edit`` and ``view`` hold
+# nothing of their own; the aggregation controller fills them from the ``system:aggregate-to-*``
+# roles (and ``view`` into ``edit``, ``edit`` into ``admin``), so that a CRD's own ClusterRole
+# labelled ``rbac.authorization.k8s.io/aggregate-to-view: "true"`` joins them as on a real cluster.
+_AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
+_READ = ["get", "list", "watch"]
+_WRITE = ["create", "delete", "deletecollection", "patch", "update"]
+_ALL = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+def _aggregating(name: str, into: str | None = None) -> Obj:
+    role = _cluster_role(name, [], {"clusterRoleSelectors": [
+        {"matchLabels": {f"{_AGGREGATE_TO}{name}": "true"}}]})
+    del role["rules"]  # none of its own: the controller writes them
+    if into is not None:
+        role["metadata"]["labels"][f"{_AGGREGATE_TO}{into}"] = "true"
+    return role
+
+
+def _aggregated_into(name: str, rules: list[dict[str, Any]]) -> Obj:
+    role = _cluster_role(f"system:aggregate-to-{name}", rules)
+    role["metadata"]["labels"][f"{_AGGREGATE_TO}{name}"] = "true"
+    return role
+
+
+_FULL_AUTHORITY = (_rule(["*"], ["*"], ["*"]), {"nonResourceURLs": ["*"], "verbs": ["*"]})
+
+BOOTSTRAP_CLUSTER_ROLES += (
+    _aggregating("admin"),
+    _aggregating("edit", into="admin"),
+    _aggregating("view", into="edit"),
+    _aggregated_into("admin", [
+        _rule(["authorization.k8s.io"], ["localsubjectaccessreviews"], ["create"]),
+        _rule(["rbac.authorization.k8s.io"], ["rolebindings", "roles"], _ALL),
+    ]),
+    _aggregated_into("edit", [
+        _rule([""], ["pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets",
+                     "services/proxy"], _READ),
+        _rule([""], ["serviceaccounts"], ["impersonate"]),
+        _rule([""], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"],
+              _WRITE),
+        _rule([""], ["pods/eviction"], ["create"]),
+        _rule([""], ["configmaps", "events", "persistentvolumeclaims", "replicationcontrollers",
+                     "replicationcontrollers/scale", "secrets", "serviceaccounts", "services",
+                     "services/proxy"], _WRITE),
+        _rule([""], ["serviceaccounts/token"], ["create"]),
+        _rule(["apps"], ["daemonsets", "deployments", "deployments/rollback",
+                         "deployments/scale", "replicasets", "replicasets/scale",
+                         "statefulsets", "statefulsets/scale"], _WRITE),
+        _rule(["autoscaling"], ["horizontalpodautoscalers"], _WRITE),
+        _rule(["batch"], ["cronjobs", "jobs"], _WRITE),
+        _rule(["extensions"], ["daemonsets", "deployments", "deployments/rollback",
+                               "deployments/scale", "ingresses", "networkpolicies",
+                               "replicasets", "replicasets/scale",
+                               "replicationcontrollers/scale"], _WRITE),
+        _rule(["policy"], ["poddisruptionbudgets"], _WRITE),
+        _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], _WRITE),
+        _rule(["coordination.k8s.io"], ["leases"], _ALL),
+    ]),
+    _aggregated_into("view", [
+        _rule([""], ["configmaps", "endpoints", "persistentvolumeclaims",
+                     "persistentvolumeclaims/status", "pods", "replicationcontrollers",
+                     "replicationcontrollers/scale", "serviceaccounts", "services",
+                     "services/status"], _READ),
+        _rule([""], ["bindings", "events", "limitranges", "namespaces/status", "pods/log",
+                     "pods/status", "replicationcontrollers/status", "resourcequotas",
+                     "resourcequotas/status"], _READ),
+        _rule([""], ["namespaces"], _READ),
+        _rule(["discovery.k8s.io"], ["endpointslices"], _READ),
+        _rule(["apps"], ["controllerrevisions", "daemonsets", "daemonsets/status",
+                         "deployments", "deployments/scale", "deployments/status",
+                         "replicasets", "replicasets/scale", "replicasets/status",
+                         "statefulsets", "statefulsets/scale", "statefulsets/status"], _READ),
+        _rule(["autoscaling"], ["horizontalpodautoscalers", "horizontalpodautoscalers/status"],
+              _READ),
+        _rule(["batch"], ["cronjobs", "cronjobs/status", "jobs", "jobs/status"], _READ),
+        _rule(["extensions"], ["daemonsets", "daemonsets/status", "deployments",
+                               "deployments/scale", "deployments/status", "ingresses",
+                               "ingresses/status", "networkpolicies", "replicasets",
+                               "replicasets/scale", "replicasets/status",
+                               "replicationcontrollers/scale"], _READ),
+        _rule(["policy"], ["poddisruptionbudgets", "poddisruptionbudgets/status"], _READ),
+        _rule(["networking.k8s.io"], ["ingresses", "ingresses/status", "networkpolicies"],
+              _READ),
     ]),
 )
 BOOTSTRAP_CLUSTER_ROLE_BINDINGS: tuple[Obj, ...] = (

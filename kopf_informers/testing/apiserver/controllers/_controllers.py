@@ -35,10 +35,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
 
+from ..auth._rbac import aggregated_rules, has_aggregation_rule
 from ..registry._core import CRDS, NAMESPACES, ApiCore, has_finalizers, now_rfc3339
 from ..registry._defaults import CRD_FINALIZER
 from ..registry._resources import resources_from_crd
@@ -50,6 +52,7 @@ from ._objects import DEPLOYMENTS, JOBS, PODS, REPLICASETS, STATEFULSETS, contro
 from ._statefulsets import StatefulSetController
 
 SECRETS: ResourceKey = ("", "secrets")
+CLUSTERROLES: ResourceKey = ("rbac.authorization.k8s.io", "clusterroles")
 SERVICEACCOUNTS: ResourceKey = ("", "serviceaccounts")
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
@@ -76,6 +79,7 @@ class Controllers:
         self._simulated_keys: set[ResourceKey] = set()
         self._simulated_generation = -1
         self._queued: set[tuple[Sync, str, str]] = set()
+        self._aggregation_queued = False
         self.replicasets = ReplicaSetController(core, pods=simulate_pods)
         self.deployments = DeploymentController(core, self.replicasets)
         self.statefulsets = StatefulSetController(core, pods=simulate_pods)
@@ -132,6 +136,9 @@ class Controllers:
         obj, meta = event.obj, event.obj["metadata"]
         if key == CRDS:
             self._crd_event(event)
+        if key == CLUSTERROLES and not self._aggregation_queued:
+            self._aggregation_queued = True
+            self._enqueue(self._aggregate_cluster_roles)
         if key == SECRETS and event.type != "DELETED" and _wants_token(obj):
             self._enqueue(functools.partial(self._fill_token, meta.get("namespace", ""),
                                             meta["name"]))
@@ -360,6 +367,26 @@ class Controllers:
                 sa["metadata"]["uid"]
 
         self.core.internal_update(SECRETS, secret, mutate)
+
+    # -- ClusterRole aggregation ----------------------------------------------------------------
+
+    def _aggregate_cluster_roles(self) -> None:
+        """The clusterrole-aggregation controller: after any ClusterRole event, every
+        ClusterRole with an ``aggregationRule`` gets the rules of those it selects, if they
+        differ (its own write is an event too, so nested aggregation settles in turn)."""
+        self._aggregation_queued = False
+        roles = self.core.store.resource(CLUSTERROLES).items(None)
+        for role in roles:
+            if not has_aggregation_rule(role):
+                continue
+            rules = aggregated_rules(role, roles)
+            if rules == list(role.get("rules") or ()):
+                continue
+
+            def mutate(new: Obj, rules: list[Any] = rules) -> None:
+                new["rules"] = copy.deepcopy(rules)
+
+            self.core.internal_update(CLUSTERROLES, role, mutate)
 
     # -- workload simulation --------------------------------------------------------------------
 
