@@ -102,6 +102,8 @@ JSON_NAMES = {
 EXTRA_KINDS = {  # apiVersion/kind: message, besides the served kinds
     "autoscaling/v1/Scale": "autoscaling.v1.Scale",
     "meta.k8s.io/v1/DeleteOptions": "meta.v1.DeleteOptions",
+    # the body of serviceaccounts/token (kubectl create token)
+    "authentication.k8s.io/v1/TokenRequest": "authentication.v1.TokenRequest",
 }
 ENVELOPE = "runtime.Unknown"  # what every body is wrapped in, after the "k8s\0" magic
 

@@ -132,6 +132,22 @@ def test_token_request_tokens_are_the_service_account_until_it_is_deleted(
     assert request(server, "GET", "/version", token)[0] == 401
 
 
+def test_kubectl_create_token_gets_the_duration_and_audience_it_asks_for(
+        server: EmbeddedApiServer) -> None:
+    """kubectl sends its TokenRequest as protobuf: its spec is read, not taken as defaulted."""
+    assert kubectl(server.kubeconfig, "create", "sa", "bot").returncode == 0
+    made = kubectl(server.kubeconfig, "create", "token", "bot", "--duration=2h",
+                   "--audience=https://example.com")
+    assert made.returncode == 0, made.stderr
+    claims = json.loads(base64.urlsafe_b64decode(made.stdout.strip().split(".")[1] + "=="))
+    assert claims["exp"] - claims["iat"] == 7200
+    assert claims["aud"] == ["https://example.com"]
+    short = kubectl(server.kubeconfig, "create", "token", "bot", "--duration=5m")
+    assert short.returncode != 0
+    assert ("spec.expirationSeconds: Invalid value: 300: may not specify a duration less than "
+            "10 minutes") in short.stderr
+
+
 def test_a_token_request_for_a_missing_service_account_is_404(server: EmbeddedApiServer) -> None:
     made = kubectl(server.kubeconfig, "create", "token", "nobody")
     assert made.returncode != 0

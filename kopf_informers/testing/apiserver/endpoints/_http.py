@@ -41,6 +41,7 @@ from ..apimachinery._negotiation import (
     negotiate,
     not_spoken,
 )
+from ..apimachinery._protobuf import decode_object
 from ..apimachinery._status import (
     ApiStatusError,
     bad_request,
@@ -346,11 +347,10 @@ class HttpApi:
         account = self.core.get(accounts, info.namespace, info.name)
         raw = await _read_raw(request)
         body: Any = {}
-        # A protobuf TokenRequest (kubectl's) is not in the field table: its spec is taken as
-        # defaulted (one hour, the API server's audience).
-        if media_type_of(request.headers.get("Content-Type", "")) != PROTOBUF and raw.strip():
+        if raw.strip():  # kubectl's TokenRequest comes as protobuf, others' as JSON
+            protobuf = media_type_of(request.headers.get("Content-Type", "")) == PROTOBUF
             try:
-                body = load_json(raw)
+                body = decode_object(raw) if protobuf else load_json(raw)
             except DecodeError as e:
                 raise bad_request(str(e)) from e
         return json_response(token_request(account, body, self.core.authenticator), 201)
