@@ -160,6 +160,35 @@ async def test_mutators_patch_in_turn_and_validators_see_the_result(api: Api) ->
     assert stored["data"] == body["data"]
 
 
+async def test_if_needed_mutators_are_called_again_after_a_later_change(api: Api) -> None:
+    def first(r: dict[str, Any]) -> dict[str, Any]:  # IfNeeded: says what it last saw
+        seen = ",".join(sorted(r["object"]["data"]))
+        return allow(r, **json_patch([{"op": "add", "path": "/data/seen", "value": seen}]))
+
+    def second(r: dict[str, Any]) -> dict[str, Any]:  # Never: changes the object once
+        if "late" in r["object"]["data"]:
+            return allow(r)
+        return allow(r, **json_patch([{"op": "add", "path": "/data/late", "value": "1"}]))
+
+    async with TestWebhook(first) as m1, TestWebhook(second) as m2, TestWebhook() as m3:
+        await configure(api, MUTATING, "a", hook("m1.example.com", m1.url(), m1.ca_bundle,
+                                                 reinvocationPolicy="IfNeeded"))
+        await configure(api, MUTATING, "b", hook("m2.example.com", m2.url(), m2.ca_bundle))
+        await configure(api, MUTATING, "c", hook("m3.example.com", m3.url(), m3.ca_bundle,
+                                                 reinvocationPolicy="IfNeeded"))
+        status, body, _ = await api.call("POST", CMS, cm("one", a="1"))
+        assert status == 201, body
+        assert body["data"] == {"a": "1", "late": "1", "seen": "a,late,seen"}
+        assert len(m1.reviews) == 2  # called again: the second one changed the object after it
+        assert len(m2.reviews) == 1  # Never
+        assert len(m3.reviews) == 1  # nothing changed the object after it
+
+        # Its own change alone does not call it again.
+        status, body, _ = await api.call("POST", CMS, cm("two", late="0"))
+        assert status == 201, body
+        assert len(m1.reviews) == 3
+
+
 async def test_warnings_reach_the_client_on_success_and_refusal(api: Api) -> None:
     async with TestWebhook(lambda r: allow(r, warnings=["mind the gap"])) as m, \
             TestWebhook(lambda r: {**deny(r, "no"), "warnings": ["refused"]}

@@ -35,8 +35,8 @@ Differences, on purpose (no pods run here): a Service resolves through the serve
 ``webhook_hosts`` (``"<name>.<namespace>.svc"`` → ``"host"`` or ``"host:port"``), else through
 its own ``spec.externalName`` when its type is ``ExternalName`` (as kube-apiserver's cluster
 resolver does); a ClusterIP Service with neither is a call failure. Not implemented:
-``reinvocationPolicy: IfNeeded`` (mutators are called once), ``matchPolicy: Equivalent`` and
-``matchConditions``, CONNECT, and the audit annotations of webhook responses.
+``matchPolicy: Equivalent`` and ``matchConditions``, CONNECT, and the audit annotations of
+webhook responses.
 """
 
 from __future__ import annotations
@@ -130,14 +130,38 @@ class Webhooks:
         return bool(self._webhooks(VALIDATING, attrs))
 
     async def mutate(self, attrs: WebhookAttributes) -> Outcome:
-        """Call the matching mutating webhooks in turn, applying each one's patch."""
+        """Call the matching mutating webhooks in turn, applying each one's patch.
+
+        Then, once, as kube-apiserver's reinvocation does: a webhook with
+        ``reinvocationPolicy: IfNeeded`` is called again if a later one changed the object
+        after it was called (its own change does not count), in the same order.
+        """
         outcome = Outcome(attrs.obj)
-        for webhook in self._webhooks(MUTATING, attrs):
+        webhooks = self._webhooks(MUTATING, attrs)
+        again: set[int] = set()
+        await self._mutate_in_turn(webhooks, attrs, outcome, again)
+        if again:
+            await self._mutate_in_turn(webhooks, attrs, outcome, set(), only=again)
+        return outcome
+
+    async def _mutate_in_turn(self, webhooks: Sequence[Webhook], attrs: WebhookAttributes,
+                              outcome: Outcome, again: set[int], *,
+                              only: set[int] | None = None) -> None:
+        """One pass over ``webhooks`` (those numbered in ``only``, if given); ``again`` gets
+        the reinvocable ones called before a change."""
+        called: list[int] = []  # reinvocable, and called since the last change
+        for i, webhook in enumerate(webhooks):
+            if only is not None and i not in only:
+                continue
             current = dataclasses.replace(attrs, obj=outcome.obj)
             response = await self._admit(webhook, current, outcome.warnings)
             if response is not None and outcome.obj is not None:
-                outcome.obj = _patched(webhook, outcome.obj, response)
-        return outcome
+                before, outcome.obj = outcome.obj, _patched(webhook, outcome.obj, response)
+                if outcome.obj != before:
+                    again.update(called)
+                    called.clear()
+            if webhook.spec.get("reinvocationPolicy") == "IfNeeded":
+                called.append(i)
 
     async def validate(self, attrs: WebhookAttributes) -> list[str]:
         """Call the matching validating webhooks concurrently; returns their warnings."""
