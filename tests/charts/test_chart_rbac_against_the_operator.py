@@ -6,7 +6,9 @@ chart renders. The embedded server does not enforce RBAC (yet): this compares, i
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ import pytest
 import yaml
 from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of, stop_operator
 from kubernetes.client import (
+    AdmissionregistrationV1Api,
     ApiClient,
     ApiextensionsV1Api,
     AppsV1Api,
@@ -24,6 +27,7 @@ from kubernetes.client import (
     CoreV1Api,
     CustomObjectsApi,
 )
+from kubernetes.client.exceptions import ApiException
 
 from kopf_informers.testing import EmbeddedApiServer, wait_until
 
@@ -167,11 +171,72 @@ def exercise_cronjob(api_client: ApiClient) -> None:
                                           {"spec": {"suspend": True}})
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# The webhook operator is run with the chart's webhook settings (its Service named in the
+# webhook configurations), but listening on this port of 127.0.0.1, where the embedded server
+# (which runs no pod) resolves the Service's DNS name to.
+WEBHOOK_PORT = free_port()
+WEBHOOK_SERVICE = "release-webhook-operator-webhook.ops.svc"
+
+
+def exercise_webhook(api_client: ApiClient) -> None:
+    """Through the Service: refused without spec.to, defaulted, reconciled into a ConfigMap
+    made again when deleted and kept in step; a foreign ConfigMap left alone."""
+    group, version, plural, namespace = "webhook.kopf-informers.dev", "v1", "greetings", "team-a"
+    custom, core = CustomObjectsApi(api_client), CoreV1Api(api_client)
+    admission = AdmissionregistrationV1Api(api_client)
+
+    def configured() -> bool:
+        configs = [admission.list_validating_webhook_configuration().items,
+                   admission.list_mutating_webhook_configuration().items]
+        return all(c and all(w.client_config.service and w.client_config.service.name
+                             == WEBHOOK_SERVICE.split(".")[0] for w in c[0].webhooks or [None])
+                   for c in configs)
+
+    def greeting(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        made: dict[str, Any] = custom.create_namespaced_custom_object(
+            group, version, namespace, plural, {"apiVersion": f"{group}/{version}",
+                                                "kind": "Greeting", "metadata": {"name": name},
+                                                "spec": spec})
+        return made
+
+    def data(name: str) -> Any:
+        found = core.list_namespaced_config_map(namespace, field_selector=f"metadata.name={name}")
+        return found.items[0].data if found.items else None
+
+    wait(configured, "the webhook configurations naming the Service")
+    with pytest.raises(ApiException) as refused:
+        greeting("nobody", {})
+    assert refused.value.status == 422, refused.value.body
+    assert "spec.to must name someone to greet" in json.loads(refused.value.body)["message"]
+    assert greeting("world", {"to": "world"})["spec"]["salutation"] == "Hello"
+    wait(lambda: data("world-greeting") == {"greeting": "Hello, world!"}, "its ConfigMap")
+    custom.patch_namespaced_custom_object(group, version, namespace, plural, "world",
+                                          {"spec": {"salutation": "Howdy"}})
+    wait(lambda: data("world-greeting") == {"greeting": "Howdy, world!"}, "kept in step")
+    core.delete_namespaced_config_map("world-greeting", namespace)
+    wait(lambda: data("world-greeting") == {"greeting": "Howdy, world!"}, "made again")
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "taken-greeting"},
+                                                  "data": {"mine": "yes"}})
+    greeting("taken", {"to": "someone"})
+    custom.delete_namespaced_custom_object(group, version, namespace, plural, "world")
+    wait(lambda: data("taken-greeting") == {"mine": "yes"}, "a foreign ConfigMap left alone")
+
+
 CASES = [
     pytest.param("foo", exercise_foo, id="foo-operator"),
     pytest.param("mirror", exercise_mirror, id="mirror-operator"),
     pytest.param("cronjob", exercise_cronjob, id="cronjob-operator",
                  marks=pytest.mark.embedded_apiserver(simulate_pods=True, pod_run_time=0.2)),
+    pytest.param("webhook", exercise_webhook, id="webhook-operator",
+                 marks=pytest.mark.embedded_apiserver(
+                     webhook_hosts={WEBHOOK_SERVICE: f"127.0.0.1:{WEBHOOK_PORT}"})),
 ]
 
 
@@ -180,10 +245,23 @@ def test_every_chart_has_its_operator_exercised() -> None:
         chart.name for chart in CHARTS)
 
 
+def webhook_env(docs: list[dict[str, Any]], tmp_path: Path) -> dict[str, str]:
+    """The chart's WEBHOOK_* variables (none without webhooks), but listening on 127.0.0.1 at
+    WEBHOOK_PORT, and the certificate written into the test's directory."""
+    [deployment] = of_kind(docs, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]
+           if item["name"].startswith("WEBHOOK_")}
+    if env:
+        env.update(WEBHOOK_ADDR="127.0.0.1", WEBHOOK_PORT=str(WEBHOOK_PORT),
+                   WEBHOOK_CERT_DIR=str(tmp_path))
+    return env
+
+
 @pytest.fixture
 def operator_in_two_namespaces(
         request: pytest.FixtureRequest, embedded_apiserver: EmbeddedApiServer,
-        api_client: ApiClient, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+        api_client: ApiClient, render: Render, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     name = request.node.callspec.params["name"]
     ApiextensionsV1Api(api_client).create_custom_resource_definition(
         yaml.safe_load((ROOT / "charts" / f"{name}-operator" / "crds" / f"{name}-crd.yaml")
@@ -192,7 +270,8 @@ def operator_in_two_namespaces(
         CoreV1Api(api_client).create_namespace({"metadata": {"name": namespace}})
     log = (tmp_path / "operator.log").open("w")
     env = {**os.environ, "KUBECONFIG": str(embedded_apiserver.kubeconfig),
-           "KOPF_INFORMERS_NAMESPACES": ",".join(SERVED)}  # as the chart sets them
+           "KOPF_INFORMERS_NAMESPACES": ",".join(SERVED),  # as the chart sets them
+           **webhook_env(render(ROOT / "charts" / f"{name}-operator"), tmp_path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "kopf", "run", "--standalone",
          *[f"--namespace={namespace}" for namespace in SERVED],

@@ -1,7 +1,7 @@
 {{/*
 Helpers of a kopf-informers operator chart. Nothing here names the Foo operator: another
 operator's chart is a copy of this one with its own Chart.yaml, crds/, and values.yaml
-(operator.file and rbac.rules).
+(operator.file and rbac.rules; webhook.enabled for an operator serving admission webhooks).
 */}}
 
 {{- define "operator.name" -}}
@@ -59,4 +59,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* "true" if the operator's rules are granted cluster-wide (all namespaces, or globs). */}}
 {{- define "operator.clusterwide" -}}
 {{- or (eq .Values.watch.scope "all") (eq (include "operator.globbed" .) "true") }}
+{{- end }}
+
+{{/* The Service in front of the webhook server; the webhook configurations name it. */}}
+{{- define "operator.webhookService" -}}
+{{- printf "%s-webhook" (include "operator.fullname" . | trunc 55 | trimSuffix "-") }}
 {{- end }}
