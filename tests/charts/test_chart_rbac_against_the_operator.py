@@ -192,12 +192,14 @@ def exercise_webhook(api_client: ApiClient) -> None:
     custom, core = CustomObjectsApi(api_client), CoreV1Api(api_client)
     admission = AdmissionregistrationV1Api(api_client)
 
-    def configured() -> bool:
-        configs = [admission.list_validating_webhook_configuration().items,
-                   admission.list_mutating_webhook_configuration().items]
-        return all(c and all(w.client_config.service and w.client_config.service.name
-                             == WEBHOOK_SERVICE.split(".")[0] for w in c[0].webhooks or [None])
-                   for c in configs)
+    def configured() -> bool:  # created, and their webhooks patched in, naming the Service
+        configs = [*admission.list_validating_webhook_configuration().items,
+                   *admission.list_mutating_webhook_configuration().items]
+        return len(configs) == 2 and all(
+            c.webhooks and all(w.client_config.service is not None
+                               and w.client_config.service.name == WEBHOOK_SERVICE.split(".")[0]
+                               for w in c.webhooks)
+            for c in configs)
 
     def greeting(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         made: dict[str, Any] = custom.create_namespaced_custom_object(

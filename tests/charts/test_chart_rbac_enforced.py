@@ -188,7 +188,8 @@ def test_the_webhook_operator_manages_its_webhook_configurations_under_enforced_
                 configs = [*admission.list_validating_webhook_configuration().items,
                            *admission.list_mutating_webhook_configuration().items]
                 return len(configs) == 2 and all(
-                    c.webhooks and c.webhooks[0].client_config.service.name == WEBHOOK_SERVICE
+                    c.webhooks and c.webhooks[0].client_config.service is not None
+                    and c.webhooks[0].client_config.service.name == WEBHOOK_SERVICE
                     for c in configs)
 
             try:
