@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of, run_helm
+from _helpers.charts import CHARTS, LIBRARY, ROOT, Render, of_kind, rules_of, run_helm
 
 FOO = ROOT / "charts" / "foo-operator"
 WEBHOOK = ROOT / "charts" / "webhook-operator"
@@ -153,7 +153,8 @@ def test_the_probes_use_kopfs_liveness_endpoint(render: Render) -> None:
 
 
 def test_every_chart_is_a_copy_of_the_same_design() -> None:
-    """Only Chart.yaml, crds/ and values.yaml differ: the templates name no operator."""
+    """Only Chart.yaml, Chart.lock, crds/ and values.yaml differ: the templates name no
+    operator. Each chart's templates are one line each, including the library's."""
     for chart in CHARTS:
         for shared in [*sorted((FOO / "templates").iterdir()), FOO / "values.schema.json",
                        *sorted((FOO / "ci").iterdir())]:
@@ -161,6 +162,27 @@ def test_every_chart_is_a_copy_of_the_same_design() -> None:
             assert copy.read_bytes() == shared.read_bytes(), f"{copy} differs from {shared}"
         assert sorted(p.name for p in (chart / "templates").iterdir()) == sorted(
             p.name for p in (FOO / "templates").iterdir())
+    defined = {name for tpl in (LIBRARY / "templates").glob("*.tpl")
+               for name in re.findall(r'define "(kopf-operator-lib\.[a-z-]+)"', tpl.read_text())}
+    for template in (FOO / "templates").iterdir():
+        [included] = re.findall(r'include "(kopf-operator-lib\.[a-z-]+)" \.', template.read_text())
+        assert included in defined, f"{template.name} includes {included}, not in the library"
+        assert included == f"kopf-operator-lib.{template.stem.lower()}"
+
+
+def test_every_chart_depends_on_the_library_chart_as_locked() -> None:
+    library = yaml.safe_load((LIBRARY / "Chart.yaml").read_text())
+    assert library["type"] == "library"
+    for chart in CHARTS:
+        [dependency] = yaml.safe_load((chart / "Chart.yaml").read_text())["dependencies"]
+        assert dependency == {"name": library["name"], "version": library["version"],
+                              "repository": "file://../kopf-operator-lib"}
+        [locked] = yaml.safe_load((chart / "Chart.lock").read_text())["dependencies"]
+        assert locked == dependency, f"{chart.name}/Chart.lock: run helm dependency update"
+
+
+def test_the_library_chart_passes_helm_lint_strict(helm: str) -> None:
+    run_helm(helm, "lint", "--strict", str(LIBRARY))
 
 
 def test_every_chart_has_its_operators_rules_checked() -> None:
