@@ -64,7 +64,7 @@ OPERATOR_RULES = {
     "mirror-operator": (
         rules("", "configmaps", "list", "watch", "create", "update", "delete")
         | rules("", "secrets", "list", "watch", "create", "update", "delete"),
-        rules("mirror.kopf-informers.dev", "configmirrors", "list", "watch", "patch")
+        rules("mirror.kopf-informers.dev", "configmirrors", "get", "list", "watch", "patch")
         | rules("mirror.kopf-informers.dev", "configmirrors/status", "patch")
         | rules("", "namespaces", "list", "watch") | EVENTS),
     "cronjob-operator": (
