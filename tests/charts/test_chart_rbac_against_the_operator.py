@@ -119,6 +119,24 @@ def exercise_mirror(api_client: ApiClient, server: EmbeddedApiServer) -> None:
     mirror("bad", "ConfigMap", "cm", {"matchExpressions": [{"key": "x", "operator": "Is"}]})
     wait(lambda: ready_reason("cm") == "Synced" and ready_reason("s") == "Synced", "synced")
     wait(lambda: ready_reason("bad") == "InvalidSpec", "an invalid selector refused")
+
+    def message(name: str) -> str | None:
+        body = custom.get_cluster_custom_object(group, version, plural, name)
+        return next((c["message"] for c in (body.get("status") or {}).get("conditions") or ()),
+                    None)
+
+    def counted(times: int) -> bool:  # a cluster-scoped object's Events are in "default"
+        return any(e.involved_object.name == "bad" and (e.count or 0) >= times
+                   for e in core.list_namespaced_event("default").items)
+
+    # Another invalid selector, then the first again: the same Warning Event, counted up (a
+    # patch of the Event, as client-go aggregates repeated ones).
+    for operator in ("Was", "Is"):
+        before = message("bad")
+        custom.patch_cluster_custom_object(group, version, plural, "bad", {"spec": {
+            "namespaceSelector": {"matchExpressions": [{"key": "x", "operator": operator}]}}})
+        wait(lambda before=before: message("bad") != before, "the invalid selector's message")
+    wait(lambda: counted(2), "the same Warning Event counted twice")
     core.patch_namespaced_config_map("cm", "team-a", {"data": {"a": "2"}})
     wait(lambda: copy_data("cm") == {"a": "2"}, "the copy follows its source")
     core.patch_namespaced_config_map("cm", "team-b", {"data": {"a": "edited"}})
