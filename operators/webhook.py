@@ -17,9 +17,20 @@ Kopf serves the webhooks itself (``kopf.WebhookServer``, HTTPS with a self-signe
 and manages the ``MutatingWebhookConfiguration`` and ``ValidatingWebhookConfiguration`` named
 ``webhook.kopf-informers.dev`` (``settings.admission.managed``), with the certificate as their
 ``caBundle``. The certificate is made here (with ``cryptography``) rather than by Kopf, whose own
-self-signing needs ``certbuilder``/``oscrypto`` (which fail to load with OpenSSL 3). The server
-listens on ``WEBHOOK_HOST`` (``127.0.0.1``: the API server must reach it there, as the embedded
-server and a local cluster can) and ``WEBHOOK_PORT`` (a free port when unset).
+self-signing needs ``certbuilder``/``oscrypto`` (which fail to load with OpenSSL 3).
+
+Where it is served, from the environment (the chart, ``charts/webhook-operator``, sets them):
+
+- ``WEBHOOK_HOST``: the name the API server calls, and the certificate's; default ``127.0.0.1``
+  (an operator run beside the API server: the embedded server, a local cluster);
+- ``WEBHOOK_ADDR``: the address to listen on; default ``WEBHOOK_HOST`` (``0.0.0.0`` in a pod);
+- ``WEBHOOK_PORT``: the port to listen on; default a free one;
+- ``WEBHOOK_CERT_DIR``: where the certificate and key are written (``tls.crt``, ``tls.key``);
+  default a temporary directory (in a pod: an ``emptyDir``, the root filesystem is read-only);
+- ``WEBHOOK_SERVICE``: ``<namespace>/<name>`` of a Service in front of the server (port 443):
+  the webhook configurations then name that Service (``clientConfig.service``) rather than a
+  URL, as an API server in a cluster cannot resolve a Service's DNS name itself; the
+  certificate names ``<name>.<namespace>.svc``.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import datetime
 import ipaddress
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +88,41 @@ def self_signed_certificate(hostnames: list[str], directory: Path) -> tuple[Path
     return certfile, keyfile
 
 
+class ServiceWebhookServer(kopf.WebhookServer):
+    """Kopf's HTTPS server, but its webhook configurations name a Service (port 443), not a
+    URL: the API server reaches the pods through it."""
+
+    def __init__(self, *, service_namespace: str, service_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service_namespace, self.service_name = service_namespace, service_name
+
+    async def __call__(self, fn: Any) -> AsyncIterator[Any]:
+        async for config in super().__call__(fn):
+            yield {"caBundle": config["caBundle"],
+                   "service": {"namespace": self.service_namespace, "name": self.service_name,
+                               "port": 443, "path": self.path or ""}}
+
+
 @kopf.on.startup(id="webhook-server")
 def configure_webhooks(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     host = os.environ.get("WEBHOOK_HOST", "127.0.0.1")
+    addr = os.environ.get("WEBHOOK_ADDR", host)
     port = int(os.environ.get("WEBHOOK_PORT") or 0) or None
-    memo.tls_dir = tempfile.TemporaryDirectory(prefix="webhook-operator-")
-    certfile, keyfile = self_signed_certificate(
-        [host, "localhost", "127.0.0.1"], Path(memo.tls_dir.name))
-    settings.admission.server = kopf.WebhookServer(
-        addr=host, host=host, port=port, certfile=str(certfile), pkeyfile=str(keyfile))
+    namespace, _slash, name = os.environ.get("WEBHOOK_SERVICE", "").partition("/")
+    hostnames = [host, "localhost", "127.0.0.1"]
+    if name:
+        hostnames.insert(0, f"{name}.{namespace}.svc")
+    if os.environ.get("WEBHOOK_CERT_DIR"):
+        directory = Path(os.environ["WEBHOOK_CERT_DIR"])
+    else:
+        memo.tls_dir = tempfile.TemporaryDirectory(prefix="webhook-operator-")
+        directory = Path(memo.tls_dir.name)
+    certfile, keyfile = self_signed_certificate(list(dict.fromkeys(hostnames)), directory)
+    tls: dict[str, Any] = {"addr": addr, "host": host, "port": port,
+                           "certfile": str(certfile), "pkeyfile": str(keyfile)}
+    settings.admission.server = (
+        ServiceWebhookServer(service_namespace=namespace, service_name=name, **tls) if name
+        else kopf.WebhookServer(**tls))
     settings.admission.managed = GROUP
 
 

@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).parents[2]
-CHARTS = sorted(path.parent for path in (ROOT / "charts").glob("*/Chart.yaml"))
+# The library chart of the shared templates, which every operator chart depends on.
+LIBRARY = ROOT / "charts" / "kopf-operator-lib"
+# The operator charts (the library renders nothing of its own).
+CHARTS = sorted(path.parent for path in (ROOT / "charts").glob("*/Chart.yaml")
+                if path.parent != LIBRARY)
 Render = Callable[..., list[dict[str, Any]]]  # the ``render`` fixture
 HELM_HINT = "run `python tools/install_test_tools.py` (it puts helm into .tools/bin)"
 
@@ -32,6 +36,14 @@ def run_helm(helm: str, *args: str, env: dict[str, str] | None = None,
         pytest.fail(f"helm {' '.join(args)} failed ({result.returncode}):\n"
                     f"{result.stdout}{result.stderr}")
     return result
+
+
+def build_dependencies(helm: str) -> None:
+    """``helm dependency build`` of every operator chart: the library chart, packaged afresh
+    from ``charts/kopf-operator-lib`` into ``charts/<name>-operator/charts/`` (git-ignored),
+    as a clone needs it before its first ``helm install``."""
+    for chart in CHARTS:
+        run_helm(helm, "dependency", "build", str(chart))
 
 
 def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Fixtures of the chart tests: a real helm, and charts rendered by it.
 
 helm comes from ``.tools/bin`` (``python tools/install_test_tools.py``) or PATH; without it,
-the tests that need it skip and say how to install it. Schema validation needs
+the tests that need it skip and say how to install it. The ``helm`` fixture builds each chart's
+dependency, the library chart of the shared templates, once per session. Schema validation needs
 ``kubernetes-validate`` (the ``charts`` extra: ``pip install -e '.[test,charts]'``).
 """
 
@@ -12,14 +13,16 @@ from typing import Any
 
 import pytest
 import yaml
-from _helpers.charts import HELM_HINT, Render, find_helm, run_helm
+from _helpers.charts import HELM_HINT, Render, build_dependencies, find_helm, run_helm
 
 
 @pytest.fixture(scope="session")
 def helm() -> str:
+    """A real helm, with every chart's dependency (the library chart) built from the tree."""
     found = find_helm()
     if found is None:
         pytest.skip(f"helm is not installed: {HELM_HINT}")
+    build_dependencies(found)
     return found
 
 

@@ -6,7 +6,9 @@ chart renders. The embedded server does not enforce RBAC (yet): this compares, i
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ import pytest
 import yaml
 from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of, stop_operator
 from kubernetes.client import (
+    AdmissionregistrationV1Api,
     ApiClient,
     ApiextensionsV1Api,
     AppsV1Api,
@@ -24,6 +27,7 @@ from kubernetes.client import (
     CoreV1Api,
     CustomObjectsApi,
 )
+from kubernetes.client.exceptions import ApiException
 
 from kopf_informers.testing import EmbeddedApiServer, wait_until
 
@@ -44,7 +48,7 @@ def reason_of(body: dict[str, Any]) -> str | None:
     return next((c["reason"] for c in (body.get("status") or {}).get("conditions") or ()), None)
 
 
-def exercise_foo(api_client: ApiClient) -> None:
+def exercise_foo(api_client: ApiClient, server: EmbeddedApiServer) -> None:
     """Create, scale, rename, conflict with a foreign Deployment, an invalid spec."""
     group, version, plural, namespace = "samplecontroller.k8s.io", "v1alpha1", "foos", "team-a"
     custom, apps = CustomObjectsApi(api_client), AppsV1Api(api_client)
@@ -81,7 +85,7 @@ def exercise_foo(api_client: ApiClient) -> None:
     wait(lambda: ready_reason("c") == "InvalidSpec", "Foo c refused")
 
 
-def exercise_mirror(api_client: ApiClient) -> None:
+def exercise_mirror(api_client: ApiClient, server: EmbeddedApiServer) -> None:
     """Copy a ConfigMap and a Secret from team-a into team-b, follow the sources, restore an
     edited copy, change a Secret's type, refuse an invalid selector, delete the mirrors."""
     group, version, plural = "mirror.kopf-informers.dev", "v1", "configmirrors"
@@ -105,12 +109,34 @@ def exercise_mirror(api_client: ApiClient) -> None:
         found = core.list_namespaced_config_map("team-b", field_selector=f"metadata.name={name}")
         return found.items[0].data if found.items else None
 
+    def secret_copy(name: str) -> Any:  # None while there is none (deleted, not yet made again)
+        found = core.list_namespaced_secret("team-b", field_selector=f"metadata.name={name}")
+        return found.items[0] if found.items else None
+
     selector = {"matchLabels": {"copies": "yes"}}
     mirror("cm", "ConfigMap", "cm", selector)
     mirror("s", "Secret", "s", selector)
     mirror("bad", "ConfigMap", "cm", {"matchExpressions": [{"key": "x", "operator": "Is"}]})
     wait(lambda: ready_reason("cm") == "Synced" and ready_reason("s") == "Synced", "synced")
     wait(lambda: ready_reason("bad") == "InvalidSpec", "an invalid selector refused")
+
+    def message(name: str) -> str | None:
+        body = custom.get_cluster_custom_object(group, version, plural, name)
+        return next((c["message"] for c in (body.get("status") or {}).get("conditions") or ()),
+                    None)
+
+    def counted(times: int) -> bool:  # a cluster-scoped object's Events are in "default"
+        return any(e.involved_object.name == "bad" and (e.count or 0) >= times
+                   for e in core.list_namespaced_event("default").items)
+
+    # Another invalid selector, then the first again: the same Warning Event, counted up (a
+    # patch of the Event, as client-go aggregates repeated ones).
+    for operator in ("Was", "Is"):
+        before = message("bad")
+        custom.patch_cluster_custom_object(group, version, plural, "bad", {"spec": {
+            "namespaceSelector": {"matchExpressions": [{"key": "x", "operator": operator}]}}})
+        wait(lambda before=before: message("bad") != before, "the invalid selector's message")
+    wait(lambda: counted(2), "the same Warning Event counted twice")
     core.patch_namespaced_config_map("cm", "team-a", {"data": {"a": "2"}})
     wait(lambda: copy_data("cm") == {"a": "2"}, "the copy follows its source")
     core.patch_namespaced_config_map("cm", "team-b", {"data": {"a": "edited"}})
@@ -118,18 +144,22 @@ def exercise_mirror(api_client: ApiClient) -> None:
     core.delete_namespaced_secret("s", "team-a")
     core.create_namespaced_secret("team-a", {"metadata": {"name": "s"}, "type": "kind/other",
                                              "data": {"a": "MQ=="}})
-    wait(lambda: core.read_namespaced_secret("s", "team-b").type == "kind/other",
+    wait(lambda: getattr(secret_copy("s"), "type", None) == "kind/other",
          "a copy of another type made again")
     core.patch_namespaced_secret("s", "team-a", {"data": {"a": "Mg=="}})
-    wait(lambda: core.read_namespaced_secret("s", "team-b").data == {"a": "Mg=="},
+    wait(lambda: getattr(secret_copy("s"), "data", None) == {"a": "Mg=="},
          "a Secret's copy follows its source")
+    # A finalizer's removal is a JSON patch pinned to the version it was computed from; when it
+    # conflicts (someone wrote meanwhile), the mirror is read again (a get) and the patch made
+    # anew. A race in a cluster; here, the next patch of a ConfigMirror answered 409.
+    server.faults.fail("patch", "configmirrors", 409)
     for name in ("cm", "s", "bad"):
         custom.delete_cluster_custom_object(group, version, plural, name)
     wait(lambda: not custom.list_cluster_custom_object(group, version, plural)["items"],
          "the mirrors' finalizers removed")
 
 
-def exercise_cronjob(api_client: ApiClient) -> None:
+def exercise_cronjob(api_client: ApiClient, server: EmbeddedApiServer) -> None:
     """Runs that finish (pods simulated) beyond the history limit; invalid schedules, twice."""
     group, version, plural, namespace = "batch.tutorial.kubebuilder.io", "v1", "cronjobs", "team-a"
     custom, batch = CustomObjectsApi(api_client), BatchV1Api(api_client)
@@ -167,11 +197,74 @@ def exercise_cronjob(api_client: ApiClient) -> None:
                                           {"spec": {"suspend": True}})
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# The webhook operator is run with the chart's webhook settings (its Service named in the
+# webhook configurations), but listening on this port of 127.0.0.1, where the embedded server
+# (which runs no pod) resolves the Service's DNS name to.
+WEBHOOK_PORT = free_port()
+WEBHOOK_SERVICE = "release-webhook-operator-webhook.ops.svc"
+
+
+def exercise_webhook(api_client: ApiClient, server: EmbeddedApiServer) -> None:
+    """Through the Service: refused without spec.to, defaulted, reconciled into a ConfigMap
+    made again when deleted and kept in step; a foreign ConfigMap left alone."""
+    group, version, plural, namespace = "webhook.kopf-informers.dev", "v1", "greetings", "team-a"
+    custom, core = CustomObjectsApi(api_client), CoreV1Api(api_client)
+    admission = AdmissionregistrationV1Api(api_client)
+
+    def configured() -> bool:  # created, and their webhooks patched in, naming the Service
+        configs = [*admission.list_validating_webhook_configuration().items,
+                   *admission.list_mutating_webhook_configuration().items]
+        return len(configs) == 2 and all(
+            c.webhooks and all(w.client_config.service is not None
+                               and w.client_config.service.name == WEBHOOK_SERVICE.split(".")[0]
+                               for w in c.webhooks)
+            for c in configs)
+
+    def greeting(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        made: dict[str, Any] = custom.create_namespaced_custom_object(
+            group, version, namespace, plural, {"apiVersion": f"{group}/{version}",
+                                                "kind": "Greeting", "metadata": {"name": name},
+                                                "spec": spec})
+        return made
+
+    def data(name: str) -> Any:
+        found = core.list_namespaced_config_map(namespace, field_selector=f"metadata.name={name}")
+        return found.items[0].data if found.items else None
+
+    wait(configured, "the webhook configurations naming the Service")
+    with pytest.raises(ApiException) as refused:
+        greeting("nobody", {})
+    assert refused.value.status == 422, refused.value.body
+    assert "spec.to must name someone to greet" in json.loads(refused.value.body)["message"]
+    assert greeting("world", {"to": "world"})["spec"]["salutation"] == "Hello"
+    wait(lambda: data("world-greeting") == {"greeting": "Hello, world!"}, "its ConfigMap")
+    custom.patch_namespaced_custom_object(group, version, namespace, plural, "world",
+                                          {"spec": {"salutation": "Howdy"}})
+    wait(lambda: data("world-greeting") == {"greeting": "Howdy, world!"}, "kept in step")
+    core.delete_namespaced_config_map("world-greeting", namespace)
+    wait(lambda: data("world-greeting") == {"greeting": "Howdy, world!"}, "made again")
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "taken-greeting"},
+                                                  "data": {"mine": "yes"}})
+    greeting("taken", {"to": "someone"})
+    custom.delete_namespaced_custom_object(group, version, namespace, plural, "world")
+    wait(lambda: data("taken-greeting") == {"mine": "yes"}, "a foreign ConfigMap left alone")
+
+
 CASES = [
     pytest.param("foo", exercise_foo, id="foo-operator"),
     pytest.param("mirror", exercise_mirror, id="mirror-operator"),
     pytest.param("cronjob", exercise_cronjob, id="cronjob-operator",
                  marks=pytest.mark.embedded_apiserver(simulate_pods=True, pod_run_time=0.2)),
+    pytest.param("webhook", exercise_webhook, id="webhook-operator",
+                 marks=pytest.mark.embedded_apiserver(
+                     webhook_hosts={WEBHOOK_SERVICE: f"127.0.0.1:{WEBHOOK_PORT}"})),
 ]
 
 
@@ -180,10 +273,23 @@ def test_every_chart_has_its_operator_exercised() -> None:
         chart.name for chart in CHARTS)
 
 
+def webhook_env(docs: list[dict[str, Any]], tmp_path: Path) -> dict[str, str]:
+    """The chart's WEBHOOK_* variables (none without webhooks), but listening on 127.0.0.1 at
+    WEBHOOK_PORT, and the certificate written into the test's directory."""
+    [deployment] = of_kind(docs, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]
+           if item["name"].startswith("WEBHOOK_")}
+    if env:
+        env.update(WEBHOOK_ADDR="127.0.0.1", WEBHOOK_PORT=str(WEBHOOK_PORT),
+                   WEBHOOK_CERT_DIR=str(tmp_path))
+    return env
+
+
 @pytest.fixture
 def operator_in_two_namespaces(
         request: pytest.FixtureRequest, embedded_apiserver: EmbeddedApiServer,
-        api_client: ApiClient, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+        api_client: ApiClient, render: Render, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     name = request.node.callspec.params["name"]
     ApiextensionsV1Api(api_client).create_custom_resource_definition(
         yaml.safe_load((ROOT / "charts" / f"{name}-operator" / "crds" / f"{name}-crd.yaml")
@@ -192,7 +298,8 @@ def operator_in_two_namespaces(
         CoreV1Api(api_client).create_namespace({"metadata": {"name": namespace}})
     log = (tmp_path / "operator.log").open("w")
     env = {**os.environ, "KUBECONFIG": str(embedded_apiserver.kubeconfig),
-           "KOPF_INFORMERS_NAMESPACES": ",".join(SERVED)}  # as the chart sets them
+           "KOPF_INFORMERS_NAMESPACES": ",".join(SERVED),  # as the chart sets them
+           **webhook_env(render(ROOT / "charts" / f"{name}-operator"), tmp_path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "kopf", "run", "--standalone",
          *[f"--namespace={namespace}" for namespace in SERVED],
@@ -210,10 +317,10 @@ def operator_in_two_namespaces(
 
 @pytest.mark.parametrize(("name", "exercise"), CASES)
 def test_the_chart_grants_exactly_what_the_operator_calls_in_its_namespaces(
-        name: str, exercise: Callable[[ApiClient], None],
+        name: str, exercise: Callable[[ApiClient, EmbeddedApiServer], None],
         operator_in_two_namespaces: subprocess.Popen[str],
         embedded_apiserver: EmbeddedApiServer, api_client: ApiClient, render: Render) -> None:
-    exercise(api_client)
+    exercise(api_client, embedded_apiserver)
     assert operator_in_two_namespaces.poll() is None
 
     calls = [e for e in embedded_apiserver.journal if e.user_agent.startswith("kopf")

@@ -1,12 +1,15 @@
 """The Foo operator under the chart's RBAC, enforced: it runs as the chart's ServiceAccount on a
 server with ``rbac=True`` and TLS, and converges; with one verb taken from the chart's Role it
 fails, and what fails is a 403 that names that verb. The journal tells the least rules it used.
+The webhook operator, so, manages its cluster-scoped webhook configurations from a namespaced
+install.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -129,3 +132,84 @@ def test_the_operator_fails_with_a_403_naming_the_verb_taken_from_its_role(
                and e.resource == "deployments"]
     assert refused
     assert all(e.verb == "create" and e.status == 403 for e in refused)
+
+
+WEBHOOK = ROOT / "charts" / "webhook-operator"
+WEBHOOK_ACCOUNT = "release-webhook-operator"
+WEBHOOK_USER = f"system:serviceaccount:{RELEASE_NAMESPACE}:{WEBHOOK_ACCOUNT}"
+WEBHOOK_SERVICE = "release-webhook-operator-webhook"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_the_webhook_operator_manages_its_webhook_configurations_under_enforced_rbac(
+        render: Render, tmp_path: Path) -> None:
+    """Served in one namespace (a Role there), the webhook configurations are cluster-scoped:
+    the chart's ClusterRole lets the operator create them and patch them by name, and the API
+    server then calls it through the chart's Service (resolved to the operator here)."""
+    port = free_port()
+    docs = render(WEBHOOK, "--set", "watch.scope=namespaces",
+                  "--set", f"watch.namespaces={{{NAMESPACE}}}",
+                  "--set", "leaderElection.enabled=false")
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    chart_env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    group, version, plural = "webhook.kopf-informers.dev", "v1", "greetings"
+    with EmbeddedApiServer(tls=True, rbac=True, kubeconfig=tmp_path / "admin.kubeconfig",
+                           webhook_hosts={f"{WEBHOOK_SERVICE}.{RELEASE_NAMESPACE}.svc":
+                                          f"127.0.0.1:{port}"}) as server:
+        admin = kubernetes.config.new_client_from_config(config_file=str(server.kubeconfig))
+        with admin:
+            ApiextensionsV1Api(admin).create_custom_resource_definition(
+                yaml.safe_load((WEBHOOK / "crds" / "webhook-crd.yaml").read_text()))
+            for name in (NAMESPACE, RELEASE_NAMESPACE):
+                CoreV1Api(admin).create_namespace({"metadata": {"name": name}})
+            install(admin, [doc for doc in docs if doc["kind"] in RBAC_KINDS])
+            kubeconfig = server.kubeconfig_for(RELEASE_NAMESPACE, WEBHOOK_ACCOUNT,
+                                               path=tmp_path / "sa.kubeconfig")
+            env = {**os.environ, **chart_env, "KUBECONFIG": str(kubeconfig),
+                   "WEBHOOK_ADDR": "127.0.0.1", "WEBHOOK_PORT": str(port),
+                   "WEBHOOK_CERT_DIR": str(tmp_path)}
+            env.pop("KUBERNETES_SERVICE_HOST", None)
+            with (tmp_path / "operator.log").open("w") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "kopf", "run", "--standalone",
+                     f"--namespace={NAMESPACE}", str(ROOT / "operators" / "webhook.py")],
+                    env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+            custom = CustomObjectsApi(admin)
+            admission = kubernetes.client.AdmissionregistrationV1Api(admin)
+
+            def configured() -> bool:
+                configs = [*admission.list_validating_webhook_configuration().items,
+                           *admission.list_mutating_webhook_configuration().items]
+                return len(configs) == 2 and all(
+                    c.webhooks and c.webhooks[0].client_config.service is not None
+                    and c.webhooks[0].client_config.service.name == WEBHOOK_SERVICE
+                    for c in configs)
+
+            try:
+                wait_until(configured, "the webhook configurations naming the chart's Service",
+                           timeout=60)
+                stored = custom.create_namespaced_custom_object(
+                    group, version, NAMESPACE, plural, {
+                        "apiVersion": f"{group}/{version}", "kind": "Greeting",
+                        "metadata": {"name": "world"}, "spec": {"to": "world"}})
+                assert stored["spec"]["salutation"] == "Hello"  # defaulted: the webhook ran
+                wait_until(lambda: CoreV1Api(admin).list_namespaced_config_map(
+                    NAMESPACE, field_selector="metadata.name=world-greeting").items,
+                    "its ConfigMap", timeout=60)
+                assert process.poll() is None
+            finally:
+                stop(process, tmp_path)
+    mine = [e for e in server.journal if e.user == WEBHOOK_USER and e.resource]
+    used = {(e.resource, e.verb, e.name) for e in mine if e.decision == "allow"
+            and e.group == "admissionregistration.k8s.io"}
+    assert ("validatingwebhookconfigurations", "patch", group) in used
+    assert ("mutatingwebhookconfigurations", "patch", group) in used
+    denied = {(e.group, e.resource, e.verb) for e in mine if e.decision == "deny"}
+    assert denied <= {("", "namespaces", "list"), ("", "namespaces", "watch")}

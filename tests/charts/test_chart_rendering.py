@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from _helpers.charts import CHARTS, ROOT, Render, of_kind, rules_of, run_helm
+from _helpers.charts import CHARTS, LIBRARY, ROOT, Render, of_kind, rules_of, run_helm
 
 FOO = ROOT / "charts" / "foo-operator"
+WEBHOOK = ROOT / "charts" / "webhook-operator"
 CHART_IDS = {"ids": lambda chart: chart.name}
 VALUES_FILES = [pytest.param(chart, values, id=f"{chart.name}/{values.stem}")
                 for chart in CHARTS for values in sorted((chart / "ci").glob("*.yaml"))]
@@ -63,7 +64,7 @@ OPERATOR_RULES = {
     "mirror-operator": (
         rules("", "configmaps", "list", "watch", "create", "update", "delete")
         | rules("", "secrets", "list", "watch", "create", "update", "delete"),
-        rules("mirror.kopf-informers.dev", "configmirrors", "list", "watch", "patch")
+        rules("mirror.kopf-informers.dev", "configmirrors", "get", "list", "watch", "patch")
         | rules("mirror.kopf-informers.dev", "configmirrors/status", "patch")
         | rules("", "namespaces", "list", "watch") | EVENTS),
     "cronjob-operator": (
@@ -71,6 +72,14 @@ OPERATOR_RULES = {
         | rules("batch.tutorial.kubebuilder.io", "cronjobs/status", "patch")
         | rules("batch", "jobs", "list", "watch", "create", "delete") | EVENTS,
         set()),
+    # Kopf manages the (cluster-scoped) webhook configurations: created if absent, then patched.
+    "webhook-operator": (
+        rules("webhook.kopf-informers.dev", "greetings", "list", "watch")
+        | rules("", "configmaps", "list", "watch", "create", "patch"),
+        rules("admissionregistration.k8s.io", "validatingwebhookconfigurations", "create",
+              "patch")
+        | rules("admissionregistration.k8s.io", "mutatingwebhookconfigurations", "create",
+                "patch")),
 }
 SCANNING_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", "list"),
                   ("apiextensions.k8s.io", "customresourcedefinitions", "watch")}
@@ -126,7 +135,8 @@ def test_the_pod_meets_the_restricted_pod_security_standard(
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert security["readOnlyRootFilesystem"] is True
         assert not security.get("privileged")
-        assert {m["mountPath"] for m in each["volumeMounts"]} == {"/tmp"}
+        assert "/tmp" in {m["mountPath"] for m in each["volumeMounts"]}
+    # What is writable is an emptyDir: /tmp, and the webhook server's certificate.
     assert all("emptyDir" in volume for volume in pod["volumes"])
 
 
@@ -143,7 +153,8 @@ def test_the_probes_use_kopfs_liveness_endpoint(render: Render) -> None:
 
 
 def test_every_chart_is_a_copy_of_the_same_design() -> None:
-    """Only Chart.yaml, crds/ and values.yaml differ: the templates name no operator."""
+    """Only Chart.yaml, Chart.lock, crds/ and values.yaml differ: the templates name no
+    operator. Each chart's templates are one line each, including the library's."""
     for chart in CHARTS:
         for shared in [*sorted((FOO / "templates").iterdir()), FOO / "values.schema.json",
                        *sorted((FOO / "ci").iterdir())]:
@@ -151,6 +162,27 @@ def test_every_chart_is_a_copy_of_the_same_design() -> None:
             assert copy.read_bytes() == shared.read_bytes(), f"{copy} differs from {shared}"
         assert sorted(p.name for p in (chart / "templates").iterdir()) == sorted(
             p.name for p in (FOO / "templates").iterdir())
+    defined = {name for tpl in (LIBRARY / "templates").glob("*.tpl")
+               for name in re.findall(r'define "(kopf-operator-lib\.[a-z-]+)"', tpl.read_text())}
+    for template in (FOO / "templates").iterdir():
+        [included] = re.findall(r'include "(kopf-operator-lib\.[a-z-]+)" \.', template.read_text())
+        assert included in defined, f"{template.name} includes {included}, not in the library"
+        assert included == f"kopf-operator-lib.{template.stem.lower()}"
+
+
+def test_every_chart_depends_on_the_library_chart_as_locked() -> None:
+    library = yaml.safe_load((LIBRARY / "Chart.yaml").read_text())
+    assert library["type"] == "library"
+    for chart in CHARTS:
+        [dependency] = yaml.safe_load((chart / "Chart.yaml").read_text())["dependencies"]
+        assert dependency == {"name": library["name"], "version": library["version"],
+                              "repository": "file://../kopf-operator-lib"}
+        [locked] = yaml.safe_load((chart / "Chart.lock").read_text())["dependencies"]
+        assert locked == dependency, f"{chart.name}/Chart.lock: run helm dependency update"
+
+
+def test_the_library_chart_passes_helm_lint_strict(helm: str) -> None:
+    run_helm(helm, "lint", "--strict", str(LIBRARY))
 
 
 def test_every_chart_has_its_operators_rules_checked() -> None:
@@ -295,3 +327,77 @@ def test_the_notes_say_what_is_served_and_how_to_see_it(helm: str) -> None:
                      str(FOO / "ci" / "listed-namespaces-values.yaml")).stdout
     assert "the namespaces team-a,team-b (a Role in each)" in notes
     assert "kubectl -n ops logs deployment/release-foo-operator" in notes
+
+
+def test_a_webhook_server_is_told_its_service_and_listens_behind_it(render: Render) -> None:
+    docs = render(WEBHOOK, "--set", "webhook.port=9555")
+    variables = env(docs)
+    [service] = [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("-webhook")]
+    name = service["metadata"]["name"]
+    assert name == "release-webhook-operator-webhook"
+    assert service["metadata"]["namespace"] == "ops"
+    # The webhook configurations name the Service (the operator's WEBHOOK_SERVICE), which the
+    # certificate names too (WEBHOOK_HOST); the server listens on every interface of the pod.
+    assert variables["WEBHOOK_SERVICE"] == f"ops/{name}"
+    assert variables["WEBHOOK_HOST"] == f"{name}.ops.svc"
+    assert variables["WEBHOOK_ADDR"] == "0.0.0.0"
+    assert variables["WEBHOOK_PORT"] == "9555"
+    assert {"name": "webhook", "containerPort": 9555, "protocol": "TCP"} in container(docs)[
+        "ports"]
+    assert service["spec"]["ports"] == [{"name": "webhook", "port": 443,
+                                         "targetPort": "webhook", "protocol": "TCP"}]
+    pod_labels = deployment(docs)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    # The certificate and key: written at start into a volume of their own, in memory.
+    [mount] = [m for m in container(docs)["volumeMounts"] if m["name"] == "webhook-tls"]
+    assert variables["WEBHOOK_CERT_DIR"] == mount["mountPath"]
+    [volume] = [v for v in deployment(docs)["spec"]["template"]["spec"]["volumes"]
+                if v["name"] == "webhook-tls"]
+    assert volume["emptyDir"]["medium"] == "Memory"
+
+
+@pytest.mark.parametrize("values", ["release-namespace-values.yaml",
+                                    "listed-namespaces-values.yaml"])
+def test_the_webhook_configurations_are_granted_cluster_wide_by_name_in_namespaced_mode(
+        render: Render, values: str) -> None:
+    docs = render(WEBHOOK, "--values", str(WEBHOOK / "ci" / values))
+    [cluster_role] = of_kind(docs, "ClusterRole")
+    configs = [rule for rule in cluster_role["rules"]
+               if rule["apiGroups"] == ["admissionregistration.k8s.io"]]
+    kinds = ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]
+    # create cannot be limited to a name; patch is, to the one Kopf manages (its group).
+    assert configs == [
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": kinds, "verbs": ["create"]},
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": kinds,
+         "resourceNames": ["webhook.kopf-informers.dev"], "verbs": ["patch"]},
+    ]
+    assert not [role for role in of_kind(docs, "Role") if "admissionregistration" in str(role)]
+
+
+def test_charts_without_webhooks_have_no_webhook_service_nor_settings(render: Render) -> None:
+    for chart in CHARTS:
+        if chart == WEBHOOK:
+            continue
+        docs = render(chart)
+        assert not [s for s in of_kind(docs, "Service") if "webhook" in s["metadata"]["name"]]
+        assert not [name for name in env(docs) if name.startswith("WEBHOOK_")]
+        assert "webhook-tls" not in str(deployment(docs))
+
+
+def test_webhooks_are_served_by_one_replica(helm: str, render: Render) -> None:
+    """Only the leader serves them (a standby runs no Kopf task), while a Service would send a
+    standby its share of the calls: more replicas are refused while webhooks are on."""
+    assert deployment(render(WEBHOOK))["spec"]["replicas"] == 1
+    result = run_helm(helm, "template", "release", str(WEBHOOK), "--set", "replicaCount=2",
+                      check=False)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+    assert "replicaCount" in result.stderr
+    docs = render(WEBHOOK, "--set", "webhook.enabled=false", "--set", "replicaCount=2")
+    assert deployment(docs)["spec"]["replicas"] == 2
+
+
+def test_the_notes_name_the_webhook_service(helm: str) -> None:
+    notes = run_helm(helm, "install", "release", str(WEBHOOK), "--dry-run=client",
+                     "--namespace", "ops").stdout
+    assert "behind the Service ops/release-webhook-operator-webhook" in notes

@@ -15,13 +15,27 @@ helpers that are not fixtures are in ``tests/_helpers/e2e.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
+from _helpers.charts import build_dependencies, find_helm
 from _helpers.e2e import OPERATORS
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 
 from kopf_informers.testing import Cluster, Operator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chart_dependencies(request: pytest.FixtureRequest) -> None:
+    """Installed by their charts (``--operator-mode=in_cluster``), the operators need each
+    chart's dependency, the library chart of the shared templates, built from the tree first:
+    ``helm install`` of a clone's chart fails without it."""
+    mode = (request.config.getoption("operator_mode")
+            or os.environ.get("KOPF_INFORMERS_TEST_OPERATOR_MODE"))
+    helm = find_helm()
+    if mode == "in_cluster" and helm is not None:
+        build_dependencies(helm)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 {{/*
-Helpers of a kopf-informers operator chart. Nothing here names the Foo operator: another
-operator's chart is a copy of this one with its own Chart.yaml, crds/, and values.yaml
-(operator.file and rbac.rules).
+Helpers of the kopf-informers operator charts' templates (this library's _<kind>.tpl, each
+included by the operator chart's <kind>.yaml). Nothing here names an operator: each chart has
+its own Chart.yaml, crds/, and values.yaml (operator.file and rbac.rules; webhook.enabled for
+an operator serving admission webhooks). Rendered in the operator chart's context: .Chart and
+.Values are the operator chart's.
 */}}
 
 {{- define "operator.name" -}}
@@ -59,4 +61,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* "true" if the operator's rules are granted cluster-wide (all namespaces, or globs). */}}
 {{- define "operator.clusterwide" -}}
 {{- or (eq .Values.watch.scope "all") (eq (include "operator.globbed" .) "true") }}
+{{- end }}
+
+{{/* The Service in front of the webhook server; the webhook configurations name it. */}}
+{{- define "operator.webhookService" -}}
+{{- printf "%s-webhook" (include "operator.fullname" . | trunc 55 | trimSuffix "-") }}
 {{- end }}
