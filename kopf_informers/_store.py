@@ -261,7 +261,12 @@ class _Index(Generic[T]):
 
     def put(self, key: str, obj: T, values: tuple[str, ...]) -> None:
         old_values = self.values.get(key)
-        if old_values is not None and old_values is not values and old_values != values:
+        if old_values is values and values:  # the same shared tuple: the same buckets
+            buckets = self.buckets
+            for value in values:
+                buckets[value][key] = obj
+            return
+        if old_values is not None and old_values != values:
             self.discard(key, old_values, keep=values)
         if values:
             self.values[key] = values
