@@ -476,6 +476,9 @@ class Applied(NamedTuple, Generic[T]):
     new: T
 
 
+_new_tuple: Final = tuple.__new__
+
+
 class StoreWriter(Generic[T]):
     """The only writer of a :class:`Store`, held by the reflector that fills it.
 
@@ -544,7 +547,7 @@ class StoreWriter(Generic[T]):
         self._writes += 1
         for index, index_values in zip(indexes, values, strict=True):
             index.put(key, new, index_values)
-        return Applied(old, new)
+        return _new_tuple(Applied, (old, new))  # Applied(old, new) without its Python __new__
 
     def delete(self, key_or_obj: str | Mapping[str, Any]) -> T | None:
         """Remove the object with this key (or this object's key); returns it, or None."""
