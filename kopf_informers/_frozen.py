@@ -81,9 +81,9 @@ class _LazyFrozenDict(FrozenDict):
     Its first read through any reading method (``[]``, ``get``, ``items``, ``values``, iteration,
     copies) settles it: each plain dict value becomes a lazy frozen shell of its own and each
     list a lazy list (:class:`_LazyFrozenList`), in place, and the object becomes a plain
-    :class:`FrozenDict`, whose reads are ``dict``'s own, at C speed. So an object costs one shell
-    per dict or list that is ever read, and nothing for the parts nobody reads. Only ``dict``'s methods
-    called on it directly (``dict.get(obj, key)``) can see a plain value, as
+    :class:`FrozenDict`, whose reads are ``dict``'s own, at C speed. So an object costs one
+    shell per dict or list that is ever read, and nothing for the parts nobody reads. Only
+    ``dict``'s methods called on it directly (``dict.get(obj, key)``) can see a plain value, as
     ``dict.__setitem__(obj, ...)`` can still write. ``==``, ``len``, ``in``, ``keys`` and orjson
     read it as it is (equal either way).
     """
@@ -294,6 +294,8 @@ class _LazyFrozenList(FrozenList):
         return _list_reversed(_settled_list(self))
 
     def __add__(self, other: Any) -> Any:
+        if type(other) is _LazyFrozenList:  # list's + would copy its unsettled items
+            _settled_list(other)
         return _list_add(_settled_list(self), other)
 
     def __radd__(self, other: Any) -> Any:

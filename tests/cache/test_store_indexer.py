@@ -828,6 +828,14 @@ def test_every_read_of_a_cached_list_gives_frozen_items(
 
 
 @ADOPT
+def test_two_cached_lists_added_give_frozen_items_from_both(adopt: bool) -> None:
+    obj = stored_example(adopt)
+    both = obj["subsets"] + obj["metadata"]["managedFields"]
+    assert both == example()["subsets"] + example()["metadata"]["managedFields"]
+    assert all(isinstance(item, FrozenDict) for item in both)
+
+
+@ADOPT
 def test_cached_lists_compare_and_count_before_any_other_read(adopt: bool) -> None:
     subsets = stored_example(adopt)["subsets"]
     assert len(subsets) == 1
