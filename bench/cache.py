@@ -17,6 +17,9 @@ process, taking turns with it:
 - **lister.get**: per call, against ``dict.get``.
 - **memory**: tracemalloc's bytes per cached object (right after the sync, and after every field
   was read), against the object's JSON as served.
+- **store's own CPU**: ``Replacement.add`` per listed object and ``StoreWriter.apply`` per watch
+  event, on objects decoded beforehand, with the collector paused (best of the turns): what
+  the cache's code costs, without the decoding and the collections that the rows above include.
 
 ``--baseline DIR`` runs the same measurements in a child process on the package found in ``DIR``
 (e.g. ``git archive main kopf_informers | tar -x -C /tmp/base``), alternating with this tree's,
@@ -138,7 +141,8 @@ def decode_pages(raw_pages: list[bytes]) -> list[Obj]:
 
 
 def sync_store(raw_pages: list[bytes], transform: Callable[[Obj], Obj] | None = None) -> Any:
-    """What the reflector does with a list: decode, add page by page (collector paused), commit."""
+    """What the reflector does with a list: decode, add page by page (collector paused), commit.
+    Returns the writer, which holds the store and its bookkeeping, as the reflector does."""
     reader, writer = store(indexers=INDEXERS, transform=transform)
     replacement = writer.replacement()
     adopt = _adopt_supported(replacement.add)
@@ -151,11 +155,50 @@ def sync_store(raw_pages: list[bytes], transform: Callable[[Obj], Obj] | None = 
             gc.enable()
         del items
     replacement.commit()
-    return reader
+    assert writer.store is reader
+    return writer
 
 
 def _adopt_supported(method: Callable[..., object]) -> bool:
     return "adopt" in method.__code__.co_varnames  # the code before lazy freezing has no adopt
+
+
+def own_cpu_us(raw_pages: list[bytes], chunks: list[bytes], turns: int) -> dict[str, float]:
+    """The store's own CPU per object, decoding excluded and the collector paused (best of
+    the turns): ``Replacement.add`` of the decoded pages, and ``StoreWriter.apply`` of the
+    decoded watch events, with the 3 indexers, adopting, as the reflector does."""
+    from informers import WATCH_CONTEXT
+
+    from kopf_informers._api.watch import WatchStreamParser, watch_event
+
+    adds, applies = [], []
+    count = 0
+    for _ in range(max(turns, 3)):
+        decoded = [orjson.loads(raw)["items"] for raw in raw_pages]
+        parser = WatchStreamParser(WATCH_CONTEXT)
+        events = [watch_event(raw, WATCH_CONTEXT).object
+                  for chunk in chunks for raw in parser.feed(chunk)]
+        count = len(events)
+        reader, writer = store(indexers=INDEXERS)
+        adopt = {"adopt": True} if _adopt_supported(writer.apply) else {}
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.process_time()
+            replacement = writer.replacement()
+            for items in decoded:
+                replacement.add(items, **adopt)
+            replacement.commit()
+            adds.append(time.process_time() - started)
+            started = time.process_time()
+            for obj in events:
+                writer.apply(obj, **adopt)
+            applies.append(time.process_time() - started)
+        finally:
+            gc.enable()
+        del decoded, events, reader, writer, replacement
+    # One MODIFIED event per listed object: the same count for both.
+    return {"add_us": min(adds) / count * 1e6, "apply_us": min(applies) / count * 1e6}
 
 
 def read_fields(objects: Iterable[Obj]) -> int:
@@ -185,12 +228,18 @@ def per_call_us(fn: Callable[[], object], number: int) -> float:
 
 def memory_per_object(raw_pages: list[bytes], transform: Callable[[Obj], Obj] | None,
                       count: int) -> tuple[float, float]:
-    """Bytes per object: right after the sync, and after every object was fully read."""
+    """Bytes per object: right after the sync, and after every object was fully read.
+
+    Measured first in a fresh process (see :func:`measure`): the interpreter's own tables grow
+    with the cache (its table of interned strings by up to ~190 B per object at a resize), and
+    whether a resize falls inside the traced sync depends on what the process did before.
+    """
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        reader = sync_store(raw_pages, transform)
+        writer = sync_store(raw_pages, transform)  # kept: a live informer's reflector holds it
+        reader = writer.store
         gc.collect()
         synced = tracemalloc.get_traced_memory()[0]
         for obj in reader.list():
@@ -219,7 +268,7 @@ def measure_reads(n: int) -> dict[str, float]:
     """Reads of spec and status, cold then warm, against plain dicts; lister gets."""
     deployments = [deployment(i) for i in range(n)]
     raw_deployments = pages(deployments)
-    reader = sync_store(raw_deployments)
+    reader = sync_store(raw_deployments).store
     cached = reader.list()
     plain = decode_pages(raw_deployments)
     out = {
@@ -239,6 +288,11 @@ def measure(n: int, turns: int) -> dict[str, Any]:
     objects = configmaps(n)
     raw_pages = pages(objects)
     json_size = statistics.fmean(len(orjson.dumps(obj)) for obj in objects)
+    chunks = watch_chunks(objects)
+    del objects  # only bytes from here on: the collector scans what an informer's process holds
+    # Memory first, in the process as fresh as an operator's that fills its first cache.
+    memory = {"memory_stripped": memory_per_object(raw_pages, strip_managed_fields, n),
+              "memory_plain": memory_per_object(raw_pages, None, n)}
     floors, syncs = [], []
     for turn in range(turns):
         for which in ("floor", "sync") if turn % 2 == 0 else ("sync", "floor"):
@@ -252,8 +306,8 @@ def measure(n: int, turns: int) -> dict[str, Any]:
         "sync": [dataclasses.asdict(t) for t in syncs],
     }
     out.update(measure_reads(n))
+    out.update(own_cpu_us(raw_pages, chunks, turns))
     # watch events through a synced informer
-    chunks = watch_chunks(objects)
     events, events_floor = [], []
     for _ in range(max(turns // 2, 2)):
         rate = asyncio.run(replay_informer(decode_pages(raw_pages), chunks, n))
@@ -262,8 +316,7 @@ def measure(n: int, turns: int) -> dict[str, Any]:
     out["watch"] = [dataclasses.asdict(t) for t in events]
     out["watch_floor"] = [dataclasses.asdict(t) for t in events_floor]
     del chunks
-    out["memory_stripped"] = memory_per_object(raw_pages, strip_managed_fields, n)
-    out["memory_plain"] = memory_per_object(raw_pages, None, n)
+    out.update(memory)
     return out
 
 
@@ -291,6 +344,8 @@ def report(runs: list[dict[str, Any]], label: str) -> list[tuple[str, str]]:
         (f"{label}: sync of {n:,}, 3 indexers: wall / floor (pairs)",
          f"{spread(wall)}; {sync_ms:.0f} ms against {floor_ms:.0f} ms"),
         (f"{label}: sync, CPU / floor CPU (pairs)", spread(cpu)),
+        (f"{label}: store's own CPU per object, collector paused: add / apply",
+         f"{med('add_us'):.2f} / {med('apply_us'):.2f} µs"),
         (f"{label}: watch events/s, informer (median)",
          f"{statistics.median(rates):,.0f}/s "
          f"(decode only {statistics.median(floor_rates):,.0f}/s)"),
@@ -344,6 +399,9 @@ def main() -> None:
             / statistics.median(o["wall"] for o in old["sync"])
             for new, old in zip(new_runs, old_runs, strict=True)]
         rows.append(("sync wall, new / old (per process pair)", spread(sync_change)))
+        for key, what in (("add_us", "add"), ("apply_us", "apply")):
+            rows.append((f"store's own CPU, {what}, new / old (per process pair)", spread(
+                [new[key] / old[key] for new, old in zip(new_runs, old_runs, strict=True)])))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -565,7 +565,9 @@ async def measure_watch(
 class ReplaySource:
     """A ListerWatcher without a server: one page of objects, then recorded watch bytes run
     through the API client's own stream parser, layered as the informer's API source is.
-    Each object is listed once and each event decoded anew, so it hands its objects over."""
+    Each object is listed once and each event decoded anew, so it hands its objects over; as
+    the API client's pages, the listed objects are then dropped (not kept alive, and scanned by
+    the garbage collector, through the replay)."""
 
     hands_over_objects = True
 
@@ -577,7 +579,8 @@ class ReplaySource:
     async def list_page(
         self, *, resource_version: str | None, limit: int, continue_token: str | None,
     ) -> ListPage:
-        return ListPage(self.items, "1", None)
+        items, self.items = self.items, []
+        return ListPage(items, "1", None)
 
     async def _events(self) -> AsyncIterator[WatchEvent]:  # as ApiClient.watch()
         parser = WatchStreamParser(WATCH_CONTEXT)

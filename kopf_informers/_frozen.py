@@ -80,10 +80,10 @@ class _LazyFrozenDict(FrozenDict):
 
     Its first read through any reading method (``[]``, ``get``, ``items``, ``values``, iteration,
     copies) settles it: each plain dict value becomes a lazy frozen shell of its own and each
-    list a :class:`FrozenList` (one level deep), in place, and the object becomes a plain
-    :class:`FrozenDict`, whose reads are ``dict``'s own, at C speed. So an object costs one shell
-    per dict that is ever read, and nothing for the parts nobody reads. Only ``dict``'s methods
-    called on it directly (``dict.get(obj, key)``) can see a plain value, as
+    list a lazy list (:class:`_LazyFrozenList`), in place, and the object becomes a plain
+    :class:`FrozenDict`, whose reads are ``dict``'s own, at C speed. So an object costs one
+    shell per dict or list that is ever read, and nothing for the parts nobody reads. Only
+    ``dict``'s methods called on it directly (``dict.get(obj, key)``) can see a plain value, as
     ``dict.__setitem__(obj, ...)`` can still write. ``==``, ``len``, ``in``, ``keys`` and orjson
     read it as it is (equal either way).
     """
@@ -144,7 +144,7 @@ def _settled(owner: FrozenDict) -> FrozenDict:
         elif cls is dict:
             _dict_setitem(owner, key, _LazyFrozenDict(value) if value else _EMPTY_DICT)
         elif cls is list:
-            _dict_setitem(owner, key, _freeze_list(value, shells=True) if value else _EMPTY_LIST)
+            _dict_setitem(owner, key, _LazyFrozenList(value) if value else _EMPTY_LIST)
     owner.__class__ = FrozenDict
     return owner
 
@@ -154,16 +154,66 @@ def adopted(obj: J) -> J:
     :func:`frozen`'s result for objects nobody else holds, at a fraction of the cost.
 
     A Kubernetes object's top level and its ``metadata`` are frozen at once (the store's keys
-    and index functions read them anyway), except ``metadata.managedFields``, whose entries and
-    every other dict at the top level (``spec``, ``status``, ``data``) become lazy shells,
-    frozen one level each time a level is first read (see :class:`_LazyFrozenDict`). The caller
-    hands ``obj`` over: if it changes ``obj``'s nested containers afterwards, the frozen object
-    may show the change. Meant for objects just decoded from JSON, which the store's writer gets
-    from the API client. Anything but a plain ``dict`` goes to :func:`frozen`.
+    and index functions read them anyway), except ``metadata.managedFields``, which, like every
+    other dict and list at the top level (``spec``, ``status``, ``data``), becomes a lazy shell,
+    frozen one level each time a level is first read (see :class:`_LazyFrozenDict` and
+    :class:`_LazyFrozenList`). The caller hands ``obj`` over: if it changes ``obj``'s nested
+    containers afterwards, the frozen object may show the change. Meant for objects just
+    decoded from JSON, which the store's writer gets from the API client. Anything but a plain
+    ``dict`` goes to :func:`frozen`.
     """
     if type(obj) is not dict:
         return frozen(obj)
-    return _freeze_dict(obj, shells=True)  # type: ignore[arg-type, return-value]
+    source: dict[str, Any] = obj  # type: ignore[assignment]  # a dict: tested above
+    if not source:
+        return _EMPTY_DICT  # type: ignore[return-value]
+    # A copy of the slots in C, then only the values that change are written over: cheaper
+    # than building the dict key by key.
+    result = FrozenDict(source)
+    for key, item in _dict_items(source):
+        cls = type(item)
+        if cls is str:
+            if len(item) <= _INTERNED_LENGTH:
+                _dict_setitem(result, key, _intern(item))
+        elif cls is dict:
+            if not item:
+                _dict_setitem(result, key, _EMPTY_DICT)
+            elif key == "metadata":  # read by keys and indexes: at once
+                _dict_setitem(result, key, _adopted_metadata(item))
+            else:
+                _dict_setitem(result, key, _LazyFrozenDict(item))
+        elif cls is list:
+            _dict_setitem(result, key, _LazyFrozenList(item) if item else _EMPTY_LIST)
+        elif isinstance(item, _CONTAINERS):
+            _dict_setitem(result, key, frozen(item))
+    return result  # type: ignore[return-value]
+
+
+# Metadata values that differ from object to object (and from version to version): interning
+# them would share nothing and cost time and the interpreter's table of interned strings.
+_UNIQUE_METADATA: Final = frozenset({"name", "uid", "resourceVersion"})
+
+
+def _adopted_metadata(value: dict[str, Any]) -> FrozenDict:
+    """``metadata`` frozen deeply, but ``managedFields`` (a lazy list), as :func:`adopted`."""
+    result = FrozenDict(value)
+    for key, item in _dict_items(value):
+        cls = type(item)
+        if cls is str:
+            if len(item) <= _INTERNED_LENGTH and key not in _UNIQUE_METADATA:
+                _dict_setitem(result, key, _intern(item))
+        elif cls is dict:
+            _dict_setitem(result, key, _freeze_dict(item) if item else _EMPTY_DICT)
+        elif cls is list:
+            if not item:
+                _dict_setitem(result, key, _EMPTY_LIST)
+            elif key == "managedFields":  # rarely read, and most of metadata's size
+                _dict_setitem(result, key, _LazyFrozenList(item))
+            else:
+                _dict_setitem(result, key, _freeze_list(item))
+        elif isinstance(item, _CONTAINERS):
+            _dict_setitem(result, key, frozen(item))
+    return result
 
 
 class FrozenList(list[Any]):
@@ -221,6 +271,84 @@ class FrozenList(list[Any]):
         return (FrozenList, (list(self),))
 
 
+class _LazyFrozenList(FrozenList):
+    """A :class:`FrozenList` whose items may still be plain dicts and lists (:func:`adopted`).
+
+    As :class:`_LazyFrozenDict`: its first read through any reading method (``[]``, slices,
+    iteration, ``reversed``, ``+``, ``*``, copies, pickling) settles it, in place: each plain
+    dict item becomes a lazy frozen shell, each list a lazy list, and the object becomes a plain
+    :class:`FrozenList`. ``len``, ``in``, ``==``, ``index``, ``count``, ``thaw``, ``json`` and
+    orjson read it as it is (equal either way). Only ``list``'s methods called on it directly
+    (``list.__getitem__(obj, 0)``) can see a plain item.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, index: Any) -> Any:
+        return _list_getitem(_settled_list(self), index)
+
+    def __iter__(self) -> Iterator[Any]:
+        return _list_iter(_settled_list(self))
+
+    def __reversed__(self) -> Iterator[Any]:
+        return _list_reversed(_settled_list(self))
+
+    def __add__(self, other: Any) -> Any:
+        if type(other) is _LazyFrozenList:  # list's + would copy its unsettled items
+            _settled_list(other)
+        return _list_add(_settled_list(self), other)
+
+    def __radd__(self, other: Any) -> Any:
+        # Called before list's own + for `plain + lazy` (a subclass's reflected method wins),
+        # which would otherwise copy the unsettled items.
+        if not isinstance(other, list):
+            return NotImplemented
+        return _list_add(list(other), _settled_list(self))
+
+    def __mul__(self, count: SupportsIndex) -> Any:
+        return _list_mul(_settled_list(self), count)
+
+    def __rmul__(self, count: SupportsIndex) -> Any:
+        return _list_mul(_settled_list(self), count)
+
+    def copy(self) -> list[Any]:
+        return _list_copy(_settled_list(self))
+
+    def __copy__(self) -> list[Any]:
+        return _list_copy(_settled_list(self))
+
+    def __reduce__(self) -> tuple[type[FrozenList], tuple[list[Any]]]:
+        return (FrozenList, (_list_copy(_settled_list(self)),))
+
+
+_list_getitem = list.__getitem__
+_list_setitem = list.__setitem__
+_list_iter = list.__iter__
+_list_reversed = list.__reversed__
+_list_add = list.__add__
+_list_mul = list.__mul__
+_list_copy = list.copy
+
+
+def _settled_list(owner: FrozenList) -> FrozenList:
+    """``owner`` with every item frozen (shallowly, in place), made a plain FrozenList.
+
+    Two threads may settle one list at once: each writes equal frozen items over the plain
+    ones, and one of each stays (as :func:`_settled` does for dicts).
+    """
+    for index, item in enumerate(_list_iter(owner)):
+        cls = type(item)
+        if cls is str:
+            if len(item) <= _INTERNED_LENGTH:
+                _list_setitem(owner, index, _intern(item))
+        elif cls is dict:
+            _list_setitem(owner, index, _LazyFrozenDict(item) if item else _EMPTY_DICT)
+        elif cls is list:
+            _list_setitem(owner, index, _LazyFrozenList(item) if item else _EMPTY_LIST)
+    owner.__class__ = FrozenList
+    return owner
+
+
 # Immutable, so every empty container of every cached object can be the same one.
 _EMPTY_DICT: Final = FrozenDict()
 _EMPTY_LIST: Final = FrozenList()
@@ -249,12 +377,8 @@ _INTERNED_LENGTH = 24
 _intern = sys.intern
 
 
-def _freeze_dict(
-    value: dict[str, Any], lazy_list: str | None = None, *, shells: bool = False,
-) -> FrozenDict:
-    """A deep freeze, but: the list under the key ``lazy_list`` is frozen one level deep, its
-    dicts left as lazy shells; with ``shells`` (:func:`adopted`'s top level), every dict value
-    but ``metadata`` becomes a lazy shell, and ``metadata`` keeps ``managedFields`` lazy."""
+def _freeze_dict(value: dict[str, Any]) -> FrozenDict:
+    """A deep freeze of a dict."""
     if not value:
         return _EMPTY_DICT
     result = {}
@@ -264,28 +388,17 @@ def _freeze_dict(
             if len(item) <= _INTERNED_LENGTH:
                 item = _intern(item)
         elif cls is dict:
-            if not item:
-                item = _EMPTY_DICT
-            elif not shells:
-                item = _freeze_dict(item)
-            elif key == "metadata":  # read by keys and indexes: at once, but managedFields
-                item = _freeze_dict(item, "managedFields")
-            else:
-                item = _LazyFrozenDict(item)
+            item = _freeze_dict(item) if item else _EMPTY_DICT
         elif cls is list:
-            if not item:
-                item = _EMPTY_LIST
-            else:
-                item = _freeze_list(item, shells=shells or key == lazy_list)
+            item = _freeze_list(item) if item else _EMPTY_LIST
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         result[key] = item
     return FrozenDict(result)
 
 
-def _freeze_list(value: list[Any], shells: bool = False) -> FrozenList:
-    """A deep freeze; with ``shells``, one level deep: dicts become lazy shells (a FrozenList
-    has no lazy reads of its own), lists frozen so in turn."""
+def _freeze_list(value: list[Any]) -> FrozenList:
+    """A deep freeze of a list."""
     if not value:
         return _EMPTY_LIST
     result: list[Any] = []
@@ -296,12 +409,9 @@ def _freeze_list(value: list[Any], shells: bool = False) -> FrozenList:
             if len(item) <= _INTERNED_LENGTH:
                 item = _intern(item)
         elif cls is dict:
-            if not item:
-                item = _EMPTY_DICT
-            else:
-                item = _LazyFrozenDict(item) if shells else _freeze_dict(item)
+            item = _freeze_dict(item) if item else _EMPTY_DICT
         elif cls is list:
-            item = _freeze_list(item, shells) if item else _EMPTY_LIST
+            item = _freeze_list(item) if item else _EMPTY_LIST
         elif isinstance(item, _CONTAINERS):
             item = frozen(item)
         append(item)
@@ -327,7 +437,7 @@ def _thaw_dict(value: dict[str, Any]) -> dict[str, Any]:
         cls = type(item)
         if cls is FrozenDict or cls is dict or cls is _LazyFrozenDict:
             item = _thaw_dict(item)
-        elif cls is FrozenList or cls is list:
+        elif cls is FrozenList or cls is list or cls is _LazyFrozenList:
             item = _thaw_list(item)
         elif cls is not str and isinstance(item, _CONTAINERS):
             item = thaw(item)
@@ -338,11 +448,11 @@ def _thaw_dict(value: dict[str, Any]) -> dict[str, Any]:
 def _thaw_list(value: list[Any]) -> list[Any]:
     result: list[Any] = []
     append = result.append
-    for item in value:
+    for item in _list_iter(value):  # the items as they are: thawing freezes nothing
         cls = type(item)
         if cls is FrozenDict or cls is dict or cls is _LazyFrozenDict:
             item = _thaw_dict(item)
-        elif cls is FrozenList or cls is list:
+        elif cls is FrozenList or cls is list or cls is _LazyFrozenList:
             item = _thaw_list(item)
         elif cls is not str and isinstance(item, _CONTAINERS):
             item = thaw(item)

@@ -384,7 +384,7 @@ def _collector_paused() -> Iterator[None]:
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:
     meta = obj.get("metadata")
-    if isinstance(meta, Mapping):
+    if type(meta) is dict or isinstance(meta, Mapping):  # decoded JSON: the exact type first
         rv = meta.get("resourceVersion")
         return str(rv) if rv else None
     return None

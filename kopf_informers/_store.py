@@ -150,15 +150,23 @@ def object_key(obj: Mapping[str, Any]) -> str:
     Raises :class:`~kopf_informers.errors.InvalidArgumentError` if the object has no
     ``metadata.name``.
     """
+    return _key_and_version(obj)[0]
+
+
+def _key_and_version(obj: Mapping[str, Any]) -> tuple[str, str | None]:
+    """:func:`object_key` and the resourceVersion (None if none), from one read of metadata."""
     try:
         metadata = obj["metadata"]
         name = metadata["name"]
         namespace = metadata.get("namespace")
+        rv = metadata.get("resourceVersion")
     except (KeyError, TypeError, AttributeError):  # no metadata, or not a mapping
-        name = namespace = None
+        name = namespace = rv = None
     if not name or type(name) is not str:
         raise InvalidArgumentError(f"cannot key an object without metadata.name: {obj!r:.200}")
-    return f"{namespace}/{name}" if namespace else name
+    if rv and type(rv) is not str:
+        rv = str(rv)
+    return (f"{namespace}/{name}" if namespace else name), (rv or None)
 
 
 def split_object_key(key: str) -> tuple[str | None, str]:
@@ -218,69 +226,75 @@ def strip_managed_fields(obj: RawObject) -> RawObject:
 # -- the store ------------------------------------------------------------------------------------
 
 
-def _resource_version(obj: Mapping[str, Any]) -> str | None:
-    rv = obj["metadata"].get("resourceVersion")  # metadata was checked when the object was keyed
-    return str(rv) if rv else None
-
-
-def _values(func: Callable[[Any], Iterable[str]], obj: object) -> tuple[str, ...]:
-    values = func(obj)
-    if type(values) is tuple:
-        return values
-    if isinstance(values, str):
-        return (values,)
-    return tuple(values)
-
-
 class _Index(Generic[T]):
     """One named index: buckets of objects by value, and the values each key was indexed under.
 
     Remembering the values (instead of recomputing them from the old object, as client-go does)
     saves an index-function call per index on every update, and keeps the buckets right even if
-    an index function does not depend only on the object.
+    an index function does not depend only on the object. The values of a key are a tuple;
+    most index functions return one value, and such tuples are shared by all the keys of a
+    bucket (``singles``, one per bucket), so that a cached object costs each index a dict entry,
+    not a tuple and a string of its own.
     """
 
-    __slots__ = ("buckets", "func", "on_raw", "values")
+    __slots__ = ("buckets", "func", "on_raw", "singles", "values")
 
     def __init__(self, func: Callable[[Any], Iterable[str]], *, on_raw: bool) -> None:
         self.func = func
         self.on_raw = on_raw  # the built-in indexes read metadata before the transform
         self.buckets: dict[str, dict[str, T]] = {}
         self.values: dict[str, tuple[str, ...]] = {}  # only keys with at least one value
+        self.singles: dict[str, tuple[str, ...]] = {}  # value -> (value,), every bucket's
+
+    def values_of(self, obj: object) -> tuple[str, ...]:
+        """What the index function returns for ``obj``, as a tuple (shared if one value)."""
+        values = self.func(obj)
+        cls = type(values)
+        if cls is list or cls is tuple:
+            if len(values) == 1:  # type: ignore[arg-type]  # a list or tuple: it has a length
+                value = values[0]  # type: ignore[index]
+                return self.singles.get(value) or (value,)
+            return values if cls is tuple else tuple(values)  # type: ignore[return-value]
+        if isinstance(values, str):
+            return self.singles.get(values) or (values,)
+        return tuple(values)
 
     def put(self, key: str, obj: T, values: tuple[str, ...]) -> None:
         old_values = self.values.get(key)
+        if old_values is values and values:  # the same shared tuple: the same buckets
+            buckets = self.buckets
+            for value in values:
+                buckets[value][key] = obj
+            return
         if old_values is not None and old_values != values:
             self.discard(key, old_values, keep=values)
         if values:
             self.values[key] = values
         elif old_values is not None:
             del self.values[key]
-        buckets = self.buckets
-        for value in values:
-            bucket = buckets.get(value)
-            if bucket is None:
-                buckets[value] = {key: obj}
-            else:
-                bucket[key] = obj  # also refreshes the object of an unchanged value
+        self._file(key, obj, values)
 
     def fill(self, key: str, obj: T, values: tuple[str, ...]) -> None:
         """:meth:`put` for a key not yet in this index (a relist fills empty indexes)."""
         if values:
             self.values[key] = values
-            buckets = self.buckets
-            for value in values:
-                bucket = buckets.get(value)
-                if bucket is None:
-                    buckets[value] = {key: obj}
-                else:
-                    bucket[key] = obj
+            self._file(key, obj, values)
+
+    def _file(self, key: str, obj: T, values: tuple[str, ...]) -> None:
+        buckets = self.buckets
+        for value in values:
+            bucket = buckets.get(value)
+            if bucket is None:
+                buckets[value] = {key: obj}
+                self.singles[value] = values if len(values) == 1 else (value,)
+            else:
+                bucket[key] = obj  # also refreshes the object of an unchanged value
 
     def filled(self, items: Mapping[str, T]) -> _Index[T]:
         """This index, empty until now, with ``items`` (stored objects) filled in."""
-        func = self.func
+        values_of = self.values_of
         for key, obj in items.items():
-            self.fill(key, obj, _values(func, obj))
+            self.fill(key, obj, values_of(obj))
         return self
 
     def remove(self, key: str) -> None:
@@ -297,6 +311,7 @@ class _Index(Generic[T]):
                     bucket.pop(key, None)
                     if not bucket:
                         del buckets[value]
+                        del self.singles[value]
 
 
 class Store(Generic[T]):
@@ -461,6 +476,9 @@ class Applied(NamedTuple, Generic[T]):
     new: T
 
 
+_new_tuple: Final = tuple.__new__
+
+
 class StoreWriter(Generic[T]):
     """The only writer of a :class:`Store`, held by the reflector that fills it.
 
@@ -518,18 +536,18 @@ class StoreWriter(Generic[T]):
         Raises :class:`~kopf_informers.errors.InvalidArgumentError` for an object without a name;
         errors of the transform or of an index function propagate. The store is then unchanged.
         """
-        key = object_key(obj)
+        key, rv = _key_and_version(obj)
         new = self.transformed(obj, adopt=adopt)
         indexes = self._indexes.values()
-        values = [_values(index.func, obj if index.on_raw else new) for index in indexes]
+        values = [index.values_of(obj if index.on_raw else new) for index in indexes]
         items = self._store._items
         old = items.get(key)
         items[key] = new
-        self._versions[key] = _resource_version(obj)
+        self._versions[key] = rv
         self._writes += 1
         for index, index_values in zip(indexes, values, strict=True):
             index.put(key, new, index_values)
-        return Applied(old, new)
+        return _new_tuple(Applied, (old, new))  # Applied(old, new) without its Python __new__
 
     def delete(self, key_or_obj: str | Mapping[str, Any]) -> T | None:
         """Remove the object with this key (or this object's key); returns it, or None."""
@@ -638,8 +656,7 @@ class Replacement(Generic[T]):
         old_items, old_versions = self._old_items, self._old_versions
         transformed = self._writer.transformed
         for raw in objects:
-            key = object_key(raw)
-            rv = _resource_version(raw)
+            key, rv = _key_and_version(raw)
             if key in items:  # a repeated key: the last one wins
                 self._forget(key)
             old = old_items.get(key)
@@ -651,7 +668,7 @@ class Replacement(Generic[T]):
                 new = transformed(raw, adopt=adopt)
                 fresh[key] = None
                 for index, _ in pairs:
-                    index.fill(key, new, _values(index.func, raw if index.on_raw else new))
+                    index.fill(key, new, index.values_of(raw if index.on_raw else new))
             items[key] = new
             versions[key] = rv
 

@@ -93,7 +93,7 @@ def watch_event(raw: Any, context: RequestContext) -> WatchEvent:
             (410 → :class:`~kopf_informers.GoneError`, 500 → ``ServerError``, ...).
         ApiConnectionError: the line is not a watch event at all.
     """
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str) \
+    if not (type(raw) is dict or isinstance(raw, Mapping)) or not isinstance(raw.get("type"), str) \
             or not isinstance(raw.get("object"), dict):
         raise ApiConnectionError(
             f"the watch stream sent something that is not an event: {str(raw)[:200]}",

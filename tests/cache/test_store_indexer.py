@@ -645,30 +645,53 @@ MUTATIONS: list[Any] = [
     pytest.param(lambda o: o["data"]["items"].sort(), id="list-sort"),
     pytest.param(lambda o: o["data"]["items"].reverse(), id="list-reverse"),
     pytest.param(lambda o: o["data"]["nested"][0]["deep"].append(1), id="dict-in-list"),
+    pytest.param(lambda o: o["metadata"]["managedFields"].append({}), id="managed-fields"),
+    pytest.param(lambda o: o["metadata"]["managedFields"][0]["fieldsV1"].__setitem__("f:x", {}),
+                 id="in-managed-fields"),
+    pytest.param(lambda o: o["subsets"][0]["addresses"].append({}), id="top-level-list"),
+    pytest.param(lambda o: o["subsets"][0]["addresses"][0].__setitem__("ip", "x"),
+                 id="in-top-level-list"),
 ]
 
+# Both ways the writer freezes: a deep copy (apply), and lazily, taking the object over
+# (apply(adopt=True), what the reflector does with what the API client decoded).
+ADOPT = pytest.mark.parametrize("adopt", [False, True], ids=["copied", "adopted"])
 
-def stored_example() -> Obj:
+
+def example() -> Obj:
+    obj = make("a", labels={"app": "web"}, data={"items": [3, 1, 2], "nested": [{"deep": []}]},
+               subsets=[{"addresses": [{"ip": "10.0.0.1"}], "ports": [80]}])
+    obj["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}]
+    return obj
+
+
+def stored_example(adopt: bool = False) -> Obj:
     reader, writer = store()
-    writer.apply(make("a", labels={"app": "web"},
-                      data={"items": [3, 1, 2], "nested": [{"deep": []}]}))
+    writer.apply(example(), adopt=adopt)
     obj = reader.get("default/a")
     assert obj is not None
     return obj
 
 
+@ADOPT
 @pytest.mark.parametrize("mutate", MUTATIONS)
-def test_cached_objects_refuse_every_mutation(mutate: Callable[[Obj], object]) -> None:
-    obj = stored_example()
+def test_cached_objects_refuse_every_mutation(
+    mutate: Callable[[Obj], object], adopt: bool,
+) -> None:
+    obj = stored_example(adopt)
     before = thaw(obj)
     with pytest.raises(TypeError, match=r"read-only .* thaw\(obj\)"):
         mutate(obj)
     assert obj == before
 
 
-def test_frozen_objects_compare_and_serialize_like_plain_ones() -> None:
-    obj = stored_example()
-    plain = make("a", labels={"app": "web"}, data={"items": [3, 1, 2], "nested": [{"deep": []}]})
+@ADOPT
+def test_frozen_objects_compare_and_serialize_like_plain_ones(adopt: bool) -> None:
+    plain = example()
+    assert orjson.dumps(stored_example(adopt)) == orjson.dumps(plain)  # before any other read
+    assert json.dumps(stored_example(adopt)) == json.dumps(plain)
+    assert stored_example(adopt) == plain
+    obj = stored_example(adopt)
     assert obj == plain
     assert obj["data"]["items"] == [3, 1, 2]
     assert isinstance(obj, dict)
@@ -686,8 +709,9 @@ def test_apply_neither_changes_nor_keeps_the_callers_object() -> None:
     assert reader.get("default/a") == make("a", labels={"app": "web"})
 
 
-def test_thaw_gives_a_mutable_deep_copy() -> None:
-    obj = stored_example()
+@ADOPT
+def test_thaw_gives_a_mutable_deep_copy(adopt: bool) -> None:
+    obj = stored_example(adopt)
     copied = thaw(obj)
     copied["metadata"]["labels"]["app"] = "changed"
     copied["data"]["nested"][0]["deep"].append(1)
@@ -697,8 +721,9 @@ def test_thaw_gives_a_mutable_deep_copy() -> None:
     assert obj["data"]["nested"][0]["deep"] == []
 
 
-def test_deepcopy_of_a_cached_object_is_a_mutable_deep_copy() -> None:
-    obj = stored_example()
+@ADOPT
+def test_deepcopy_of_a_cached_object_is_a_mutable_deep_copy(adopt: bool) -> None:
+    obj = stored_example(adopt)
     copied = copy.deepcopy(obj)
     assert copied == obj
     assert type(copied) is dict
@@ -706,8 +731,9 @@ def test_deepcopy_of_a_cached_object_is_a_mutable_deep_copy() -> None:
     copied["data"]["items"].append(4)
 
 
-def test_shallow_copies_are_plain_at_the_top_and_frozen_below() -> None:
-    obj = stored_example()
+@ADOPT
+def test_shallow_copies_are_plain_at_the_top_and_frozen_below(adopt: bool) -> None:
+    obj = stored_example(adopt)
     for shallow in [copy.copy(obj), obj.copy(), dict(obj), obj | {"kind": "Secret"}]:
         assert type(shallow) is dict
         shallow["kind"] = "Secret"
@@ -718,16 +744,18 @@ def test_shallow_copies_are_plain_at_the_top_and_frozen_below() -> None:
     assert obj["kind"] == "ConfigMap"
 
 
-def test_pickling_keeps_objects_frozen() -> None:
-    obj = stored_example()
+@ADOPT
+def test_pickling_keeps_objects_frozen(adopt: bool) -> None:
+    obj = stored_example(adopt)
     restored = pickle.loads(pickle.dumps(obj))
     assert restored == obj
     assert isinstance(restored, FrozenDict)
     assert isinstance(restored["data"]["items"], FrozenList)
 
 
-def test_freezing_a_frozen_object_returns_it_as_it_is() -> None:
-    obj = stored_example()
+@ADOPT
+def test_freezing_a_frozen_object_returns_it_as_it_is(adopt: bool) -> None:
+    obj = stored_example(adopt)
     assert frozen(obj) is obj
 
 
@@ -743,6 +771,96 @@ def test_frozen_keeps_other_values_and_freezes_dict_and_list_subclasses() -> Non
     assert result["tu"] == (1, [2])  # a tuple is kept as it is, and what it holds with it
     assert frozen(5) == 5
     assert frozen("x") == "x"
+
+
+@ADOPT
+def test_thaw_and_deepcopy_copy_every_level_before_any_read(adopt: bool) -> None:
+    for copied in [thaw(stored_example(adopt)), copy.deepcopy(stored_example(adopt))]:
+        assert copied == example()
+        assert _only_plain_containers(copied)
+
+
+@ADOPT
+def test_pickling_keeps_every_level_frozen(adopt: bool) -> None:
+    restored = pickle.loads(pickle.dumps(stored_example(adopt)))
+    assert restored == example()
+    assert isinstance(restored["metadata"]["managedFields"][0], FrozenDict)
+    assert isinstance(restored["subsets"][0]["addresses"], FrozenList)
+    with pytest.raises(TypeError):
+        restored["subsets"][0]["addresses"][0]["ip"] = "x"
+
+
+# Every way to read the items of a list in the cache, each on an object nobody read before:
+# none may hand out a mutable part of the cached object.
+LIST_READS: list[Any] = [
+    pytest.param(lambda lst: lst[0], id="index"),
+    pytest.param(lambda lst: lst[-1], id="negative-index"),
+    pytest.param(lambda lst: lst[:1][0], id="slice"),
+    pytest.param(lambda lst: next(iter(lst)), id="iter"),
+    pytest.param(lambda lst: [*lst][0], id="unpack"),  # noqa: RUF015  # the reads under test
+    pytest.param(lambda lst: list(lst)[0], id="list"),  # noqa: RUF015  # the reads under test
+    pytest.param(lambda lst: tuple(lst)[0], id="tuple"),  # noqa: RUF015  # the reads under test
+    pytest.param(lambda lst: next(reversed(lst)), id="reversed"),
+    pytest.param(lambda lst: (lst + [])[0], id="add"),  # noqa: RUF005
+    pytest.param(lambda lst: ([] + lst)[0], id="radd"),  # noqa: RUF005
+    pytest.param(lambda lst: (lst * 1)[0], id="mul"),
+    pytest.param(lambda lst: (1 * lst)[0], id="rmul"),
+    pytest.param(lambda lst: lst.copy()[0], id="copy-method"),
+    pytest.param(lambda lst: copy.copy(lst)[0], id="copy"),
+    pytest.param(lambda lst: pickle.loads(pickle.dumps(lst))[0], id="pickle"),
+]
+
+
+@ADOPT
+@pytest.mark.parametrize("where", ["managedFields", "subsets"])
+@pytest.mark.parametrize("read", LIST_READS)
+def test_every_read_of_a_cached_list_gives_frozen_items(
+    read: Callable[[list[Any]], Any], where: str, adopt: bool,
+) -> None:
+    obj = stored_example(adopt)
+    lst = obj["metadata"][where] if where == "managedFields" else obj[where]
+    item = read(lst)
+    assert isinstance(item, FrozenDict)
+    assert item == example()["metadata"]["managedFields"][0] or item == example()["subsets"][0]
+    with pytest.raises(TypeError):
+        item["new"] = 1
+    assert read(lst) == item  # and again, once settled
+
+
+@ADOPT
+def test_two_cached_lists_added_give_frozen_items_from_both(adopt: bool) -> None:
+    obj = stored_example(adopt)
+    both = obj["subsets"] + obj["metadata"]["managedFields"]
+    assert both == example()["subsets"] + example()["metadata"]["managedFields"]
+    assert all(isinstance(item, FrozenDict) for item in both)
+
+
+@ADOPT
+def test_cached_lists_compare_and_count_before_any_other_read(adopt: bool) -> None:
+    subsets = stored_example(adopt)["subsets"]
+    assert len(subsets) == 1
+    assert subsets == example()["subsets"]
+    assert {"addresses": [{"ip": "10.0.0.1"}], "ports": [80]} in subsets
+    assert subsets.index(example()["subsets"][0]) == 0
+    assert subsets.count(example()["subsets"][0]) == 1
+    assert isinstance(subsets, FrozenList)
+
+
+def test_an_adopted_object_reads_like_a_deep_frozen_copy_at_every_level() -> None:
+    plain, cold = example(), stored_example(adopt=True)
+    assert _frozen_like(cold, plain)
+    assert _frozen_like(stored_example(adopt=False), plain)
+
+
+def _frozen_like(cached: Any, plain: Any) -> bool:
+    """``cached`` equals ``plain`` and is frozen at every level, read only through ``[]``."""
+    if isinstance(plain, dict):
+        return isinstance(cached, FrozenDict) and cached.keys() == plain.keys() and all(
+            _frozen_like(cached[key], plain[key]) for key in plain)
+    if isinstance(plain, list):
+        return isinstance(cached, FrozenList) and len(cached) == len(plain) and all(
+            _frozen_like(cached[i], plain[i]) for i in range(len(plain)))
+    return type(cached) is type(plain) and cached == plain
 
 
 def test_a_store_made_with_freeze_false_stores_the_object_it_is_given() -> None:
