@@ -158,9 +158,12 @@ async def reconcile_foo(name: str, namespace: str, body: Any, api: ApiClient, lo
     conditions = ready_condition(body, True, "Synced", "Foo synced successfully")
     if conditions is not None:
         status["conditions"] = conditions
+        changed = True
     if status:  # one status write for both
         await api.patch_status(FOOS, name, {"status": status}, namespace=namespace)
-        changed = True
+    # The Event tells of a change to the Deployment or to the Foo's readiness; the Deployment's
+    # available replicas, copied into the status, are no news of their own (each Foo would
+    # otherwise get one more Event, a request, once its Deployment is available).
     if changed:
         await kopf_informers.post_event(api, body, type="Normal", reason="Synced",
                                         message="Foo synced successfully",
