@@ -2,7 +2,9 @@
 
 Usage::
 
-    python bench/fanout.py [--foos 1000] [--quick] [--json PATH]
+    python bench/fanout.py [--foos 1000] [--quick] [--pairs 3] [--restart] [--no-steady]
+                           [--json PATH]
+    python bench/fanout.py --summarize run1.json run2.json ...
 
 For each of two operators, on a fresh embedded API server each time (``python -m kopf_informers
 apiserver --port 0 --kubeconfig PATH``, a child process, with its workload simulation on: a
@@ -24,7 +26,19 @@ Deployment's status follows its spec after 50 ms, so that ``availableReplicas`` 
    journal (``GET /_embedded/journal``) then gives the operator's requests in that window, by
    its User-Agent (``kopf-informers/…``, Kopf's ``kopf/…``, the official client's
    ``OpenAPI-Generator/…``): the GETs of Foos and Deployments per reconcile;
-4. stop the operator (SIGTERM) and the server.
+4. stop the operator (SIGTERM); with ``--restart``, start it again on the N converged Foos
+   and time until it watches Foos and Deployments (kopf-informers: and logged that its caches
+   synced) and until it is idle (its CPU time, read every 0.1 s, rose by no more than 0.02 s in
+   any reading for 2 s: the time is that of its last busy reading), with its CPU seconds and,
+   from the journal, its requests until then: lists, watches, discovery, GETs of objects and
+   writes;
+5. stop the operator and the server.
+
+Each pair runs kopf-informers, then plain Kopf (``--pairs``, default 3, in turn: ours, plain,
+ours, plain, ...); the ratios (plain Kopf's figure over ours) are taken pair by pair and
+reported as their median with their spread, each run with the 1-minute load average at its
+start. ``--summarize`` merges the pairs of several ``--json`` files (one 10,000-Foo pair per
+command keeps each under the bench lock's ten minutes).
 
 The operators:
 
@@ -411,6 +425,7 @@ class Result:
     server_cpu: float = 0.0
     # The operator's requests, "verb resource client" -> count (see ``count_requests``).
     fanout_requests: dict[str, int] = dataclasses.field(default_factory=dict)
+    fanout_reconciles: int | None = None  # reconciles until converged (kopf-informers' probe)
     steady_reconciles: int = 0
     steady_requests: dict[str, int] = dataclasses.field(default_factory=dict)
     log_errors: int = 0
@@ -539,8 +554,8 @@ async def started_operator(operator: Operator, kubeconfig: Path, liveness: str, 
 
 
 def restart_timeout(foos: int) -> float:
-    """A bound on a restart until idle: plain Kopf resumes each Foo (about 10 ms each here)."""
-    return max(60.0, 0.05 * foos)
+    """A bound on a restart until idle: plain Kopf resumes each Foo (10-50 ms each here)."""
+    return max(60.0, 0.1 * foos)
 
 
 async def restarted(session: aiohttp.ClientSession, result: Result, operator: Operator,
@@ -627,6 +642,11 @@ async def run(operator: Operator, foos: int, workdir: Path, profile: Path | None
             async with started_operator(operator, kubeconfig, liveness, log, session) as child:
                 async with profiled(profile, tag, child, server):
                     await fan_out(session, fleet, result, server, child)
+                if result.converged is not None and operator.probe:
+                    # Once quiet, the probe's first answer (Kopf caches it for 10 s): the
+                    # reconciles of the fan-out, to its last no-op one.
+                    await quiet(followers, STEADY_TIMEOUT)
+                    result.fanout_reconciles = (await reconciles(session, liveness))[0]
                 if result.converged is not None and phases.steady:
                     await steady_state(session, fleet, result, operator, liveness, followers)
                 if result.converged is not None and phases.restart:
@@ -690,6 +710,8 @@ def rows(ours: Result, theirs: Result, timeout: float) -> list[tuple[str, ...]]:
         row("operator's API requests per Foo, fan-out",
             lambda r: per(total(r.fanout_requests), n)),
         row("  of which GETs of foos/deployments", lambda r: per(gets(r.fanout_requests), n)),
+        row("reconciles per Foo, fan-out (kopf-informers' probe)",
+            lambda r: "-" if r.fanout_reconciles is None else per(r.fanout_reconciles, n)),
     ]
     if ours.steady_reconciles or theirs.steady_reconciles:
         table += [
@@ -771,46 +793,66 @@ def summarize(pairs: Sequence[tuple[Result, Result]]) -> None:
         print(f"restart until synced and idle, Kopf's / ours: {spread(idle)}")
 
 
+def print_requests(result: Result) -> None:
+    for phase, requests in (("fan-out", result.fanout_requests),
+                            ("steady state", result.steady_requests),
+                            ("restart", result.restart_requests)):
+        listed = ", ".join(f"{key} {n}" for key, n in sorted(requests.items()))
+        if listed or phase == "fan-out":
+            print(f"# {result.operator}, {phase}: {listed or 'no requests'}")
+
+
 async def bench(foos: int, operators: Sequence[Operator], workdir: Path, profile: Path | None,
                 pairs: int, phases: Phases) -> dict[str, Any]:
-    """Both operators in turn, ``pairs`` times; prints the tables and returns the figures."""
+    """Both operators in turn, ``pairs`` times (or one of them, as many times); prints the
+    tables and returns the figures."""
     load_before, started = load_average(), time.perf_counter()
-    results: list[tuple[Result, Result]] = []
+    results: list[list[Result]] = []
     for turn in range(pairs):
-        ours, theirs = [await run(operator, foos, workdir, profile, phases, turn)
-                        for operator in operators]
-        results.append((ours, theirs))
-        print(f"# fanout: N={foos:,} Foos, pair {turn + 1} of {pairs}; {os.cpu_count()} CPUs; "
+        results.append([await run(operator, foos, workdir, profile, phases, turn)
+                        for operator in operators])
+        print(f"# fanout: N={foos:,} Foos, turn {turn + 1} of {pairs}; {os.cpu_count()} CPUs; "
               f"load average {load_before} before, {load_average()} now; "
               f"{time.perf_counter() - started:.0f} s so far; Python {platform.python_version()}")
-        print_table(rows(ours, theirs, converge_timeout(foos)))
-        for result in (ours, theirs):
-            for phase, requests in (("fan-out", result.fanout_requests),
-                                    ("steady state", result.steady_requests),
-                                    ("restart", result.restart_requests)):
-                listed = ", ".join(f"{key} {n}" for key, n in sorted(requests.items()))
-                if listed or phase == "fan-out":
-                    print(f"# {result.operator}, {phase}: {listed or 'no requests'}")
+        if len(operators) == 2:
+            print_table(rows(results[-1][0], results[-1][1], converge_timeout(foos)))
+        else:  # one operator: its column only
+            print_table([row[:2] for row in rows(results[-1][0], results[-1][0],
+                                                  converge_timeout(foos))])
+        for result in results[-1]:
+            print_requests(result)
         print(flush=True)
-    summarize(results)
+    if len(operators) == 2:
+        summarize([(ours, theirs) for ours, theirs in results])
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(), "load_average": [load_before, load_average()],
         "python": platform.python_version(), "foos": foos,
-        "pairs": [[dataclasses.asdict(r) for r in pair] for pair in results],
+        "runs": [[dataclasses.asdict(r) for r in turn] for turn in results],
     }
 
 
 def summarize_files(paths: Sequence[Path]) -> None:
-    """The paired ratios of several runs' ``--json`` files together (e.g. one pair each)."""
+    """The paired ratios of several runs' ``--json`` files together: pairs as they ran, and
+    runs of one operator each (``--only``) paired in the order given."""
     pairs: list[tuple[Result, Result]] = []
+    alone: dict[str, list[Result]] = {"kopf-informers": [], "plain Kopf": []}
     for path in paths:
         report = json.loads(path.read_text())
         print(f"# {path}: {report['date']}, N={report['foos']:,}, load average "
               f"{report['load_average'][0]} before, {report['load_average'][1]} after")
-        for ours, theirs in report["pairs"]:
-            pairs.append((Result(**ours), Result(**theirs)))
+        for turn in report["runs"]:
+            results = [Result(**result) for result in turn]
+            if len(results) == 2:
+                pairs.append((results[0], results[1]))
+            else:
+                alone[results[0].operator].append(results[0])
+    pairs += zip(alone["kopf-informers"], alone["plain Kopf"], strict=False)
     summarize(pairs)
+    for ours, theirs in pairs:
+        if ours.restart_idle is not None or theirs.restart_idle is not None:
+            table = rows(ours, theirs, converge_timeout(ours.foos))
+            print_table([table[0], *(row for row in table if row[0].startswith("restart"))])
 
 
 def main() -> None:
@@ -818,9 +860,11 @@ def main() -> None:
     parser.add_argument("--foos", type=int, default=None,
                         help="Foos to create at once (default 1,000; 100 with --quick)")
     parser.add_argument("--quick", action="store_true", help="100 Foos (under a minute)")
-    parser.add_argument("--pairs", type=int, default=1,
-                        help="run kopf-informers then plain Kopf this many times, alternating; "
-                        "the ratios are then reported pair by pair, with their median")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="run kopf-informers then plain Kopf this many times, alternating "
+                        "(default 3); the ratios are reported pair by pair, with their median")
+    parser.add_argument("--only", choices=("ours", "plain"), default=None,
+                        help="run one operator only (--summarize pairs such runs in order)")
     parser.add_argument("--no-steady", action="store_true",
                         help="skip the steady-state phase (touching every Foo once)")
     parser.add_argument("--restart", action="store_true",
@@ -845,7 +889,7 @@ def main() -> None:
     ours, theirs = OPERATORS
     if args.operator is not None:
         ours = dataclasses.replace(ours, script=args.operator.resolve())
-    operators = (ours, theirs)
+    operators = {None: (ours, theirs), "ours": (ours,), "plain": (theirs,)}[args.only]
     if foos < 1:
         parser.error("--foos must be at least 1")
     if args.pairs < 1:
