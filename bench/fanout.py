@@ -42,7 +42,7 @@ command keeps each under the bench lock's ten minutes).
 
 The operators:
 
-- **kopf-informers**: ``operators/foo.py`` as it is (``@kopf_informers.reconcile``, one worker,
+- **kopf-informers**: ``operators/foo.py`` as it is (``@kopf_informers.reconcile``, 8 workers,
   owner watching of Deployments, reads from informer caches);
 - **plain Kopf**: ``bench/plain_kopf_foo.py``, the same job the way Kopf's documentation shows
   (``on.create``/``on.update``/``on.resume``, ``kopf.adopt``, the official client's GET, create
