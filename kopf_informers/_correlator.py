@@ -196,7 +196,9 @@ class EventCorrelator:
         similar.last = now
         self._similar.put(group, similar)
         if len(similar.messages) < self._max_events:
-            return ("identical", *dataclasses.astuple(event)), event.message
+            # The fields as they are (all strings): astuple would deep-copy each one.
+            return ("identical", *event.source_and_object, event.type, event.reason,
+                    event.message), event.message
         similar.messages.pop()  # the set never grows past the threshold
         return group, COMBINED_PREFIX + event.message
 

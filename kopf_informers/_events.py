@@ -370,6 +370,16 @@ def _generate_name(name: str) -> str:
     return f"{prefix or 'event'}-"
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]  # the last second formatted, and how
+
+
 def _now() -> str:
-    """The current time as ``metav1.Time`` writes it: RFC 3339, UTC, whole seconds."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as ``metav1.Time`` writes it: RFC 3339, UTC, whole seconds (formatted
+    once per second: each Event written asks for it, and formatting costs more than asking)."""
+    second = int(time.time())
+    last, text = _last_second[0]
+    if second != last:
+        text = datetime.datetime.fromtimestamp(second, datetime.UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        _last_second[0] = (second, text)
+    return text
