@@ -64,14 +64,33 @@ def load_json(raw: bytes) -> Any:
     return value
 
 
-def duplicate_fields(raw: bytes) -> list[str]:
+def duplicate_fields(raw: bytes, decoded: Any = None) -> list[str]:
     """The paths of the keys that a JSON body repeats within one object, in the order they
     repeat, as sigs.k8s.io/json reports them (``spec.replicas``, ``items[0].name``).
 
-    For a body that ``load_json`` decodes; none for one it refuses. Cheap when there are none:
-    one pass of the standard library's C scanner, which counts the keys of every object; only a
-    body with repetitions is read again for their paths.
+    For a body that ``load_json`` decodes; none for one it refuses. ``decoded``: the body as
+    ``load_json`` decoded it, if it was (else it is decoded here).
+
+    Cheap when there are none, as is almost always the case. Every key in JSON text is followed
+    by a colon; other colons are inside strings, literally or escaped (``\\u003a``). A body with
+    no more colons than its decoded objects hold keys (counting each key once), or with no
+    escaped colons and no more colons than those keys and the colons in its decoded strings,
+    repeats no key: a repeated key would add its own colon, and those of its dropped value.
+    Any other body takes one pass of the standard library's C scanner, which counts the keys of
+    every object; only a body with repetitions is read again for their paths.
     """
+    if decoded is None:
+        try:
+            decoded = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            decoded = None
+    if decoded is not None:
+        colons = raw.count(b":")
+        keys, strings = _keys_and_strings(decoded)
+        if colons == keys or (
+                b"u003a" not in raw and b"u003A" not in raw
+                and colons == keys + sum(s.count(":") for s in strings)):
+            return []
     try:
         _FIND_DUPLICATES.decode(raw.decode("utf-8"))
     except _Repeated:
@@ -79,6 +98,25 @@ def duplicate_fields(raw: bytes) -> list[str]:
     except (ValueError, RecursionError):  # what load_json refuses, on its own terms
         pass
     return []
+
+
+def _keys_and_strings(value: Any) -> tuple[int, list[str]]:
+    """How many keys the objects in decoded JSON hold, all levels together; and its strings,
+    keys included."""
+    keys = 0
+    strings: list[str] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            keys += len(node)
+            strings.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            strings.append(node)
+    return keys, strings
 
 
 class _Repeated(Exception):  # a signal, not an error

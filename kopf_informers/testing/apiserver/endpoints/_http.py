@@ -719,7 +719,7 @@ async def _read_body(
         body = decode(raw)
     except DecodeError as e:
         raise bad_request(f"error decoding {decoding.name}: {e}") from e
-    return body, _duplicates_checked(raw, field_validation) if decode is load_json else []
+    return body, _duplicates_checked(raw, field_validation, body) if decode is load_json else []
 
 
 # Patches whose JSON body is an object decoded as such, whose repeated keys count.
@@ -728,12 +728,13 @@ _MERGED_PATCHES = frozenset({
 })
 
 
-def _duplicates_checked(raw: bytes, field_validation: str) -> list[str]:
+def _duplicates_checked(raw: bytes, field_validation: str, decoded: Any = None) -> list[str]:
     """The warnings of the fields a JSON body repeats, or a 400 if ``field_validation`` is
-    ``Strict``: kube-apiserver's strict decoding errors (``Ignore``: none, unchecked)."""
+    ``Strict``: kube-apiserver's strict decoding errors (``Ignore``: none, unchecked).
+    ``decoded``: the body, if it is decoded already."""
     if field_validation == "Ignore":
         return []
-    repeated = [f'duplicate field "{path}"' for path in duplicate_fields(raw)]
+    repeated = [f'duplicate field "{path}"' for path in duplicate_fields(raw, decoded)]
     if repeated and field_validation == "Strict":
         raise bad_request(f"strict decoding error: {', '.join(repeated)}")
     return repeated
