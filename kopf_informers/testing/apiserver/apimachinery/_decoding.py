@@ -71,13 +71,13 @@ def duplicate_fields(raw: bytes, decoded: Any = None) -> list[str]:
     For a body that ``load_json`` decodes; none for one it refuses. ``decoded``: the body as
     ``load_json`` decoded it, if it was (else it is decoded here).
 
-    Cheap when there are none, as is almost always the case. Every key in JSON text is followed
-    by a colon; other colons are inside strings, literally or escaped (``\\u003a``). A body with
-    no more colons than its decoded objects hold keys (counting each key once), or with no
-    escaped colons and no more colons than those keys and the colons in its decoded strings,
-    repeats no key: a repeated key would add its own colon, and those of its dropped value.
-    Any other body takes one pass of the standard library's C scanner, which counts the keys of
-    every object; only a body with repetitions is read again for their paths.
+    Cheap when there are none, as is almost always the case. The compact JSON of the decoded
+    value holds each key once: a body that is that very text (as compact JSON from most clients
+    is) repeats none. Nor does one with as many colons as it, if it has no escaped colons: every
+    key is followed by a colon, other colons are inside strings, literally or escaped
+    (``\\u003a``), and a repeated key would add its own colon (and those of its value, which
+    decoding drops). Any other body takes one pass of the standard library's C scanner, which
+    counts the keys of every object; only a body with repetitions is read again for their paths.
     """
     if decoded is None:
         try:
@@ -85,11 +85,12 @@ def duplicate_fields(raw: bytes, decoded: Any = None) -> list[str]:
         except orjson.JSONDecodeError:
             decoded = None
     if decoded is not None:
-        colons = raw.count(b":")
-        keys, strings = _keys_and_strings(decoded)
-        if colons == keys or (
-                b"u003a" not in raw and b"u003A" not in raw
-                and colons == keys + sum(s.count(":") for s in strings)):
+        try:
+            compact = orjson.dumps(decoded)
+        except orjson.JSONEncodeError:
+            compact = b""
+        if compact == raw or (compact and b"\\u003" not in raw
+                              and raw.count(b":") == compact.count(b":")):
             return []
     try:
         _FIND_DUPLICATES.decode(raw.decode("utf-8"))
@@ -98,25 +99,6 @@ def duplicate_fields(raw: bytes, decoded: Any = None) -> list[str]:
     except (ValueError, RecursionError):  # what load_json refuses, on its own terms
         pass
     return []
-
-
-def _keys_and_strings(value: Any) -> tuple[int, list[str]]:
-    """How many keys the objects in decoded JSON hold, all levels together; and its strings,
-    keys included."""
-    keys = 0
-    strings: list[str] = []
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            keys += len(node)
-            strings.extend(node)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str):
-            strings.append(node)
-    return keys, strings
 
 
 class _Repeated(Exception):  # a signal, not an error

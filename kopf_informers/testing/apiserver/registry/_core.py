@@ -424,6 +424,11 @@ class ApiCore(Reads):
             new = self._patched(info, current, patch_type, patch, body)
         except _patching.PatchError as e:
             raise ApiStatusError(e.status, e.message, reason=e.reason, causes=e.causes) from e
+        meta = new.get("metadata")
+        if isinstance(meta, dict):
+            # The patched object may share what the patch left alone with the stored one
+            # (PatchFunction), and the metadata is what the core sets fields of in place.
+            new["metadata"] = dict(meta)
         new.setdefault("metadata", {}).setdefault(
             "resourceVersion", current["metadata"]["resourceVersion"])
         return current, new
