@@ -51,7 +51,7 @@ MAX_RETRY_AFTER = 600
 MAX_COUNT = 1_000_000_000
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # one per request: slots make it cheaper to fill
 class JournalEntry:
     """One request as the server saw it. ``status`` is None while a watch is still streaming."""
 
