@@ -42,8 +42,9 @@ table is the only output, unless ``--json PATH`` asks for the figures as JSON as
 then not representative); ``--phases`` limits the run to some measurements, e.g. for profiling.
 ``--in-process`` measures something else instead: the server's write path without HTTP (body
 decoding, the admitted write, the answer's encoding) in this process, CPU µs per create and per
-merge patch (best of R), with and without the built-in schemas and the duplicate-key check:
-what the strict checks cost.
+merge patch (best of R), with and without the built-in schemas and the duplicate-key check
+(what the strict checks cost); and whole requests, aiohttp's parsing and writing included, fed
+to the server's and the echo baseline's applications without a socket.
 """
 
 from __future__ import annotations
@@ -502,6 +503,95 @@ async def in_process_round(objects: int, schemas: bool, duplicates: bool) -> tup
     return (created - started) / objects, (patched - created) / objects
 
 
+class _Transport(asyncio.Transport):
+    """A connection that goes nowhere: what the server writes is kept, and its waiter woken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.waiter: asyncio.Future[None] | None = None
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def writelines(self, list_of_data: Iterable[Any]) -> None:
+        self.write(b"".join(list_of_data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _request(method: str, path: str, body: bytes, content_type: str) -> bytes:
+    """A request as the benchmark's aiohttp client sends it."""
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n"
+            f"Accept-Encoding: gzip, deflate\r\nUser-Agent: Python/3 aiohttp/{aiohttp.__version__}"
+            f"\r\nContent-Length: {len(body)}\r\nContent-Type: {content_type}\r\n\r\n"
+            ).encode() + body
+
+
+async def _served(app: web.Application, requests: list[bytes], status: bytes) -> float:
+    """CPU seconds per request of ``app`` answering ``requests`` in turn on one connection that
+    is fed bytes directly: aiohttp's parsing, routing and writing included, no socket."""
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True,
+                           access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    protocol = runner.server()
+    transport = _Transport()
+    protocol.connection_made(transport)
+    loop = asyncio.get_running_loop()
+    gc.collect()
+    started = time.process_time()
+    for raw in requests:
+        transport.waiter = loop.create_future()
+        protocol.data_received(raw)
+        await transport.waiter
+        if not transport.written[-1].startswith(b"HTTP/1.1 " + status):
+            raise RuntimeError(transport.written[-1][:300].decode(errors="replace"))
+        transport.written.clear()
+    elapsed = time.process_time() - started
+    await runner.cleanup()
+    return elapsed / len(requests)
+
+
+async def over_http_round(objects: int) -> tuple[float, float, float]:
+    """CPU seconds per create, per merge patch and per echo, through aiohttp without a socket."""
+    from kopf_informers.testing.apiserver import EmbeddedApiServer
+
+    server = EmbeddedApiServer(simulate_workloads=False)
+    core = server.core
+    core.create(core.storage_info(("", "namespaces")), None, {"metadata": {"name": NAMESPACE}})
+    app = server.http.make_app()
+    collection = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+    json_type, merge_type = JSON_HEADERS["Content-Type"], PATCH_HEADERS["Content-Type"]
+    creates = [_request("POST", collection, configmap(i), json_type) for i in range(objects)]
+    patches = [_request("PATCH", f"{collection}/cm-{i:06d}", merge_patch(1), merge_type)
+               for i in range(objects)]
+    create = await _served(app, creates, b"201")
+    patch = await _served(app, patches, b"200")
+    with tempfile.TemporaryDirectory() as static:
+        echoes = [_request("POST", "/echo", configmap(i), json_type) for i in range(objects)]
+        echo = await _served(baseline_app(Path(static)), echoes, b"201")
+    return create, patch, echo
+
+
 async def in_process(args: argparse.Namespace) -> str:
     """The variants in turns, R times; the best of each, in µs per write."""
     best: dict[str, list[float]] = {}
@@ -510,6 +600,10 @@ async def in_process(args: argparse.Namespace) -> str:
             times = await in_process_round(args.objects, schemas, duplicates)
             best[label] = [min(pair) for pair in zip(best.get(label, times), times,
                                                      strict=True)]
+    http: list[float] = []
+    for _ in range(args.runs):
+        times = await over_http_round(args.objects)
+        http = [min(pair) for pair in zip(http or times, times, strict=True)]
     full = best[IN_PROCESS_VARIANTS[0][0]]
     lines = [f"the write path in process, without HTTP: {args.objects} ConfigMaps, CPU µs per "
              f"write, best of {args.runs}; cost: the time it adds to the served path's",
@@ -521,6 +615,9 @@ async def in_process(args: argparse.Namespace) -> str:
         create, patch = best[label]
         lines.append(f"{'cost, ' + label[len('without '):]:48}  "
                      f"{(full[0] - create) * 1e6:8.1f}  {(full[1] - patch) * 1e6:11.1f}")
+    lines.append(f"{'whole requests through aiohttp, no socket':48}  {http[0] * 1e6:8.1f}  "
+                 f"{http[1] * 1e6:11.1f}")
+    lines.append(f"{'the echo baseline the same way':48}  {http[2] * 1e6:8.1f}")
     return "\n".join(lines)
 
 
