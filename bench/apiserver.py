@@ -40,6 +40,11 @@ Targets (for the default N = 10,000): at least 5,000 writes/s and a full list un
 table is the only output, unless ``--json PATH`` asks for the figures as JSON as well.
 ``--profile PATH`` runs the server under cProfile and saves its stats there (the figures are
 then not representative); ``--phases`` limits the run to some measurements, e.g. for profiling.
+``--in-process`` measures something else instead: the server's write path without HTTP (body
+decoding, the admitted write, the answer's encoding) in this process, CPU µs per create and per
+merge patch (best of R), with and without the built-in schemas and the duplicate-key check
+(what the strict checks cost); and whole requests, aiohttp's parsing and writing included, fed
+to the server's and the echo baseline's applications without a socket.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import gc
 import os
 import platform
 import signal
@@ -56,7 +62,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -431,6 +437,190 @@ async def measure(args: argparse.Namespace, workdir: Path) -> list[Figure]:
     return figures
 
 
+# -- in process: the cost of the strict checks ---------------------------------------------------
+
+# (label, with the built-in schemas, with the duplicate-key check)
+IN_PROCESS_VARIANTS = (
+    ("schemas and duplicate-key check (as served)", True, True),
+    ("without the built-in schemas", False, True),
+    ("without the duplicate-key check", True, False),
+    ("without either", False, False),
+)
+
+
+@contextlib.contextmanager
+def _built_in_schemas(enabled: bool) -> Iterator[None]:
+    """Decode built-ins as if ``kubernetes-validate`` were missing, when not ``enabled``."""
+    from kopf_informers.testing.apiserver.admission import _typed_decoding
+    compiled = _typed_decoding.compiled
+    if not enabled:
+        _typed_decoding.compiled = lambda name: None
+    try:
+        yield
+    finally:
+        _typed_decoding.compiled = compiled
+
+
+async def in_process_round(objects: int, schemas: bool, duplicates: bool) -> tuple[float, float]:
+    """CPU seconds per create and per merge patch of the server's write path without HTTP:
+    decoding the JSON body, the duplicate-key check, the admitted write (admission, validation,
+    typed decoding, storage, events) and encoding the answer, over a fresh server's core."""
+    from kopf_informers.testing.apiserver import EmbeddedApiServer
+    from kopf_informers.testing.apiserver.apimachinery._decoding import (
+        duplicate_fields,
+        load_json,
+    )
+    from kopf_informers.testing.apiserver.apimachinery._json import encode
+    from kopf_informers.testing.apiserver.auth._user import ADMIN
+    from kopf_informers.testing.apiserver.endpoints._admitted import WriteOptions
+    from kopf_informers.testing.apiserver.registry._core import present
+    from kopf_informers.testing.apiserver.registry._patching import PATCH_TYPES
+
+    server = EmbeddedApiServer(simulate_workloads=False)
+    core, writes = server.core, server.http.writes
+    core.create(core.storage_info(("", "namespaces")), None, {"metadata": {"name": NAMESPACE}})
+    res = core.registry.get("", "v1", "configmaps")
+    assert res is not None
+    options = WriteOptions(user=ADMIN, field_validation="Warn")  # unset: Warn, as served
+    merge = PATCH_TYPES["application/merge-patch+json"]
+    bodies, patch = [configmap(i) for i in range(objects)], merge_patch(1)
+    with _built_in_schemas(schemas):
+        gc.collect()
+        started = time.process_time()
+        for raw in bodies:
+            body = load_json(raw)
+            warnings = duplicate_fields(raw, body) if duplicates else []
+            encode(await writes.create(res, NAMESPACE, body, options=options,
+                                       warnings=warnings))
+        created = time.process_time()
+        for i in range(objects):
+            warnings = duplicate_fields(patch) if duplicates else []
+            obj, _ = await writes.patch(res, NAMESPACE, f"cm-{i:06d}", merge, patch,
+                                        subresource=None, force=False, options=options,
+                                        warnings=warnings)
+            encode(present(res, obj))
+        patched = time.process_time()
+    return (created - started) / objects, (patched - created) / objects
+
+
+class _Transport(asyncio.Transport):
+    """A connection that goes nowhere: what the server writes is kept, and its waiter woken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.waiter: asyncio.Future[None] | None = None
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def writelines(self, list_of_data: Iterable[Any]) -> None:
+        self.write(b"".join(list_of_data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _request(method: str, path: str, body: bytes, content_type: str) -> bytes:
+    """A request as the benchmark's aiohttp client sends it."""
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n"
+            f"Accept-Encoding: gzip, deflate\r\nUser-Agent: Python/3 aiohttp/{aiohttp.__version__}"
+            f"\r\nContent-Length: {len(body)}\r\nContent-Type: {content_type}\r\n\r\n"
+            ).encode() + body
+
+
+async def _served(app: web.Application, requests: list[bytes], status: bytes) -> float:
+    """CPU seconds per request of ``app`` answering ``requests`` in turn on one connection that
+    is fed bytes directly: aiohttp's parsing, routing and writing included, no socket."""
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True,
+                           access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    protocol = runner.server()
+    transport = _Transport()
+    protocol.connection_made(transport)
+    loop = asyncio.get_running_loop()
+    gc.collect()
+    started = time.process_time()
+    for raw in requests:
+        transport.waiter = loop.create_future()
+        protocol.data_received(raw)
+        await transport.waiter
+        if not transport.written[-1].startswith(b"HTTP/1.1 " + status):
+            raise RuntimeError(transport.written[-1][:300].decode(errors="replace"))
+        transport.written.clear()
+    elapsed = time.process_time() - started
+    await runner.cleanup()
+    return elapsed / len(requests)
+
+
+async def over_http_round(objects: int) -> tuple[float, float, float]:
+    """CPU seconds per create, per merge patch and per echo, through aiohttp without a socket."""
+    from kopf_informers.testing.apiserver import EmbeddedApiServer
+
+    server = EmbeddedApiServer(simulate_workloads=False)
+    core = server.core
+    core.create(core.storage_info(("", "namespaces")), None, {"metadata": {"name": NAMESPACE}})
+    app = server.http.make_app()
+    collection = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+    json_type, merge_type = JSON_HEADERS["Content-Type"], PATCH_HEADERS["Content-Type"]
+    creates = [_request("POST", collection, configmap(i), json_type) for i in range(objects)]
+    patches = [_request("PATCH", f"{collection}/cm-{i:06d}", merge_patch(1), merge_type)
+               for i in range(objects)]
+    create = await _served(app, creates, b"201")
+    patch = await _served(app, patches, b"200")
+    with tempfile.TemporaryDirectory() as static:
+        echoes = [_request("POST", "/echo", configmap(i), json_type) for i in range(objects)]
+        echo = await _served(baseline_app(Path(static)), echoes, b"201")
+    return create, patch, echo
+
+
+async def in_process(args: argparse.Namespace) -> str:
+    """The variants in turns, R times; the best of each, in µs per write."""
+    best: dict[str, list[float]] = {}
+    for _ in range(args.runs):
+        for label, schemas, duplicates in IN_PROCESS_VARIANTS:
+            times = await in_process_round(args.objects, schemas, duplicates)
+            best[label] = [min(pair) for pair in zip(best.get(label, times), times,
+                                                     strict=True)]
+    http: list[float] = []
+    for _ in range(args.runs):
+        times = await over_http_round(args.objects)
+        http = [min(pair) for pair in zip(http or times, times, strict=True)]
+    full = best[IN_PROCESS_VARIANTS[0][0]]
+    lines = [f"the write path in process, without HTTP: {args.objects} ConfigMaps, CPU µs per "
+             f"write, best of {args.runs}; cost: the time it adds to the served path's",
+             f"{'variant':48}  {'create':>8}  {'merge-patch':>11}"]
+    for label, *_ in IN_PROCESS_VARIANTS:
+        create, patch = best[label]
+        lines.append(f"{label:48}  {create * 1e6:8.1f}  {patch * 1e6:11.1f}")
+    for label, *_ in IN_PROCESS_VARIANTS[1:]:
+        create, patch = best[label]
+        lines.append(f"{'cost, ' + label[len('without '):]:48}  "
+                     f"{(full[0] - create) * 1e6:8.1f}  {(full[1] - patch) * 1e6:11.1f}")
+    lines.append(f"{'whole requests through aiohttp, no socket':48}  {http[0] * 1e6:8.1f}  "
+                 f"{http[1] * 1e6:11.1f}")
+    lines.append(f"{'the echo baseline the same way':48}  {http[2] * 1e6:8.1f}")
+    return "\n".join(lines)
+
+
 # -- output ---------------------------------------------------------------------------------------
 
 
@@ -496,6 +686,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run the server under cProfile and save its stats here")
     parser.add_argument("--phases", type=lambda s: s.split(","), default=list(PHASES),
                         help=f"comma-separated subset of {','.join(PHASES)} (create always runs)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="instead, time the write path without HTTP in this process, with "
+                        "and without the built-in schemas and the duplicate-key check")
     parser.add_argument("--serve-baseline", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = set(args.phases) - set(PHASES)
@@ -512,6 +705,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         static = Path(args.serve_baseline)
         static.mkdir(parents=True, exist_ok=True)
         asyncio.run(serve_baseline(static))
+        return 0
+    if args.in_process:
+        print(asyncio.run(in_process(args)))
         return 0
     if args.profile:
         args.profile = str(Path(args.profile).resolve())

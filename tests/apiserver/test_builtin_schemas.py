@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 import urllib3
 
@@ -125,6 +126,25 @@ def test_repeated_json_keys_are_found_with_their_paths_in_order() -> None:
     raw = b'{"a": 1, "spec": {"x": 1, "x": 2, "l": [{"y": 1, "y": 2}]}, "a": 3}'
     assert duplicate_fields(raw) == ["spec.x", "spec.l[0].y", "a"]
     assert duplicate_fields(b'{"a": {"b": 1}, "c": [{"b": 2}]}') == []
+
+
+@pytest.mark.parametrize(("raw", "repeated"), [
+    pytest.param(b'{"a":1,"b":{"c":2}}', [], id="compact-none"),
+    pytest.param(b'{"a":1,"a":2}', ["a"], id="compact-repeated"),
+    pytest.param(b'{"t":"10:00:00","a":1,"a":2}', ["a"], id="colons-in-strings"),
+    pytest.param(b'{"t":"10:00:00","a":{"b":1}}', [], id="colons-in-strings-none"),
+    pytest.param(b'{"a:b":1,"a:b":2}', ["a:b"], id="colons-in-keys"),
+    pytest.param(b'{"a":"x:y","a":"z"}', ["a"], id="a-dropped-value-with-a-colon"),
+    pytest.param(b'{"a":"\\u003a","a":"::"}', ["a"], id="escaped-colons"),
+    pytest.param(b'{"a":"\\u003a:", "b":1}', [], id="escaped-colons-none"),
+    pytest.param(b'{"x": {"a": 1, "a": {"c": ":"}}}', ["x.a"], id="spaced-nested"),
+    pytest.param(b'[{"a":1},{"a":1,"a":2}]', ["[1].a"], id="in-a-list"),
+    pytest.param(b'{"a":{},"a":{}}', ["a"], id="empty-objects"),
+])
+def test_repeated_json_keys_are_found_however_the_body_is_written(
+        raw: bytes, repeated: list[str]) -> None:
+    assert duplicate_fields(raw) == repeated
+    assert duplicate_fields(raw, orjson.loads(raw)) == repeated
 
 
 # -- over HTTP ----------------------------------------------------------------------------------

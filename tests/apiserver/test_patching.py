@@ -94,6 +94,18 @@ def test_merge_patch_does_not_mutate_or_alias_its_arguments() -> None:
     assert (target, patch) == (target_copy, patch_copy)
 
 
+def test_merge_patch_sharing_the_target_leaves_it_as_it_was() -> None:
+    target = {"a": {"b": [1], "c": {"d": 1}}, "e": {"f": 1}}
+    patch = {"a": {"c": {"x": 1}, "b": None}, "g": {"h": 1}}
+    target_copy = copy.deepcopy(target)
+    result = merge_patch(target, patch, share=True)
+    assert result == merge_patch(target, patch)
+    result["a"]["c"]["d"] = 2  # on the patch's path: new objects
+    result["a"]["y"] = 1
+    assert target == target_copy
+    assert result["e"] is target["e"]  # off the path: shared
+
+
 # --------------------------------------------------------------------------------------------
 # JSON patch
 # --------------------------------------------------------------------------------------------

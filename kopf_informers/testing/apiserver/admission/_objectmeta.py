@@ -4,6 +4,11 @@ Where it sits: the server calls :func:`validate_metadata` on every create and up
 built-in kinds and custom resources alike; its causes, with those of the schema and CRD checks,
 fail the request with 422 Invalid. Names are checked by ``_names``; the metadata of resources
 embedded in custom objects is not validated.
+
+It runs on every write, so the common case is kept cheap: well-typed metadata is recognised by
+exact types before the general shape check, and the verdicts on label keys and values,
+annotation keys, finalizers and namespaces, which repeat from object to object, are memoized
+(the checks are pure functions of the string).
 """
 
 from __future__ import annotations
@@ -51,14 +56,21 @@ def validate_metadata(
     problem = _metadata_shape_problem(meta)
     if problem:
         return [invalid("metadata", meta, problem)]
-    return [
-        *_name_causes(meta, label=label_names, path_segment=path_segment_names),
-        *_namespace_causes(meta.get("namespace") or "", namespaced),
-        *_generation_causes(meta.get("generation")),
-        *_label_causes(meta.get("labels") or {}),
-        *_annotation_causes(meta.get("annotations") or {}),
-        *_finalizer_causes(meta.get("finalizers") or []),
-    ]
+    causes = _name_causes(meta, label=label_names, path_segment=path_segment_names)
+    namespace = meta.get("namespace") or ""
+    if namespace or namespaced:
+        causes.extend(_namespace_causes(namespace, namespaced))
+    generation = meta.get("generation")
+    if generation is not None:
+        causes.extend(_generation_causes(generation))
+    # Empty ones have nothing to say: no keys, no values, no size.
+    if labels := meta.get("labels"):
+        causes.extend(_label_causes(labels))
+    if annotations := meta.get("annotations"):
+        causes.extend(_annotation_causes(annotations))
+    if finalizers := meta.get("finalizers"):
+        causes.extend(_finalizer_causes(finalizers))
+    return causes
 
 
 def _metadata_shape_problem(meta: Mapping[str, Any]) -> str | None:
@@ -67,6 +79,8 @@ def _metadata_shape_problem(meta: Mapping[str, Any]) -> str | None:
         value = meta.get(key)
         if value is None:
             continue
+        if type(value) is expected and (element is None or _exactly_of(value, element)):
+            continue  # exactly the types decoded JSON has: nothing to convert
         problem = _shape_problem(value, expected)
         if problem is None and element is not None:
             values = value.values() if isinstance(value, dict) else value
@@ -74,6 +88,11 @@ def _metadata_shape_problem(meta: Mapping[str, Any]) -> str | None:
         if problem is not None:
             return problem
     return None
+
+
+def _exactly_of(container: Any, element: type) -> bool:
+    items = container.values() if isinstance(container, dict) else container
+    return all(type(item) is element for item in items)
 
 
 def _shape_problem(value: Any, expected: type) -> str | None:
@@ -89,12 +108,13 @@ def _name_causes(meta: Mapping[str, Any], *, label: bool, path_segment: bool) ->
     causes: list[Cause] = []
     generate_name: str = meta.get("generateName") or ""
     name: str = meta.get("name") or ""
-    check = functools.partial(validate_object_name, label=label, path_segment=path_segment)
     if generate_name:
-        messages = check(generate_name, prefix=True)
+        messages = validate_object_name(generate_name, label=label, path_segment=path_segment,
+                                        prefix=True)
         causes.extend(invalid("metadata.generateName", generate_name, m) for m in messages)
     if name:
-        causes.extend(invalid("metadata.name", name, m) for m in check(name))
+        messages = validate_object_name(name, label=label, path_segment=path_segment)
+        causes.extend(invalid("metadata.name", name, m) for m in messages)
     elif not generate_name:
         causes.append(required("metadata.name", "name or generateName is required"))
     return causes
@@ -104,7 +124,7 @@ def _namespace_causes(namespace: str, namespaced: bool) -> list[Cause]:
     if namespaced and not namespace:
         return [required("metadata.namespace")]
     if namespaced:
-        return [invalid("metadata.namespace", namespace, m) for m in dns1123_label(namespace)]
+        return [invalid("metadata.namespace", namespace, m) for m in _label_problems(namespace)]
     return [forbidden("metadata.namespace", "not allowed on this type")] if namespace else []
 
 
@@ -117,8 +137,8 @@ def _generation_causes(generation: int | None) -> list[Cause]:
 def _label_causes(labels: Mapping[str, str]) -> list[Cause]:
     causes: list[Cause] = []
     for key, value in labels.items():
-        causes.extend(invalid("metadata.labels", key, m) for m in label_key(key))
-        causes.extend(invalid("metadata.labels", value, m) for m in label_value(value))
+        causes.extend(invalid("metadata.labels", key, m) for m in _key_problems(key))
+        causes.extend(invalid("metadata.labels", value, m) for m in _value_problems(value))
     return causes
 
 
@@ -126,7 +146,7 @@ def _annotation_causes(annotations: Mapping[str, str]) -> list[Cause]:
     causes = [
         invalid("metadata.annotations", key, message)
         for key in annotations
-        for message in label_key(key.lower())
+        for message in _key_problems(key.lower())
     ]
     if sum(len(k) + len(v) for k, v in annotations.items()) > ANNOTATIONS_SIZE_LIMIT:
         causes.append(too_long("metadata.annotations", ANNOTATIONS_SIZE_LIMIT))
@@ -137,9 +157,29 @@ def _finalizer_causes(finalizers: list[str]) -> list[Cause]:
     causes = [
         invalid("metadata.finalizers", finalizer, message)
         for finalizer in finalizers
-        for message in label_key(finalizer)
+        for message in _key_problems(finalizer)
     ]
     if "orphan" in finalizers and "foregroundDeletion" in finalizers:
         detail = "finalizer orphan and foregroundDeletion cannot be both set"
         causes.append(invalid("metadata.finalizers", finalizers, detail))
     return causes
+
+
+# The verdicts on strings that repeat across objects (label keys and values, annotation keys,
+# finalizers, namespaces), memoized; bounded, as label values may be unique to each object.
+_MEMOIZED = 4096
+
+
+@functools.lru_cache(maxsize=_MEMOIZED)
+def _key_problems(key: str) -> tuple[str, ...]:
+    return tuple(label_key(key))
+
+
+@functools.lru_cache(maxsize=_MEMOIZED)
+def _value_problems(value: str) -> tuple[str, ...]:
+    return tuple(label_value(value))
+
+
+@functools.lru_cache(maxsize=_MEMOIZED)
+def _label_problems(name: str) -> tuple[str, ...]:
+    return tuple(dns1123_label(name))

@@ -116,9 +116,9 @@ class Webhooks:
         self.hosts = dict(hosts or {})
 
     def wants(self) -> bool:
-        """Whether any webhook configuration is stored (cheap: the write path asks each time)."""
-        return bool(self.store.resource(MUTATING).items("")
-                    or self.store.resource(VALIDATING).items(""))
+        """Whether any webhook configuration is stored (cheap: the write path asks each time,
+        so it counts them rather than lists them)."""
+        return bool(self.store.resource(MUTATING).count or self.store.resource(VALIDATING).count)
 
     def _webhooks(self, key: ResourceKey, attrs: WebhookAttributes) -> list[Webhook]:
         configs = sorted(self.store.resource(key).items(""), key=lambda c: c["metadata"]["name"])

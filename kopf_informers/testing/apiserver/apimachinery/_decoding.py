@@ -64,14 +64,34 @@ def load_json(raw: bytes) -> Any:
     return value
 
 
-def duplicate_fields(raw: bytes) -> list[str]:
+def duplicate_fields(raw: bytes, decoded: Any = None) -> list[str]:
     """The paths of the keys that a JSON body repeats within one object, in the order they
     repeat, as sigs.k8s.io/json reports them (``spec.replicas``, ``items[0].name``).
 
-    For a body that ``load_json`` decodes; none for one it refuses. Cheap when there are none:
-    one pass of the standard library's C scanner, which counts the keys of every object; only a
-    body with repetitions is read again for their paths.
+    For a body that ``load_json`` decodes; none for one it refuses. ``decoded``: the body as
+    ``load_json`` decoded it, if it was (else it is decoded here).
+
+    Cheap when there are none, as is almost always the case. The compact JSON of the decoded
+    value holds each key once: a body that is that very text (as compact JSON from most clients
+    is) repeats none. Nor does one with as many colons as it, if it has no escaped colons: every
+    key is followed by a colon, other colons are inside strings, literally or escaped
+    (``\\u003a``), and a repeated key would add its own colon (and those of its value, which
+    decoding drops). Any other body takes one pass of the standard library's C scanner, which
+    counts the keys of every object; only a body with repetitions is read again for their paths.
     """
+    if decoded is None:
+        try:
+            decoded = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            decoded = None
+    if decoded is not None:
+        try:
+            compact = orjson.dumps(decoded)
+        except orjson.JSONEncodeError:
+            compact = b""
+        if compact == raw or (compact and b"\\u003" not in raw
+                              and raw.count(b":") == compact.count(b":")):
+            return []
     try:
         _FIND_DUPLICATES.decode(raw.decode("utf-8"))
     except _Repeated:

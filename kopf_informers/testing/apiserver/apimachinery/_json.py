@@ -16,10 +16,9 @@ import orjson
 
 # Go's encoding/json escapes these inside strings (HTML safety, and JavaScript line ends); they
 # cannot occur outside strings in JSON, so replacing the bytes anywhere is exact.
-_GO_ESCAPES = (
-    (b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"),
-)
+_HTML_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"))
+_LINE_END_ESCAPES = (("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
+_LINE_END_LEAD = b"\xe2"  # the first byte of both line ends in UTF-8: one search rules both out
 
 
 def copy_json(value: Any) -> Any:
@@ -39,11 +38,15 @@ def encode(value: Any) -> bytes:
     order, which the server's code keeps in its dicts), ``<``, ``>``, ``&``, U+2028 and U+2029
     escaped, and a newline after the value (``Encoder.Encode`` ends every value with one).
     """
-    data = orjson.dumps(value)
-    for raw, escaped in _GO_ESCAPES:
+    data = orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+    for raw, escaped in _HTML_ESCAPES:
         if raw in data:
             data = data.replace(raw, escaped)
-    return data + b"\n"
+    if _LINE_END_LEAD in data:
+        for raw, escaped in _LINE_END_ESCAPES:
+            if raw in data:
+                data = data.replace(raw, escaped)
+    return data
 
 
 def dumps(value: Any) -> str:

@@ -68,9 +68,25 @@ def copy_for_storage(obj: Any) -> Any:
 
     Both are measured in passing, by the JSON round trip that copies the object anyway: its size
     before defaults (a few hundred bytes), exactly what etcd gets for a custom resource and a
-    little more than the protobuf it gets for a built-in kind; its depth by wrapping it in as
-    many arrays as orjson then has levels to spare beyond ``MAX_DEPTH``.
+    little more than the protobuf it gets for a built-in kind. Its depth: an object whose JSON
+    opens no more than ``MAX_DEPTH`` brackets cannot nest deeper (each level opens one; those
+    in strings only add to the count); any other is encoded again wrapped in as many arrays as
+    orjson then has levels to spare beyond ``MAX_DEPTH``, which orjson refuses if it is deeper.
     """
+    try:
+        encoded = orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        return _copy_wrapped(obj)  # refused: what for, as the wrapped encoding tells
+    if encoded.count(b"[") + encoded.count(b"{") > MAX_DEPTH:
+        return _copy_wrapped(obj)  # it may nest too deep: the exact check
+    if len(encoded) > MAX_OBJECT_BYTES:
+        raise StorageTooLargeError()
+    return orjson.loads(encoded)
+
+
+def _copy_wrapped(obj: Any) -> Any:
+    """:func:`copy_for_storage` with its depth measured by orjson's own limit: within
+    ``MAX_DEPTH`` if it can still encode the object wrapped in ``_WRAPPERS`` arrays."""
     wrapped = obj
     for _ in range(_WRAPPERS):
         wrapped = [wrapped]

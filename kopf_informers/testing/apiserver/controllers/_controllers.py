@@ -151,9 +151,11 @@ class Controllers:
             return
         if meta.get("deletionTimestamp"):
             self._deleting(key, obj)
-        old_owners = set(owner_uids(event.old)) if event.old is not None else set()
-        for owner in set(owner_uids(obj)) - old_owners:
-            self._enqueue(functools.partial(self._verify_owner, owner))
+        owners = owner_uids(obj)
+        if owners:  # most objects have none: nothing to compare
+            old_owners = set(owner_uids(event.old)) if event.old is not None else set()
+            for owner in set(owners) - old_owners:
+                self._enqueue(functools.partial(self._verify_owner, owner))
         if self.simulate_workloads:
             self._workload_event(key, event)
 

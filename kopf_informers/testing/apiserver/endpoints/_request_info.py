@@ -41,6 +41,12 @@ REQUEST_INFO = web.RequestKey("info", RequestInfo)
 REQUEST_USER = web.RequestKey("user", UserInfo)
 
 
+# The verb of each method, on a collection's URL and on an object's.
+_COLLECTION_VERB = {"GET": "list", "POST": "create", "PUT": "update", "PATCH": "patch",
+                    "DELETE": "deletecollection"}
+_OBJECT_VERB = {**_COLLECTION_VERB, "GET": "get", "DELETE": "delete"}
+
+
 def resolve(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
     """Classify a request path; discovery and non-resource paths get ``discovery=True``."""
     parts = [p for p in path.split("/") if p]
@@ -62,14 +68,7 @@ def resolve(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
     subresource = rest[2] if len(rest) > 2 else None
     if len(rest) > 3:
         plural = ""  # deeper paths are served by nothing: a 404 below
-    collection = name is None
-    verb = {
-        "GET": "list" if collection else "get",
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "deletecollection" if collection else "delete",
-    }.get(method, method.lower())
+    verb = (_COLLECTION_VERB if name is None else _OBJECT_VERB).get(method) or method.lower()
     if verb == "list" and query.get("watch") in ("true", "1"):
         verb = "watch"
     return RequestInfo(verb, group, version, plural, namespace, name, subresource)

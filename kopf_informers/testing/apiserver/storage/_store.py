@@ -95,8 +95,9 @@ class ResourceStore:
         if history.maxlen is not None and len(history) == history.maxlen:
             self.compacted_rv = history[0].rv
         history.append(event)
-        for watcher in list(self.watchers):
-            watcher.push(event)
+        if self.watchers:
+            for watcher in list(self.watchers):  # a watcher that overflows leaves the set
+                watcher.push(event)
 
     def events_since(self, rv: int) -> list[Event] | None:
         """Every event after ``rv``, or None if the history no longer covers it (410 Gone)."""
