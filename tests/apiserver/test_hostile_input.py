@@ -39,12 +39,14 @@ class Answer:
 
 
 def send(server: EmbeddedApiServer, method: str, path: str, body: bytes | str | Any = b"",
-         content_type: str = JSON, accept: str = JSON) -> Answer:
+         content_type: str = JSON, accept: str = JSON,
+         read_timeout: float = READ_TIMEOUT) -> Answer:
     """One request as sent, its answer decoded; bytes and str bodies go as they are."""
     if not isinstance(body, bytes | str):
         body = json.dumps(body)
     response = HTTP.request(method, server.url + path, body=body,
-                            headers={"Content-Type": content_type, "Accept": accept})
+                            headers={"Content-Type": content_type, "Accept": accept},
+                            timeout=urllib3.Timeout(connect=5, read=read_timeout))
     return Answer(response.status, json.loads(response.data) if response.data else None)
 
 
@@ -533,8 +535,8 @@ def test_a_large_yaml_body_is_decoded_while_other_requests_are_served(
     body = b"metadata: {name: slow}\ndata:\n" + b"".join(
         b"  k%05d: value\n" % i for i in range(20_000))
     answers: list[Answer] = []
-    slow = threading.Thread(target=lambda: answers.append(
-        send(embedded_apiserver, method, path, body, content_type)))
+    slow = threading.Thread(target=lambda: answers.append(  # slow indeed on a busy machine
+        send(embedded_apiserver, method, path, body, content_type, read_timeout=120)))
     slow.start()
     try:
         wait_until(lambda: embedded_apiserver.journal.filter(method=method, resource="configmaps"),
@@ -545,7 +547,7 @@ def test_a_large_yaml_body_is_decoded_while_other_requests_are_served(
             served += 1
         assert served >= 20, "the GETs waited for the YAML body to be decoded"
     finally:
-        slow.join(timeout=READ_TIMEOUT)
+        slow.join(timeout=120)
     assert answers[0].status == 201
     assert len(answers[0].body["data"]) == 20_000
 
