@@ -376,3 +376,55 @@ async def test_a_service_resolves_through_the_servers_webhook_hosts(tmp_path: An
         status, body, _ = await api.call("POST", CMS, cm("one"))
         assert status == 201, body
         assert len(wh.reviews) == 1
+
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": name, "served": True, "storage": name == "v1",
+                           "schema": {"openAPIV3Schema": {
+                               "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                          for name in ("v1", "v1beta1")]}}
+WIDGET_RULE = {"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"],
+               "resources": ["widgets"]}
+
+
+async def test_an_equivalent_version_calls_a_webhook_in_its_own_version(api: Api) -> None:
+    status, body, _ = await api.call(
+        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WIDGET_CRD)
+    assert status == 201, body  # served the moment it is stored
+
+    def default_size(r: dict[str, Any]) -> dict[str, Any]:
+        return allow(r, **json_patch([{"op": "add", "path": "/spec", "value": {"size": 1}}]))
+
+    async with TestWebhook(default_size) as m, TestWebhook() as exact:
+        await configure(api, MUTATING, "m", hook("m.example.com", m.url(), m.ca_bundle,
+                                                 rules=[WIDGET_RULE]))
+        await configure(api, VALIDATING, "v", hook("v.example.com", exact.url(),
+                                                   exact.ca_bundle, rules=[WIDGET_RULE],
+                                                   matchPolicy="Exact"))
+        _, stored, _ = await api.call("GET", f"{MUTATING}/m")
+        defaulted = stored["webhooks"][0]  # admissionregistration/v1's defaults
+        assert {k: defaulted[k] for k in ("matchPolicy", "failurePolicy", "timeoutSeconds",
+                                          "namespaceSelector", "objectSelector",
+                                          "reinvocationPolicy")} == {
+            "matchPolicy": "Equivalent", "failurePolicy": "Fail", "timeoutSeconds": 10,
+            "namespaceSelector": {}, "objectSelector": {}, "reinvocationPolicy": "Never"}
+        assert defaulted["rules"][0]["scope"] == "*"
+
+        path = "/apis/example.com/v1beta1/namespaces/default/widgets"
+        status, body, _ = await api.call("POST", path, {
+            "apiVersion": "example.com/v1beta1", "kind": "Widget", "metadata": {"name": "w"}})
+        assert status == 201, body
+        assert body["apiVersion"] == "example.com/v1beta1"  # answered as the client sent it
+        assert body["spec"] == {"size": 1}  # mutated in v1, converted back
+        (review,) = m.reviews
+        assert review["kind"] == {"group": "example.com", "version": "v1", "kind": "Widget"}
+        assert review["resource"]["version"] == "v1"
+        assert review["requestKind"]["version"] == "v1beta1"
+        assert review["requestResource"] == {"group": "example.com", "version": "v1beta1",
+                                             "resource": "widgets"}
+        assert review["object"]["apiVersion"] == "example.com/v1"
+        assert exact.reviews == []  # matchPolicy Exact: only v1 requests

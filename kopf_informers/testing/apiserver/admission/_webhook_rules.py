@@ -16,15 +16,20 @@ calls one. The semantics are those of kube-apiserver's ``webhook/predicates`` (1
 * ``objectSelector`` matches when the new object's labels or the old object's match it.
 
 Configurations themselves (and policies) never go to webhooks, as kube-apiserver exempts them:
-a broken webhook could otherwise never be removed. ``matchPolicy: Equivalent`` (the same kind
-under another group or version) and CEL ``matchConditions`` are not implemented: only the exact
-group, version and resource match, and conditions are ignored.
+a broken webhook could otherwise never be removed.
+
+``matchPolicy: Equivalent`` (the default): when no rule matches the request's own version, a
+rule matching another served version of the same custom resource (earlier rules first, then
+the CRD's versions in order) calls the webhook in that version, with the object in it
+(conversion ``None``: its ``apiVersion``), and ``requestKind``/``requestResource`` saying what
+the client sent. Built-in kinds are served in one version each here, so they have no
+equivalents. CEL ``matchConditions`` are not implemented: conditions are ignored.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ....errors import SelectorError
@@ -58,10 +63,24 @@ class WebhookAttributes:
     dry_run: bool
     options: Mapping[str, Any]  # CreateOptions, UpdateOptions, PatchOptions or DeleteOptions
     user: Mapping[str, Any]  # authentication.k8s.io/v1 UserInfo
+    request_version: str = ""  # what the client sent, when a webhook sees another version
 
     @property
     def exempt(self) -> bool:
         return self.group == ADMISSIONREGISTRATION and self.plural in EXEMPT_PLURALS
+
+    def in_version(self, version: str) -> WebhookAttributes:
+        """The request as a webhook called in an equivalent ``version`` sees it."""
+        if version == self.version:
+            return self
+        api_version = f"{self.group}/{version}" if self.group else version
+        return dataclasses.replace(
+            self, version=version, request_version=self.request_version or self.version,
+            obj=_in_api_version(self.obj, api_version), old=_in_api_version(self.old, api_version))
+
+
+def _in_api_version(obj: Obj | None, api_version: str) -> Obj | None:
+    return None if obj is None else {**obj, "apiVersion": api_version}
 
 
 def rule_matches(rule: Mapping[str, Any], attrs: WebhookAttributes) -> bool:
@@ -128,15 +147,26 @@ def object_matches(webhook: Mapping[str, Any], attrs: WebhookAttributes) -> bool
                for labels in (_labels(attrs.obj), _labels(attrs.old)))
 
 
-def matches(store: Store, webhook: Mapping[str, Any], attrs: WebhookAttributes) -> bool:
-    """Whether ``webhook`` (one entry of a configuration's ``webhooks``) is called for the
-    request; a selector that does not parse matches nothing (the API validates them)."""
+def matching_version(store: Store, webhook: Mapping[str, Any], attrs: WebhookAttributes,
+                     equivalents: Sequence[str] = ()) -> str | None:
+    """The version in which ``webhook`` (one entry of a configuration's ``webhooks``) is called
+    for the request, or None if it is not: the request's own, else (``matchPolicy:
+    Equivalent``) the first of the ``equivalents`` that a rule matches, earlier rules first.
+    A selector that does not parse matches nothing (the API validates them)."""
     if attrs.exempt:
-        return False
-    if not any(isinstance(r, dict) and rule_matches(r, attrs)
-               for r in webhook.get("rules") or ()):
-        return False
+        return None
+    rules = [r for r in webhook.get("rules") or () if isinstance(r, dict)]
+    version: str | None = None
+    if any(rule_matches(r, attrs) for r in rules):
+        version = attrs.version
+    elif webhook.get("matchPolicy", "Equivalent") == "Equivalent":
+        version = next((v for r in rules for v in equivalents if v != attrs.version
+                        and rule_matches(r, dataclasses.replace(attrs, version=v))), None)
+    if version is None:
+        return None
     try:
-        return namespace_matches(store, webhook, attrs) and object_matches(webhook, attrs)
+        if namespace_matches(store, webhook, attrs) and object_matches(webhook, attrs):
+            return version
     except SelectorError:
-        return False
+        pass
+    return None

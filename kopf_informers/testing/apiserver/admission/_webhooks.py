@@ -34,9 +34,10 @@ What kube-apiserver (1.32) does and this does too:
 Differences, on purpose (no pods run here): a Service resolves through the server's
 ``webhook_hosts`` (``"<name>.<namespace>.svc"`` → ``"host"`` or ``"host:port"``), else through
 its own ``spec.externalName`` when its type is ``ExternalName`` (as kube-apiserver's cluster
-resolver does); a ClusterIP Service with neither is a call failure. Not implemented:
-``matchPolicy: Equivalent`` and ``matchConditions``, CONNECT, and the audit annotations of
-webhook responses.
+resolver does); a ClusterIP Service with neither is a call failure. ``matchPolicy:
+Equivalent`` calls a webhook registered for another served version of a custom resource in
+that version (see ``_webhook_rules``). Not implemented: ``matchConditions``, CONNECT, and the
+audit annotations of webhook responses.
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ import orjson
 
 from ..apimachinery._status import ApiStatusError, bad_request
 from ..storage._store import Obj, ResourceKey, Store
-from ._webhook_rules import WebhookAttributes, matches
+from ._webhook_rules import WebhookAttributes, matching_version
 
 MUTATING: ResourceKey = ("admissionregistration.k8s.io", "mutatingwebhookconfigurations")
 VALIDATING: ResourceKey = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
+CRDS: ResourceKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 SERVICES: ResourceKey = ("", "services")
 DEFAULT_TIMEOUT = 10
 MAX_TIMEOUT = 30
@@ -77,6 +79,7 @@ class Webhook:
 
     spec: Mapping[str, Any]
     mutating: bool
+    version: str  # what it is called in: the request's version, or an equivalent one
 
     @property
     def name(self) -> str:
@@ -122,9 +125,24 @@ class Webhooks:
 
     def _webhooks(self, key: ResourceKey, attrs: WebhookAttributes) -> list[Webhook]:
         configs = sorted(self.store.resource(key).items(""), key=lambda c: c["metadata"]["name"])
-        return [Webhook(spec, mutating=key == MUTATING)
-                for config in configs for spec in config.get("webhooks") or ()
-                if isinstance(spec, dict) and matches(self.store, spec, attrs)]
+        equivalents = self._equivalent_versions(attrs)
+        found: list[Webhook] = []
+        for config in configs:
+            for spec in config.get("webhooks") or ():
+                if not isinstance(spec, dict):
+                    continue
+                version = matching_version(self.store, spec, attrs, equivalents)
+                if version is not None:
+                    found.append(Webhook(spec, mutating=key == MUTATING, version=version))
+        return found
+
+    def _equivalent_versions(self, attrs: WebhookAttributes) -> list[str]:
+        """The served versions of the request's custom resource, in the CRD's order."""
+        crd = self.store.resource(CRDS).get("", f"{attrs.plural}.{attrs.group}")
+        if crd is None:
+            return []
+        return [str(v.get("name")) for v in (crd.get("spec") or {}).get("versions") or ()
+                if isinstance(v, dict) and v.get("served")]
 
     def has_validators(self, attrs: WebhookAttributes) -> bool:
         return bool(self._webhooks(VALIDATING, attrs))
@@ -154,9 +172,13 @@ class Webhooks:
             if only is not None and i not in only:
                 continue
             current = dataclasses.replace(attrs, obj=outcome.obj)
-            response = await self._admit(webhook, current, outcome.warnings)
-            if response is not None and outcome.obj is not None:
-                before, outcome.obj = outcome.obj, _patched(webhook, outcome.obj, response)
+            seen = current.in_version(webhook.version)
+            response = await self._admit(webhook, seen, outcome.warnings)
+            if response is not None and outcome.obj is not None and seen.obj is not None:
+                patched = _patched(webhook, seen.obj, response)
+                if seen is not current:  # back into the version the client sent
+                    patched = {**patched, "apiVersion": outcome.obj.get("apiVersion")}
+                before, outcome.obj = outcome.obj, patched
                 if outcome.obj != before:
                     again.update(called)
                     called.clear()
@@ -168,7 +190,8 @@ class Webhooks:
         webhooks = self._webhooks(VALIDATING, attrs)
         each: list[list[str]] = [[] for _ in webhooks]
         results = await asyncio.gather(
-            *(self._admit(w, attrs, warnings) for w, warnings in zip(webhooks, each, strict=True)),
+            *(self._admit(w, attrs.in_version(w.version), warnings)
+              for w, warnings in zip(webhooks, each, strict=True)),
             return_exceptions=True,
         )
         warnings = [w for ws in each for w in ws]
@@ -351,7 +374,9 @@ def review_request(uid: str, attrs: WebhookAttributes) -> dict[str, Any]:
     request: dict[str, Any] = {"uid": uid, "kind": kind, "resource": resource}
     if attrs.subresource:
         request["subResource"] = attrs.subresource
-    request["requestKind"], request["requestResource"] = kind, resource
+    sent = attrs.request_version or attrs.version
+    request["requestKind"] = {**kind, "version": sent}
+    request["requestResource"] = {**resource, "version": sent}
     if attrs.subresource:
         request["requestSubResource"] = attrs.subresource
     if attrs.name:

@@ -173,3 +173,32 @@ def default_crd(obj: Obj, creating: bool) -> None:
         finalizers = obj["metadata"].setdefault("finalizers", [])
         if CRD_FINALIZER not in finalizers:
             finalizers.append(CRD_FINALIZER)
+
+
+def _default_webhooks(obj: Obj, *, mutating: bool) -> None:
+    """admissionregistration/v1's defaults (``SetDefaults_*Webhook``, ``_Rule``,
+    ``_ServiceReference``): what ``kubectl get -o yaml`` shows and the dispatcher then reads."""
+    for webhook in obj.get("webhooks") or ():
+        if not isinstance(webhook, dict):
+            continue
+        webhook.setdefault("failurePolicy", "Fail")
+        webhook.setdefault("matchPolicy", "Equivalent")
+        webhook.setdefault("namespaceSelector", {})
+        webhook.setdefault("objectSelector", {})
+        webhook.setdefault("timeoutSeconds", 10)
+        if mutating:
+            webhook.setdefault("reinvocationPolicy", "Never")
+        for rule in webhook.get("rules") or ():
+            if isinstance(rule, dict):
+                rule.setdefault("scope", "*")
+        service = (webhook.get("clientConfig") or {}).get("service")
+        if isinstance(service, dict):
+            service.setdefault("port", 443)
+
+
+def default_mutating_webhooks(obj: Obj, creating: bool) -> None:
+    _default_webhooks(obj, mutating=True)
+
+
+def default_validating_webhooks(obj: Obj, creating: bool) -> None:
+    _default_webhooks(obj, mutating=False)
