@@ -7,11 +7,8 @@ replicas, owned by the Foo (so it is garbage-collected with it), and writes the 
 available replicas to ``status.availableReplicas``. The loop is level-triggered: it reads the
 Foo and the Deployment from informer caches (no API GET), and a change to the Deployment —
 an edit, a deletion, a status update — re-runs its Foo's reconcile through owner watching.
-So a reconcile that creates the Deployment stops there: the new Deployment's own events bring
-the Foo back, and its status (``availableReplicas`` and ``Ready=True``) is written then, from
-the Deployment as the cache shows it; a Foo waiting in a long queue (a fan-out of many) gets one
-status write instead of two. A ``Synced`` Event marks a change of the Deployment or of the
-Foo's readiness, not a mere copy of the available replicas.
+A ``Synced`` Event marks a change of the Deployment or of the Foo's readiness, not a mere copy
+of the available replicas.
 
 As sample-controller does, it never adopts or overwrites a Deployment of that name that some
 other owner controls: the Foo gets ``Ready=False`` (reason ``ErrResourceExists``) and a Warning
@@ -145,11 +142,12 @@ async def reconcile_foo(name: str, namespace: str, body: Any, api: ApiClient, lo
             raise  # the cache is behind: retry with backoff, by then it knows the Deployment
         # Whether first made or made again (deleted by someone): the logger names the Foo.
         logger.info("created its Deployment %s", deployment_name)
-        if ready_condition(body, True, "Synced", "Foo synced successfully") is None:
-            await post_synced(api, body)  # made again: the Foo is ready, and stays so
-        # The new Deployment's events (its creation, then its status) re-run this, and its
-        # status is then written once, from the Deployment as the cache shows it by then.
-        return
+        # The status is written now, as sample-controller does: a Foo the server no longer
+        # has (deleted, or made again with another uid while its cache lagged) then answers
+        # 404 or another uid, so the controller knows the cached Foo is stale and stops
+        # acting on it; without a request about the Foo, a Deployment made for the old uid,
+        # deleted by the garbage collector, would bring the stale Foo back again and again.
+        changed = True
     elif not kopf_informers.is_owned_by(deployment, body, controller=True):
         message = f'Resource "{deployment_name}" already exists and is not managed by Foo'
         await not_ready(api, body, "ErrResourceExists", message)
